@@ -1,0 +1,3 @@
+from ffui.cli import main
+
+main()

@@ -1,0 +1,154 @@
+"""The ``ffui`` command line.
+
+``ffui`` alone opens the terminal UI (screens.app, imported only then). Each command
+group lives in its own module in this package and is registered here by name; groups
+whose module is not present in this build are simply absent. Errors a user can cause are
+printed as one line on stderr with a non-zero exit status; anything unexpected is one
+line too, with the traceback saved to a crash file in the home instead of the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Awaitable, Callable, TypeVar
+
+import click
+
+from ffui.paths import Paths, resolve_paths
+
+T = TypeVar("T")
+
+# (module, attribute): the click commands/groups that make up `ffui`.
+COMMAND_MODULES = (
+    ("db", "db"),
+    ("settings", "settings"),
+    ("data", "data"),
+    ("prompts", "prompts"),
+    ("models", "models"),
+    ("models", "model"),
+    ("configs", "configs"),
+    ("train", "train"),
+    ("runs", "runs"),
+    ("demo", "demo"),
+)
+
+
+class UserError(click.ClickException):
+    """An error the user can fix; shown as one line."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"ffui: {self.format_message()}", err=True)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types whose message is written for users (one line, no traceback)."""
+    from ffui.db import CatalogError, DatabaseError
+
+    kinds: list[type[BaseException]] = [DatabaseError, CatalogError]
+    for mod, name in (("ffui.data.errors", "DataError"), ("ffui.jobs.errors", "JobError"), ("ffui.train.config", "ConfigError")):
+        try:
+            kinds.append(getattr(importlib.import_module(mod), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(kinds)
+
+
+class FfuiGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("ffui: interrupted", err=True)
+            ctx.exit(130)
+        except user_errors() as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            if exc.errno == 28:
+                raise UserError(f"the disk is full{where}: free some space and try again; nothing was lost") from None
+            raise UserError(f"{exc.strerror or exc}{where}") from None
+        except Exception as exc:  # a bug: keep the screen clean, keep the details
+            paths: Paths | None = ctx.obj if isinstance(ctx.obj, Paths) else None
+            crash = _write_crash(paths, exc)
+            raise UserError(f"internal error: {exc.__class__.__name__}: {exc} (details in {crash}; please report it)") from None
+
+
+def _write_crash(paths: Paths | None, exc: BaseException) -> Path:
+    target = (paths.home if paths else Path.cwd()) / "ffui-crash.log"
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        target = Path("/tmp/ffui-crash.log")
+    return target
+
+
+def run(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)
+
+
+def get_paths(ctx: click.Context | None = None) -> Paths:
+    ctx = ctx or click.get_current_context()
+    return ctx.find_root().obj
+
+
+def with_db(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """Open the database of the current command's home, run ``fn(db, ...)``, close it."""
+    from ffui.db import connect
+
+    paths = get_paths()
+
+    async def main():
+        async with connect(paths.db, paths.home) as db:
+            return await fn(db, *args, **kwargs)
+
+    return run(main())
+
+
+@click.group(cls=FfuiGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="ffui home (db + training_outputs/); env FFUI_HOME; default: current directory")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), help="database file; env FFUI_DB; default: HOME/ffui.db")
+@click.version_option(package_name="ffui")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None, db_path: Path | None) -> None:
+    """ffui: a fine-tuning studio for the terminal. Run without a command to open the UI."""
+    ctx.obj = resolve_paths(home, db_path)
+    if ctx.invoked_subcommand is None:
+        _open_ui(ctx)
+
+
+def _open_ui(ctx: click.Context) -> None:
+    try:
+        app_module = importlib.import_module("screens.app")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("screens", "screens.app"):
+            raise
+        click.echo(ctx.get_help())
+        return
+    app_module.run_app(ctx.obj)
+
+
+def _register() -> None:
+    for module, attr in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"ffui.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ffui.cli.{module}":
+                continue
+            raise
+        command = getattr(mod, attr, None)
+        if command is not None:
+            main.add_command(command, attr)
+
+
+_register()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

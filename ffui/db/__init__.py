@@ -1,0 +1,87 @@
+"""ffui's data layer: one SQLite file, async (aiosqlite), one module per concern.
+
+    async with connect(path) as db:
+        await set_setting(db, "huggingface.token", token)
+        run = await create_training_run(db, "my_finetune", base_model=..., dataset_source="database", dataset_id="1")
+
+Every function takes the open ``Database`` first. Code that is not async uses
+``open_sync`` (a plain sqlite3 connection with the same pragmas) or ``DbLogHandler``.
+"""
+
+from ffui.db.catalog import (
+    CatalogError,
+    create_adapter,
+    create_config,
+    create_dataset,
+    create_evaluation_job,
+    create_model,
+    create_prompt,
+    delete_adapter,
+    delete_config,
+    delete_dataset,
+    delete_evaluation_job,
+    delete_model,
+    delete_prompt,
+    get_adapter,
+    get_config,
+    get_dataset,
+    get_evaluation_job,
+    get_model,
+    get_prompt,
+    list_adapters,
+    list_configs,
+    list_datasets,
+    list_evaluation_jobs,
+    list_models,
+    list_prompts,
+    update_adapter,
+    update_config,
+    update_dataset,
+    update_evaluation_job,
+    update_model,
+    update_prompt,
+)
+from ffui.db.core import SCHEMA_VERSION, Database, DatabaseError, connect, init_db, open_db, open_sync
+from ffui.db.export import ImportReport, export_database, export_to_json, import_database, import_from_json
+from ffui.db.logs import DbLogHandler, add_log_lines, clear_logs, get_log_count, get_logs, redact, register_secret
+from ffui.db.scraped_data import (
+    add_scraped_pairs,
+    count_pairs,
+    create_scrape_session,
+    delete_scrape_session,
+    get_pairs_for_session,
+    get_scrape_session,
+    get_scrape_session_by_name,
+    iter_pairs,
+    list_scrape_sessions,
+    update_scrape_session,
+)
+from ffui.db.settings import (
+    delete_setting,
+    get_setting,
+    get_state,
+    is_secret_key,
+    list_settings,
+    mask_secret,
+    set_setting,
+    set_state,
+)
+from ffui.db.training_configs import (
+    delete_training_config,
+    get_training_config,
+    list_training_configs,
+    save_training_config,
+)
+from ffui.db.training_runs import (
+    FINAL_STATUSES,
+    STATUSES,
+    create_training_run,
+    delete_training_run,
+    get_managed_storage_root,
+    get_training_run,
+    get_training_run_by_uuid,
+    list_training_runs,
+    update_training_run,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

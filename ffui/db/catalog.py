@@ -1,0 +1,136 @@
+"""The seed-000 registry: models, datasets, adapters, prompts, configs, evaluation_jobs.
+
+Primary keys are UUID strings (as in seed 000). Each table gets create/get/list/update/
+delete functions with plain names (``create_model``, ``list_adapters`` ...), all thin
+wrappers around one table description, so the tables cannot drift apart in behaviour.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from ffui.db.core import Database
+
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "models": (
+        "id", "type", "framework", "name", "description", "huggingface_model_name", "location",
+        "cml_registered_model_id", "mlflow_experiment_id", "mlflow_run_id",
+    ),
+    "datasets": ("id", "type", "name", "description", "huggingface_name", "location", "features"),
+    "adapters": (
+        "id", "type", "name", "description", "huggingface_name", "model_id", "location", "fine_tuning_job_id",
+        "prompt_id", "cml_registered_model_id", "mlflow_experiment_id", "mlflow_run_id",
+    ),
+    "prompts": (
+        "id", "type", "name", "description", "dataset_id", "prompt_template", "input_template", "completion_template",
+    ),
+    "configs": ("id", "type", "description", "config", "model_family", "is_default"),
+    "evaluation_jobs": (
+        "id", "type", "cml_job_id", "parent_job_id", "base_model_id", "dataset_id", "prompt_id", "num_workers",
+        "adapter_id", "num_cpu", "num_gpu", "num_memory", "evaluation_dir", "model_bnb_config_id",
+        "adapter_bnb_config_id", "generation_config_id", "model_bnb_config", "adapter_bnb_config", "generation_config",
+    ),
+}
+
+
+class CatalogError(ValueError):
+    """A row the user asked for cannot be written; str() is one line."""
+
+
+def _check(table: str, fields: dict[str, Any]) -> None:
+    bad = set(fields) - set(TABLE_COLUMNS[table])
+    if bad:
+        raise CatalogError(f"{table} has no column {', '.join(sorted(bad))}")
+
+
+async def create_row(db: Database, table: str, **fields: Any) -> str:
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields.setdefault("id", str(uuid.uuid4()))
+    _check(table, fields)
+    cols = ", ".join(fields)
+    marks = ", ".join("?" for _ in fields)
+    try:
+        await db.write(f"INSERT INTO {table}({cols}) VALUES ({marks})", tuple(fields.values()))
+    except sqlite3.IntegrityError as exc:
+        raise CatalogError(f"cannot add to {table}: {_explain(exc)}") from None
+    return fields["id"]
+
+
+async def get_row(db: Database, table: str, row_id: str) -> dict | None:
+    return await db.fetchone(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+
+
+async def list_rows(db: Database, table: str, **where: Any) -> list[dict]:
+    _check(table, where)
+    sql = f"SELECT * FROM {table}"
+    if where:
+        sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
+    order = "name" if "name" in TABLE_COLUMNS[table] else "id"
+    return await db.fetchall(sql + f" ORDER BY {order}", tuple(where.values()))
+
+
+async def update_row(db: Database, table: str, row_id: str, **fields: Any) -> bool:
+    _check(table, fields)
+    if not fields:
+        return False
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    try:
+        cur = await db.write(f"UPDATE {table} SET {cols} WHERE id = ?", (*fields.values(), row_id))
+    except sqlite3.IntegrityError as exc:
+        raise CatalogError(f"cannot update {table} {row_id}: {_explain(exc)}") from None
+    return cur.rowcount > 0
+
+
+async def delete_row(db: Database, table: str, row_id: str) -> bool:
+    try:
+        cur = await db.write(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+    except sqlite3.IntegrityError:
+        raise CatalogError(
+            f"{table} {row_id} is still referenced by other rows (adapters, prompts, runs or evaluations); "
+            "delete or re-point those first"
+        ) from None
+    return cur.rowcount > 0
+
+
+def _explain(exc: sqlite3.IntegrityError) -> str:
+    msg = str(exc)
+    if "FOREIGN KEY" in msg:
+        return "it refers to a model, dataset, prompt, adapter, config or run that does not exist"
+    if "UNIQUE" in msg:
+        return "a row with that id exists already"
+    return msg
+
+
+def _bind(table: str):
+    async def create(db: Database, **fields: Any) -> str:
+        return await create_row(db, table, **fields)
+
+    async def get(db: Database, row_id: str) -> dict | None:
+        return await get_row(db, table, row_id)
+
+    async def list_(db: Database, **where: Any) -> list[dict]:
+        return await list_rows(db, table, **where)
+
+    async def update(db: Database, row_id: str, **fields: Any) -> bool:
+        return await update_row(db, table, row_id, **fields)
+
+    async def delete(db: Database, row_id: str) -> bool:
+        return await delete_row(db, table, row_id)
+
+    return create, get, list_, update, delete
+
+
+create_model, get_model, list_models, update_model, delete_model = _bind("models")
+create_dataset, get_dataset, list_datasets, update_dataset, delete_dataset = _bind("datasets")
+create_adapter, get_adapter, list_adapters, update_adapter, delete_adapter = _bind("adapters")
+create_prompt, get_prompt, list_prompts, update_prompt, delete_prompt = _bind("prompts")
+create_config, get_config, list_configs, update_config, delete_config = _bind("configs")
+(
+    create_evaluation_job,
+    get_evaluation_job,
+    list_evaluation_jobs,
+    update_evaluation_job,
+    delete_evaluation_job,
+) = _bind("evaluation_jobs")

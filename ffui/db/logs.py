@@ -1,0 +1,275 @@
+"""app_logs: reading, clearing, batched writing, and the logging handler.
+
+Writers never commit per line. The supervisor hands whole batches of a run's lines to
+``add_log_lines`` (one transaction); Python logging goes through ``DbLogHandler``, whose
+``emit`` only puts the record on a queue: a background thread with its own sqlite3
+connection writes what has gathered in one transaction every ``flush_interval`` seconds.
+So the handler is the documented way in for code that is not async, and it never blocks
+an event loop. Known secret values are replaced by ``***`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import logging
+import queue
+import threading
+import traceback
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ffui.db.core import Database, open_sync
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_INSERT = (
+    "INSERT INTO app_logs(timestamp, level, logger, message, module, func_name, line_no, exc_info, run_id, source) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so that no log line written from this process shows it."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact(text: str | None) -> str | None:
+    if not text or not _secrets:
+        return text
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def timestamp(ts: float | None = None) -> str:
+    """UTC, seed format plus milliseconds so lines of one second keep their order in views."""
+    when = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc) if ts else _dt.datetime.now(_dt.timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+
+
+def _filters(level=None, min_level=None, logger=None, run_id=None, search=None, source=None):
+    where, params = [], []
+    if level:
+        where.append("level = ?")
+        params.append(level.upper())
+    if min_level:
+        allowed = LEVELS[LEVELS.index(min_level.upper()):]
+        where.append(f"level IN ({', '.join('?' for _ in allowed)})")
+        params += list(allowed)
+    if logger:
+        where.append("logger LIKE ?")
+        params.append(logger.rstrip("*") + "%")
+    if run_id is not None:
+        where.append("run_id = ?")
+        params.append(run_id)
+    if source:
+        where.append("source = ?")
+        params.append(source)
+    if search:
+        where.append("message LIKE ?")
+        params.append(f"%{search}%")
+    return where, params
+
+
+async def get_logs(
+    db: Database,
+    limit: int = 100,
+    level: str | None = None,
+    *,
+    min_level: str | None = None,
+    logger: str | None = None,
+    run_id: int | None = None,
+    search: str | None = None,
+    source: str | None = None,
+    after_id: int | None = None,
+    before_id: int | None = None,
+) -> list[dict]:
+    """Log rows in id order. Without ``after_id`` it returns the newest ``limit`` lines
+    (the last lines, not the first); with ``after_id`` the next lines after that id, which
+    is how a follow view polls."""
+    where, params = _filters(level, min_level, logger, run_id, search, source)
+    if after_id is not None:
+        where.append("id > ?")
+        params.append(after_id)
+    if before_id is not None:
+        where.append("id < ?")
+        params.append(before_id)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    if after_id is not None:
+        return await db.fetchall(f"SELECT * FROM app_logs{clause} ORDER BY id ASC LIMIT ?", (*params, limit))
+    rows = await db.fetchall(f"SELECT * FROM app_logs{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
+    rows.reverse()
+    return rows
+
+
+async def get_log_count(db: Database, level: str | None = None, **filters: Any) -> int:
+    where, params = _filters(level, **filters)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return await db.scalar(f"SELECT COUNT(*) FROM app_logs{clause}", params)
+
+
+async def clear_logs(db: Database, older_than_days: float | None = None, run_id: int | None = None) -> int:
+    """Delete log lines (all, those older than N days, and/or one run's); returns how many."""
+    where, params = [], []
+    if older_than_days is not None:
+        cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(days=older_than_days)
+        where.append("timestamp < ?")
+        params.append(cutoff.strftime("%Y-%m-%d %H:%M:%S"))
+    if run_id is not None:
+        where.append("run_id = ?")
+        params.append(run_id)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    cur = await db.write(f"DELETE FROM app_logs{clause}", params)
+    return cur.rowcount
+
+
+def log_rows(lines: Iterable[dict]) -> Iterable[tuple]:
+    for ln in lines:
+        yield (
+            ln.get("timestamp") or timestamp(),
+            (ln.get("level") or "INFO").upper(),
+            ln.get("logger"),
+            redact(ln.get("message", "")),
+            ln.get("module"),
+            ln.get("func_name"),
+            ln.get("line_no"),
+            redact(ln.get("exc_info")),
+            ln.get("run_id"),
+            ln.get("source"),
+        )
+
+
+async def add_log_lines(db: Database, lines: Sequence[dict]) -> int:
+    """Append many lines in the caller's transaction (or one of its own)."""
+    async with db.transaction():
+        cur = await db.conn.executemany(_INSERT, log_rows(lines))
+    return cur.rowcount
+
+
+class DbLogHandler(logging.Handler):
+    """A logging handler that writes app_logs in batches from a background thread."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        level: int = logging.INFO,
+        *,
+        flush_interval: float = 0.25,
+        batch_size: int = 2000,
+        run_id: int | None = None,
+        source: str = "app",
+    ):
+        super().__init__(level)
+        self.db_path = Path(db_path)
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.run_id = run_id
+        self.source = source
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="ffui-log-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._closed:
+            return
+        try:
+            exc = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None
+            self._queue.put(
+                (
+                    timestamp(record.created),
+                    record.levelname,
+                    record.name,
+                    record.getMessage(),
+                    record.module,
+                    record.funcName,
+                    record.lineno,
+                    exc,
+                    getattr(record, "run_id", self.run_id),
+                    getattr(record, "source", self.source),
+                )
+            )
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        """Block until everything emitted so far is committed (call from threads, not the UI loop)."""
+        if self._closed or not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout=10)
+
+    def close(self) -> None:
+        if not self._closed:
+            self.flush()
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+        super().close()
+
+    def _run(self) -> None:
+        try:
+            conn = open_sync(self.db_path)
+        except Exception as exc:  # the app keeps running; stderr says why logs are missing
+            import sys
+
+            print(f"ffui: logs are not written to the database: {exc}", file=sys.stderr)
+            self._closed = True
+            return
+        try:
+            for (key, value) in conn.execute("SELECT key, value FROM settings"):
+                from ffui.db.settings import is_secret_key
+
+                if is_secret_key(key):
+                    register_secret(value)
+            while True:
+                batch, waiters, stop = self._gather()
+                if batch:
+                    self._write(conn, batch)
+                for w in waiters:
+                    w.set()
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _gather(self):
+        batch, waiters, stop = [], [], False
+        try:
+            item = self._queue.get(timeout=self.flush_interval)
+        except queue.Empty:
+            return batch, waiters, stop
+        while True:
+            if item is None:
+                stop = True
+            elif isinstance(item, threading.Event):
+                waiters.append(item)
+            else:
+                batch.append(item)
+            if len(batch) >= self.batch_size:
+                break
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+        return batch, waiters, stop
+
+    def _write(self, conn, batch: list[tuple]) -> None:
+        rows = [(*r[:3], redact(r[3]), *r[4:7], redact(r[7]), *r[8:]) for r in batch]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.dropped += len(rows)

@@ -1,0 +1,173 @@
+"""Training runs: seed 001's training_runs, which also holds seed 000's fine_tuning_jobs.
+
+Each run has an integer id (seed 001) and a ``job_uuid`` (seed 000's job id, which
+adapters reference). Statuses: pending -> running -> completed | failed | cancelled.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ffui.db.core import Database
+
+STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+FINAL_STATUSES = ("completed", "failed", "cancelled")
+_JSON_FIELDS = {"hp": "hp_json", "logs": "logs_json", "metadata": "metadata_json", "metrics": "metrics_json"}
+_columns_cache: set[str] | None = None
+
+
+async def _columns(db: Database) -> set[str]:
+    global _columns_cache
+    if _columns_cache is None:
+        rows = await db.fetchall("PRAGMA table_info(training_runs)")
+        _columns_cache = {r["name"] for r in rows}
+    return _columns_cache
+
+
+def decode_run(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    for key, col in _JSON_FIELDS.items():
+        raw = row.get(col)
+        try:
+            row[key] = json.loads(raw) if raw else ({} if key != "logs" else [])
+        except ValueError:
+            row[key] = {} if key != "logs" else []
+    return row
+
+
+def get_managed_storage_root(db: Database) -> Path:
+    """Where run artifacts live: ``<home>/training_outputs``."""
+    return db.training_outputs
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
+
+
+async def _encode(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in fields.items():
+        if key in _JSON_FIELDS:
+            key, value = _JSON_FIELDS[key], json.dumps(value, default=str)
+        elif key.endswith("_json") and value is not None and not isinstance(value, str):
+            value = json.dumps(value, default=str)
+        out[key] = value
+    bad = (set(out) - await _columns(db)) | ({"id"} & set(out))
+    if bad:
+        raise ValueError(f"unknown training_runs fields: {', '.join(sorted(bad))}")
+    return out
+
+
+async def create_training_run(
+    db: Database,
+    name: str,
+    base_model: str | None = None,
+    dataset_source: str | None = None,
+    dataset_id: str | None = None,
+    hp: dict | None = None,
+    *,
+    create_storage: bool = True,
+    **fields: Any,
+) -> dict:
+    """Create a run (status pending) and its storage directory; returns the row."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+    root = get_managed_storage_root(db)
+    storage = root / f"{_safe_name(name)}_{stamp}"
+    n = 1
+    while storage.exists():
+        n += 1
+        storage = root / f"{_safe_name(name)}_{stamp}_{n}"
+    if create_storage:
+        storage.mkdir(parents=True, exist_ok=False)
+    fields.setdefault("job_uuid", str(uuid.uuid4()))
+    fields.setdefault("storage_path", str(storage))
+    fields.setdefault("output_dir", str(storage))
+    values = await _encode(
+        db,
+        {
+            "name": name,
+            "status": "pending",
+            "base_model": base_model,
+            "dataset_source": dataset_source,
+            "dataset_id": None if dataset_id is None else str(dataset_id),
+            "hp": hp or {},
+            **fields,
+        },
+    )
+    cols = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    cur = await db.write(f"INSERT INTO training_runs({cols}) VALUES ({marks})", tuple(values.values()))
+    return await get_training_run(db, cur.lastrowid)
+
+
+async def get_training_run(db: Database, run_id: int) -> dict | None:
+    return decode_run(await db.fetchone("SELECT * FROM training_runs WHERE id = ?", (run_id,)))
+
+
+async def get_training_run_by_uuid(db: Database, job_uuid: str) -> dict | None:
+    return decode_run(await db.fetchone("SELECT * FROM training_runs WHERE job_uuid = ?", (job_uuid,)))
+
+
+async def update_training_run(db: Database, run_id: int, **fields: Any) -> None:
+    """Set columns of a run; ``hp``/``logs``/``metadata``/``metrics`` take Python objects."""
+    if not fields:
+        return
+    values = await _encode(db, fields)
+    values.setdefault("updated_at", _now())
+    cols = ", ".join(f"{k} = ?" for k in values)
+    await db.write(f"UPDATE training_runs SET {cols} WHERE id = ?", (*values.values(), run_id))
+
+
+async def list_training_runs(
+    db: Database, status: str | tuple[str, ...] | None = None, limit: int | None = None, after_id: int | None = None
+) -> list[dict]:
+    """Runs, newest first (or oldest first after ``after_id``, for polling new rows)."""
+    sql, params = "SELECT * FROM training_runs", []
+    where = []
+    if status:
+        statuses = (status,) if isinstance(status, str) else tuple(status)
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params += list(statuses)
+    if after_id is not None:
+        where.append("id > ?")
+        params.append(after_id)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id ASC" if after_id is not None else " ORDER BY id DESC"
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [decode_run(r) for r in await db.fetchall(sql, params)]
+
+
+async def delete_training_run(db: Database, run_id: int, *, delete_artifacts: bool = False) -> bool:
+    """Delete a run row (and its log lines); its files stay unless ``delete_artifacts``.
+
+    Adapters it produced stay registered, with their job reference cleared.
+    """
+    run = await get_training_run(db, run_id)
+    if run is None:
+        return False
+    async with db.transaction():
+        if run.get("job_uuid"):
+            await db.execute("UPDATE adapters SET fine_tuning_job_id = NULL WHERE fine_tuning_job_id = ?", (run["job_uuid"],))
+        await db.execute("DELETE FROM app_logs WHERE run_id = ?", (run_id,))
+        await db.execute("DELETE FROM training_runs WHERE id = ?", (run_id,))
+    if delete_artifacts and run.get("storage_path"):
+        path = Path(run["storage_path"])
+        root = get_managed_storage_root(db).resolve()
+        # Only ever remove a directory inside the managed root.
+        if path.resolve().is_relative_to(root) and path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,43 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh ffui home; FFUI_* from the caller's environment must not leak in."""
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.delenv("FFUI_DB", raising=False)
+    monkeypatch.setenv("FFUI_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+async def db(home):
+    from ffui.db import connect
+
+    async with connect(home / "ffui.db", home) as d:
+        yield d
+
+
+def run_ffui(*args, home=None, input=None, env=None, timeout=120):
+    """Run the real `ffui` console script, as a user would."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("FFUI_")}
+    if home is not None:
+        e["FFUI_HOME"] = str(home)
+    e.update(env or {})
+    exe = BIN / "ffui"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ffui"]
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, input=input, env=e, timeout=timeout)
+
+
+@pytest.fixture
+def ffui():
+    return run_ffui
