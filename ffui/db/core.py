@@ -21,7 +21,6 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 import aiosqlite
 
 BUSY_TIMEOUT_MS = 30_000
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Tables of the predecessor studio (seed 001): a version-0 database holding only these is
 # one of its databases and is upgraded in place.
@@ -75,20 +74,20 @@ def split_sql(script: str) -> list[str]:
 
 
 def check_database_file(path: Path) -> None:
-    """Refuse, without writing a byte, a path that is not a SQLite database."""
+    """Refuse, without writing a byte, a path that cannot be a SQLite database.
+
+    The header itself is checked by SQLite when the connection first reads: opening the
+    file here with another descriptor and closing it would drop the POSIX locks that this
+    process's other connections hold on it (a known way to corrupt SQLite databases).
+    """
     if path.is_dir():
         raise DatabaseError(f"{path} is a directory, not a database file; pass a file path with --db")
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(16)
-    except OSError as exc:
-        raise DatabaseError(f"cannot read {path}: {exc.strerror}; check its permissions") from None
-    if header != SQLITE_MAGIC:
-        raise DatabaseError(
-            f"{path} is not a SQLite database (it is left untouched); point --db or FFUI_DB at an ffui.db file"
-        )
+    if path.exists() and 0 < path.stat().st_size < 100:  # shorter than a SQLite header
+        raise DatabaseError(_not_sqlite(path))
+
+
+def _not_sqlite(path: Path) -> str:
+    return f"{path} is not a SQLite database (it is left untouched); point --db or FFUI_DB at an ffui.db file"
 
 
 def _create_private_file(path: Path) -> None:
@@ -189,7 +188,10 @@ def open_sync(path: str | os.PathLike, *, migrate_schema: bool = True) -> sqlite
     try:
         # Read the version before anything writes (journal_mode=WAL writes the header).
         if existed:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.DatabaseError:
+                raise DatabaseError(_not_sqlite(path)) from None
             if version > SCHEMA_VERSION:
                 raise DatabaseError(
                     f"{path} was written by a newer ffui (schema v{version}, this ffui knows v{SCHEMA_VERSION}); "
