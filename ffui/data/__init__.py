@@ -1,0 +1,16 @@
+"""ffui's dataset pipeline: formats, streaming import/export, operations, stats, prompts.
+
+Modules (none imports torch, transformers, textual or ``datasets`` at import time):
+
+- ``errors``   DataError: one clear line naming the file and line/row
+- ``readers``  streaming readers for JSONL, JSON arrays, CSV, TSV, Parquet, save_to_disk folders,
+               hub ids
+- ``formats``  format detection, canonical record <-> original row / chatml
+- ``writers``  JSONL, Parquet and save_to_disk-folder writers
+- ``importer`` import plans and previews (no database)
+- ``store``    the database side: import, page, export, operations, training files
+- ``ops``      merge/dedupe/filter/split/sample as functions over iterables
+- ``stats``    dataset statistics
+- ``prompts``  prompt templates: placeholders and rendering
+- ``training`` the trainer's dataset file (``export_for_training``)
+"""

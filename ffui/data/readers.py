@@ -1,0 +1,526 @@
+"""Streaming readers: every supported input yields ``(location, row)`` one row at a time.
+
+A reader never holds more than one batch of rows (or one row's text) in memory. ``location`` is a
+1-based line number for text files (JSONL, JSON arrays, CSV, TSV: the line where the row starts)
+and a 1-based row number for Parquet, ``save_to_disk`` folders and hub datasets. A row that cannot
+be read (malformed JSON, bad bytes, wrong shape) is yielded as a :class:`RowError` instance in
+place of the dict, so the caller can stop with a clear message or, with ``--skip-bad``, count it
+and go on. Problems with the file as a whole raise :class:`DataError`.
+
+Only the standard library and pyarrow are imported here; ``datasets`` is imported lazily for hub
+ids.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .errors import DataError, RowError
+
+#: The longest single text field a row may have (characters). Longer fields are bad input.
+MAX_FIELD_CHARS = 16 * 1024 * 1024
+#: The longest line (bytes) a JSONL/CSV reader accepts before even parsing it.
+MAX_LINE_BYTES = 4 * MAX_FIELD_CHARS
+
+FILE_KINDS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "hub")
+
+_EXT_KIND = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonlines": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv", ".tab": "tsv",
+    ".parquet": "parquet", ".pq": "parquet",
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+def describe_bad_bytes(data: bytes) -> str:
+    """Explain why a line could not be read as UTF-8 JSON text (for error messages)."""
+    if b"\x00" in data:
+        return "binary data (NUL bytes) where text was expected"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return (f"not valid UTF-8 (byte 0x{data[e.start]:02x} at column {e.start + 1}); "
+                "re-save the file as UTF-8")
+    return ""
+
+
+@dataclass
+class RowSource:
+    """An opened input. Iterate :meth:`rows` once; ``done``/``total`` report progress.
+
+    ``unit`` is ``"line"`` or ``"row"`` (what a location counts); ``progress_unit`` is
+    ``"bytes"`` or ``"rows"`` (what ``done``/``total`` count; ``total`` may be None).
+    """
+
+    path: str
+    kind: str
+    unit: str = "line"
+    progress_unit: str = "bytes"
+    total: int | None = None
+    done: int = 0
+    split: str | None = None
+    columns: list[str] | None = None  # known up front for CSV/TSV/Parquet/hf
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def where(self, loc: int) -> str:
+        return f"{self.unit} {loc}"
+
+    def error(self, loc: int | None, message: str, hint: str | None = None) -> DataError:
+        return DataError(self.path, self.where(loc) if loc is not None else None, message, hint)
+
+    # -- iteration -------------------------------------------------------------------------
+    def rows(self) -> Iterator[tuple[int, Any]]:
+        return getattr(self, f"_rows_{self.kind}")()
+
+    def _rows_jsonl(self) -> Iterator[tuple[int, Any]]:
+        loads = json.loads
+        lineno = 0
+        with open(self.path, "rb") as f:
+            for line in f:
+                lineno += 1
+                if not lineno & 4095:
+                    self.done = f.tell()
+                if len(line) > MAX_LINE_BYTES:
+                    yield lineno, RowError(
+                        f"the line is {_mb(len(line))}, longer than ffui's limit of "
+                        f"{_mb(MAX_LINE_BYTES)} per row")
+                    continue
+                try:
+                    row = loads(line)
+                except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+                    if not line.strip():
+                        continue
+                    yield lineno, RowError(_explain_json_error(line, e))
+                    continue
+                if type(row) is not dict:
+                    yield lineno, RowError(
+                        f"expected a JSON object per line, got {_json_type(row)}")
+                    continue
+                yield lineno, row
+            self.done = f.tell()
+
+    def _rows_json(self) -> Iterator[tuple[int, Any]]:
+        """A JSON array of objects, parsed element by element in bounded memory."""
+        dec = json.JSONDecoder()
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        chunk = 1 << 20
+        st = {"buf": "", "eof": False, "raw": 0, "line": 1, "lpos": 0}
+        f = open(self.path, "rb")
+
+        def fill(pos: int, n: int = chunk) -> int:
+            """Drop buf[:pos], append the next n bytes decoded; returns the new pos (0)."""
+            if st["eof"]:
+                return pos
+            data = f.read(n)
+            try:
+                text = decoder.decode(data, final=not data)
+            except UnicodeDecodeError as e:
+                bad_at = st["raw"] + e.start
+                f.seek(0)
+                head = f.read(bad_at)
+                ln = head.count(b"\n") + 1
+                col = bad_at - (head.rfind(b"\n") + 1) + 1
+                raise DataError(self.path, f"line {ln}",
+                                f"not valid UTF-8 (byte 0x{e.object[e.start]:02x} at column "
+                                f"{col})", "re-save the file as UTF-8") from None
+            st["raw"] += len(data)
+            self.done = st["raw"]
+            if not data:
+                st["eof"] = True
+            buf = st["buf"]
+            st["line"] += buf.count("\n", st["lpos"], pos)
+            st["lpos"] = 0
+            st["buf"] = buf[pos:] + text
+            return 0
+
+        def line_at(pos: int) -> int:
+            st["line"] += st["buf"].count("\n", st["lpos"], pos)
+            st["lpos"] = pos
+            return st["line"]
+
+        def skip_ws(pos: int) -> int:
+            while True:
+                pos = _WS.match(st["buf"], pos).end()
+                if pos < len(st["buf"]) or st["eof"]:
+                    return pos
+                pos = fill(pos)
+
+        def fail(pos: int, message: str, hint: str | None = None) -> DataError:
+            return DataError(self.path, f"line {line_at(pos)}", message, hint)
+
+        no_skip = "a syntax error inside a JSON array cannot be skipped; fix the file"
+        with f:
+            pos = skip_ws(fill(0))
+            if pos >= len(st["buf"]):
+                raise DataError(self.path, None, "the file is empty; nothing to import")
+            if st["buf"][pos] != "[":
+                raise fail(pos, "expected a JSON array of rows", "for one object per line name "
+                           "the file .jsonl")
+            pos += 1
+            index = 0
+            while True:
+                pos = skip_ws(pos)
+                buf = st["buf"]
+                if pos >= len(buf):
+                    raise fail(pos, "the JSON array is cut off (no closing ']')",
+                               "the file looks truncated")
+                ch = buf[pos]
+                if ch == "]":
+                    break
+                if index:
+                    if ch != ",":
+                        raise fail(pos, f"malformed JSON: expected ',' or ']' after row {index}, "
+                                   f"found {ch!r}", no_skip)
+                    pos = skip_ws(pos + 1)
+                    if pos >= len(st["buf"]):
+                        raise fail(pos, "the JSON array is cut off (no closing ']')",
+                                   "the file looks truncated")
+                ln = line_at(pos)
+                n = chunk
+                while True:
+                    buf = st["buf"]
+                    try:
+                        obj, end = dec.raw_decode(buf, pos)
+                        if end < len(buf) or st["eof"]:
+                            break
+                    except json.JSONDecodeError as e:
+                        if st["eof"]:
+                            raise fail(e.pos, f"malformed JSON in row {index + 1}: {e.msg}",
+                                       no_skip) from None
+                    pos = fill(pos, n)
+                    n = min(n * 2, 1 << 28)
+                index += 1
+                if type(obj) is not dict:
+                    yield ln, RowError(f"expected a JSON object for row {index}, "
+                                       f"got {_json_type(obj)}")
+                else:
+                    yield ln, obj
+                pos = end
+            pos = skip_ws(pos + 1)
+            if pos < len(st["buf"]):
+                raise fail(pos, "unexpected text after the closing ']' of the JSON array")
+
+    def _rows_csv(self) -> Iterator[tuple[int, Any]]:
+        return self._rows_delimited(",")
+
+    def _rows_tsv(self) -> Iterator[tuple[int, Any]]:
+        return self._rows_delimited("\t")
+
+    def _rows_delimited(self, delimiter: str) -> Iterator[tuple[int, Any]]:
+        csv.field_size_limit(MAX_FIELD_CHARS)
+        state = {"line": 0, "bad": {}}
+
+        def lines(f):
+            first = True
+            for raw in f:
+                state["line"] += 1
+                if not state["line"] & 4095:
+                    self.done = f.tell()
+                if first:
+                    first = False
+                    if raw.startswith(codecs.BOM_UTF8):
+                        raw = raw[3:]
+                if b"\x00" in raw:
+                    state["bad"][state["line"]] = "binary data (NUL bytes) where text was expected"
+                    raw = raw.replace(b"\x00", b"")
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    state["bad"][state["line"]] = describe_bad_bytes(raw)
+                    yield raw.decode("utf-8", errors="replace")
+
+        with open(self.path, "rb") as f:
+            reader = csv.reader(lines(f), delimiter=delimiter, strict=False)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise DataError(self.path, None, "the file is empty; nothing to import") from None
+            except csv.Error as e:
+                raise DataError(self.path, "line 1", f"cannot read the header: {e}") from None
+            if state["bad"]:
+                ln, msg = next(iter(state["bad"].items()))
+                raise DataError(self.path, f"line {ln}", f"the header is {msg}")
+            header = [h.strip() for h in header]
+            if not any(header):
+                raise DataError(self.path, "line 1", "the header row is empty",
+                                "the first line must name the columns")
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes:
+                raise DataError(self.path, "line 1",
+                                f"the header names column(s) twice: {', '.join(dupes)}")
+            self.columns = header
+            ncol = len(header)
+            while True:
+                start = state["line"] + 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:
+                    msg = str(e)
+                    if "field larger" in msg:
+                        msg = (f"a field is longer than ffui's limit of "
+                               f"{_mb(MAX_FIELD_CHARS)}")
+                    yield start, RowError(f"cannot parse the row: {msg}")
+                    continue
+                end = state["line"]
+                if state["bad"]:
+                    bad = [(ln, m) for ln, m in state["bad"].items() if start <= ln <= end]
+                    state["bad"].clear()
+                    if bad:
+                        ln, msg = bad[0]
+                        yield ln, RowError(msg)
+                        continue
+                if not values or (len(values) == 1 and not values[0] and ncol > 1):
+                    continue  # blank line
+                if len(values) != ncol:
+                    yield start, RowError(
+                        f"the row has {len(values)} fields but the header has {ncol}",
+                        "check quoting and the delimiter")
+                    continue
+                yield start, dict(zip(header, values))
+            self.done = f.tell()
+
+    def _rows_parquet(self) -> Iterator[tuple[int, Any]]:
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(self.path)
+        except Exception as e:  # pyarrow raises several kinds
+            raise DataError(self.path, None, f"cannot read the Parquet file: {_first_line(e)}",
+                            "the file may be damaged or not Parquet") from None
+        n = 0
+        try:
+            for batch in pf.iter_batches(batch_size=2048):
+                for row in batch.to_pylist():
+                    n += 1
+                    yield n, row
+                self.done = n
+        except DataError:
+            raise
+        except Exception as e:
+            raise DataError(self.path, f"row {n + 1}",
+                            f"cannot read the Parquet data: {_first_line(e)}") from None
+
+    def _rows_hf(self) -> Iterator[tuple[int, Any]]:
+        import pyarrow as pa
+
+        n = 0
+        for fname in self._arrow_files:
+            try:
+                src = pa.memory_map(fname)
+                reader = pa.ipc.open_stream(src)
+            except Exception as e:
+                raise DataError(fname, None, f"cannot read the Arrow file: {_first_line(e)}",
+                                "the folder may be damaged") from None
+            with src:
+                for batch in reader:
+                    for row in batch.to_pylist():
+                        n += 1
+                        yield n, row
+                    self.done = n
+
+    def _rows_hub(self) -> Iterator[tuple[int, Any]]:
+        n = 0
+        it = iter(self._hub_dataset)
+        while True:
+            try:
+                row = next(it)
+            except StopIteration:
+                return
+            except Exception as e:
+                raise DataError(self.path, f"row {n + 1}",
+                                f"reading the hub dataset failed: {_first_line(e)}") from None
+            n += 1
+            self.done = n
+            yield n, row
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:300]
+
+
+def _json_type(v: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number",
+            bool: "true/false", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _explain_json_error(line: bytes, e: ValueError) -> str:
+    bad = describe_bad_bytes(line)
+    if bad:
+        return bad
+    if isinstance(e, json.JSONDecodeError):
+        return f"malformed JSON: {e.msg} (column {e.colno})"
+    return f"malformed JSON: {e}"
+
+
+def _sniff(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(8192)
+
+
+def _check_text_head(path: str, head: bytes) -> None:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(path, None, "the file is UTF-16 encoded; ffui reads UTF-8 text",
+                        "re-save it as UTF-8")
+    if b"\x00" in head:
+        raise DataError(path, None, "the file looks like binary data, not text",
+                        "ffui reads JSONL, JSON, CSV, TSV, Parquet or a save_to_disk folder")
+
+
+def open_source(spec: str | os.PathLike, *, split: str | None = None,
+                kind: str | None = None) -> RowSource:
+    """Open a file, a ``save_to_disk`` folder or a hub id for streaming. Raises DataError."""
+    spec = os.fspath(spec)
+    path = os.path.expanduser(spec)
+    if kind == "hub" or (not os.path.exists(path) and kind is None):
+        if kind == "hub" or (_HUB_ID.match(spec) and os.path.splitext(spec)[1].lower()
+                             not in _EXT_KIND and not spec.startswith(".")):
+            return _open_hub(spec, split)
+        raise DataError(spec, None, "no such file or folder")
+    if os.path.isdir(path):
+        return _open_hf_folder(path, split)
+    if not os.access(path, os.R_OK):
+        raise DataError(spec, None, "the file is not readable (permission denied)")
+    size = os.path.getsize(path)
+    if kind is None:
+        kind = _EXT_KIND.get(os.path.splitext(path)[1].lower())
+    head = _sniff(path)
+    if size == 0 or not head.strip():
+        raise DataError(spec, None, "the file is empty; nothing to import")
+    if head.startswith(b"PAR1"):
+        kind = "parquet"
+    if kind is None:
+        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if stripped.startswith(b"["):
+            kind = "json"
+        elif stripped.startswith(b"{"):
+            kind = "jsonl"
+        else:
+            raise DataError(spec, None, "cannot tell the file type",
+                            "name it .jsonl, .json, .csv, .tsv or .parquet")
+    if kind == "parquet":
+        if not head.startswith(b"PAR1"):
+            _check_text_head(spec, head)
+            raise DataError(spec, None, "the file is not Parquet (no PAR1 header)",
+                            "check the file name and contents")
+        import pyarrow.parquet as pq
+
+        try:
+            md = pq.ParquetFile(path).metadata
+            cols = pq.ParquetFile(path).schema_arrow.names
+        except Exception as e:
+            raise DataError(spec, None, f"cannot read the Parquet file: {_first_line(e)}",
+                            "the file may be damaged") from None
+        return RowSource(path=spec, kind="parquet", unit="row", progress_unit="rows",
+                         total=md.num_rows, columns=list(cols))
+    _check_text_head(spec, head)
+    if kind == "json":
+        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if stripped.startswith(b"{"):
+            kind = "jsonl"  # many .json files are JSON Lines
+    return RowSource(path=spec, kind=kind, unit="line", progress_unit="bytes", total=size)
+
+
+def _open_hf_folder(path: str, split: str | None) -> RowSource:
+    dd = os.path.join(path, "dataset_dict.json")
+    if os.path.exists(dd):
+        try:
+            splits = json.load(open(dd, encoding="utf-8"))["splits"]
+        except Exception as e:
+            raise DataError(dd, None, f"cannot read the split list: {_first_line(e)}") from None
+        if split is None:
+            if "train" in splits:
+                split = "train"
+            elif len(splits) == 1:
+                split = splits[0]
+            else:
+                raise DataError(path, None, f"the folder holds several splits ({', '.join(splits)})",
+                                "choose one with --split NAME")
+        if split not in splits:
+            raise DataError(path, None, f"no split named {split!r}; splits are: "
+                            f"{', '.join(splits)}", "use --split NAME")
+        src = _open_hf_folder(os.path.join(path, split), None)
+        src.path = path
+        src.split = split
+        return src
+    state = os.path.join(path, "state.json")
+    if not os.path.exists(state):
+        raise DataError(path, None, "the folder is not a datasets save_to_disk folder "
+                        "(no state.json or dataset_dict.json)",
+                        "import the data files inside it one by one, or merge them")
+    if split is not None:
+        raise DataError(path, None, f"--split {split} given but the folder holds one split")
+    try:
+        st = json.load(open(state, encoding="utf-8"))
+        files = [os.path.join(path, d["filename"]) for d in st["_data_files"]]
+    except Exception as e:
+        raise DataError(state, None, f"cannot read the folder's state: {_first_line(e)}") from None
+    import pyarrow as pa
+
+    total = 0
+    columns = None
+    for fname in files:
+        try:
+            with pa.memory_map(fname) as src:
+                reader = pa.ipc.open_stream(src)
+                if columns is None:
+                    columns = list(reader.schema.names)
+                for batch in reader:  # headers only; data stays on disk
+                    total += batch.num_rows
+        except Exception as e:
+            raise DataError(fname, None, f"cannot read the Arrow file: {_first_line(e)}",
+                            "the folder may be damaged") from None
+    if total == 0:
+        raise DataError(path, None, "the dataset is empty; nothing to import")
+    src = RowSource(path=path, kind="hf", unit="row", progress_unit="rows", total=total,
+                    columns=columns)
+    src._arrow_files = files  # type: ignore[attr-defined]
+    return src
+
+
+def _open_hub(spec: str, split: str | None) -> RowSource:
+    try:
+        import datasets  # heavy: only here
+    except Exception as e:  # pragma: no cover - datasets is an optional dependency
+        raise DataError(spec, None, f"loading hub datasets needs the 'datasets' package "
+                        f"({_first_line(e)})", "pip install datasets, or import a file") from None
+    try:
+        ds = datasets.load_dataset(spec, split=split or "train", streaming=True)
+        it = iter(ds)
+        first = next(it)
+    except StopIteration:
+        raise DataError(spec, None, "the hub dataset is empty") from None
+    except Exception as e:
+        raise DataError(spec, None, f"cannot load the hub dataset: {_first_line(e)}",
+                        "no network access to the hub? download it elsewhere and import the "
+                        "files or the save_to_disk folder") from None
+
+    def rows():
+        yield first
+        yield from it
+
+    total = None
+    try:
+        info = ds.info.splits.get(split or "train") if ds.info and ds.info.splits else None
+        total = info.num_examples if info else None
+    except Exception:
+        total = None
+    src = RowSource(path=spec, kind="hub", unit="row", progress_unit="rows", total=total,
+                    split=split or "train")
+    src._hub_dataset = rows()  # type: ignore[attr-defined]
+    return src
