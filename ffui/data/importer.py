@@ -1,0 +1,163 @@
+"""Import plans: open a source, detect its format from the first rows, stream normalised rows.
+
+No database here: :func:`plan_import` gives an :class:`ImportPlan` whose :meth:`ImportPlan.rows`
+generator yields the stored tuples ``(input_text, output_text, messages_json, metadata_json)``
+one at a time; ``ffui.data.store.import_dataset`` feeds it to one ``executemany``.
+:func:`preview_import` is what the UI shows before the operator confirms an import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .errors import DataError, RowError
+from .formats import Layout, detect_layout, make_normaliser, parse_mapping
+from .readers import RowSource, open_source
+
+SAMPLE_ROWS = 200       # rows looked at to detect the format
+MAX_BAD_EXAMPLES = 20   # bad rows described in the report (all are counted)
+
+
+@dataclass
+class BadRow:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class ImportPlan:
+    source: RowSource
+    layout: Layout
+    skip_bad: bool = False
+    limit: int | None = None
+    good: int = 0
+    bad: int = 0
+    bad_examples: list[BadRow] = field(default_factory=list)
+    _peeked: list[tuple[int, Any]] = field(default_factory=list, repr=False)
+    _rest: Iterator[tuple[int, Any]] | None = field(default=None, repr=False)
+    _used: bool = field(default=False, repr=False)
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    def _bad(self, loc: int, err: RowError) -> None:
+        msg = err.message + (f" ({err.hint})" if err.hint and not self.skip_bad else "")
+        if not self.skip_bad:
+            hint = err.hint or "fix the row, or pass --skip-bad to leave bad rows out"
+            raise self.source.error(loc, err.message, hint)
+        self.bad += 1
+        if len(self.bad_examples) < MAX_BAD_EXAMPLES:
+            self.bad_examples.append(BadRow(self.source.where(loc), msg))
+
+    def rows(self) -> Iterator[tuple]:
+        """Stored tuples ``(input_text, output_text, messages_json, metadata_json)``.
+
+        Raises DataError at the first bad row unless ``skip_bad``; then bad rows are counted in
+        ``bad`` (first few described in ``bad_examples``) and left out. Iterate once.
+        """
+        if self._used:
+            raise RuntimeError("an ImportPlan's rows can be read once")
+        self._used = True
+        norm = make_normaliser(self.layout,
+                               drop_null_turn_keys=self.source.kind in ("parquet", "hf", "hub"))
+        limit = self.limit
+
+        def chain():
+            yield from self._peeked
+            self._peeked = []
+            if self._rest is not None:
+                yield from self._rest
+
+        for loc, row in chain():
+            if type(row) is dict:
+                try:
+                    t = norm(row)
+                except RowError as e:
+                    self._bad(loc, e)
+                    continue
+                self.good += 1
+                yield t
+                if limit is not None and self.good >= limit:
+                    return
+            else:
+                self._bad(loc, row)
+
+    def report(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.source.kind, "format": self.layout.format,
+                "rows": self.good, "bad": self.bad,
+                "bad_examples": [str(b) for b in self.bad_examples]}
+
+
+def plan_import(spec: str | os.PathLike, *, fmt: str = "auto",
+                mapping: dict[str, str] | list[str] | None = None, split: str | None = None,
+                skip_bad: bool = False, limit: int | None = None) -> ImportPlan:
+    """Open ``spec`` (file, save_to_disk folder or hub id) and decide its layout.
+
+    Raises DataError for problems with the input as a whole: missing file, empty file, binary
+    data, unknown format, a ``--map`` column that is not there, no valid row at all.
+    """
+    try:
+        mp = parse_mapping(mapping)
+    except ValueError as e:
+        raise DataError(None, None, str(e)) from None
+    src = open_source(spec, split=split)
+    it = src.rows()
+    peeked: list[tuple[int, Any]] = []
+    sample: list[dict] = []
+    first_loc = None
+    bad_seen = 0
+    for loc, row in it:
+        peeked.append((loc, row))
+        if type(row) is dict:
+            if first_loc is None:
+                first_loc = loc
+            sample.append(row)
+            if len(sample) >= SAMPLE_ROWS:
+                break
+        else:
+            if not skip_bad:
+                hint = row.hint or "fix the row, or pass --skip-bad to leave bad rows out"
+                raise src.error(loc, row.message, hint)
+            bad_seen += 1
+            if bad_seen > 10_000 and not sample:
+                break
+    if not sample:
+        if peeked:
+            loc, row = peeked[0]
+            raise src.error(None, f"no valid rows (the first problem, {src.where(loc)}: "
+                                  f"{row.message})")
+        raise src.error(None, "the file has no rows; nothing to import")
+    try:
+        layout = detect_layout(sample, fmt, mp, columns=src.columns)
+    except RowError as e:
+        raise src.error(first_loc, e.message, e.hint) from None
+    except ValueError as e:
+        raise DataError(None, None, str(e)) from None
+    return ImportPlan(source=src, layout=layout, skip_bad=skip_bad, limit=limit,
+                      _peeked=peeked, _rest=it)
+
+
+def preview_import(spec: str | os.PathLike, *, fmt: str = "auto",
+                   mapping: dict[str, str] | list[str] | None = None,
+                   split: str | None = None, n: int = 5) -> dict[str, Any]:
+    """What an import would do, without writing: kind, detected format and columns, the first
+    ``n`` raw rows and their canonical records, bad rows among them. Raises DataError."""
+    plan = plan_import(spec, fmt=fmt, mapping=mapping, split=split, skip_bad=True)
+    raw = [r for _, r in plan._peeked if type(r) is dict][:n]
+    records = []
+    plan.limit = n
+    for i, o, mj, m in plan.rows():
+        records.append({"input": i, "output": o, "messages": json.loads(mj) if mj else None,
+                        "metadata": json.loads(m) if m else None})
+    return {"path": plan.path, "kind": plan.source.kind, "format": plan.layout.format,
+            "layout": plan.layout.to_dict(), "columns": plan.layout.key_order,
+            "total": plan.source.total, "progress_unit": plan.source.progress_unit,
+            "rows": raw, "records": records,
+            "bad_examples": [str(b) for b in plan.bad_examples]}
