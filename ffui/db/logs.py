@@ -26,6 +26,9 @@ _INSERT = (
     "INSERT INTO app_logs(timestamp, level, logger, message, module, func_name, line_no, exc_info, run_id, source) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# The handler passes the record's epoch seconds and lets SQLite format them (in C, in the
+# writer thread): the same text as timestamp() below.
+_INSERT_EPOCH = _INSERT.replace("VALUES (?,", "VALUES (strftime('%Y-%m-%d %H:%M:%f', ?, 'unixepoch'),")
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
@@ -178,6 +181,13 @@ class DbLogHandler(logging.Handler):
         self._thread.start()
         atexit.register(self.close)
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        # No handler lock: emit() only puts on a thread-safe queue.
+        rv = self.filter(record)
+        if rv:
+            self.emit(record)
+        return rv
+
     def emit(self, record: logging.LogRecord) -> None:
         if self._closed:
             return
@@ -185,7 +195,7 @@ class DbLogHandler(logging.Handler):
             exc = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None
             self._queue.put(
                 (
-                    timestamp(record.created),
+                    record.created,
                     record.levelname,
                     record.name,
                     record.getMessage(),
@@ -264,12 +274,16 @@ class DbLogHandler(logging.Handler):
         return batch, waiters, stop
 
     def _write(self, conn, batch: list[tuple]) -> None:
-        rows = [(*r[:3], redact(r[3]), *r[4:7], redact(r[7]), *r[8:]) for r in batch]
+        rows = [(*r[:3], redact(r[3]), *r[4:7], redact(r[7]), *r[8:]) for r in batch] if _secrets else batch
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_INSERT, rows)
+            conn.executemany(_INSERT_EPOCH, rows)
             conn.execute("COMMIT")
-        except Exception:
+        except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if not self.dropped:  # say it once, on stderr: the database is where logs would go
+                import sys
+
+                print(f"ffui: log lines could not be written to the database ({exc}); they are dropped", file=sys.stderr)
             self.dropped += len(rows)
