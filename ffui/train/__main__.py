@@ -1,0 +1,22 @@
+"""`python -m ffui.train RUN_DIR`: train the run described by RUN_DIR/config.json.
+
+Exit codes and the events.jsonl protocol are documented in docs/events.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ffui.train", description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", help="directory holding config.json and dataset.jsonl")
+    args = p.parse_args(argv)
+    from ffui.train.runner import main as run
+
+    return run(args.run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

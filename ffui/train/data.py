@@ -1,0 +1,350 @@
+"""Dataset pipeline: dataset.jsonl -> tokenized examples with label masks -> batches.
+
+Record shapes (one JSON object per line):
+  {"messages": [{"role": "system|user|assistant", "content": str}, ...]}  chat, all turns
+  {"input": str, "output": str[, "system": str]}   a user/assistant pair, or prompt_template
+  {"text": str}                                     plain language modelling
+  any object of fields                              only with a prompt_template
+A record may carry "fields": {...}; prompt_template placeholders are filled from the
+record's keys plus those fields.
+
+Examples are rendered to segments (text, trainable); with completion_only_loss the
+prompt segments get label -100. Segments are tokenized separately so the prompt tokens
+are exactly those the model sees at inference, when generation starts after the prompt.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ffui.train.events import UserError
+
+IGNORE = -100
+ROLES = ("system", "user", "assistant")
+
+# Used (with a warning) when chat data meets a tokenizer without a chat template.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+@dataclass
+class DataSettings:
+    max_seq_len: int = 2048
+    packing: bool = False
+    completion_only_loss: bool = True
+    eval_split: float = 0.0
+    seed: int = 42
+    prompt_template: dict | None = None
+    chat_template: str | None = None
+    pad_to_multiple_of: int | None = None
+
+
+@dataclass
+class Record:
+    line: int
+    data: dict
+    source: str  # file name, for messages
+
+
+@dataclass
+class DataStats:
+    examples: int = 0
+    tokens: int = 0
+    max_len: int = 0
+    truncated: int = 0
+    dropped: int = 0  # no trainable token left (e.g. an over-long prompt)
+    rows: int = 0     # after packing
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+
+def read_records(path: str | Path) -> list[Record]:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path.name} not found in the run directory", "write the dataset before starting the run",
+                        kind="dataset")
+    records: list[Record] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path.name} line {n} is not valid JSON ({e.msg})",
+                                "each line must be one JSON object", kind="dataset") from None
+            if not isinstance(data, dict):
+                raise UserError(f"{path.name} line {n} is a {type(data).__name__}, not a JSON object",
+                                "each line must be one JSON object", kind="dataset")
+            records.append(Record(n, data, path.name))
+    if not records:
+        raise UserError(f"{path.name} has no examples", "add at least one JSON line", kind="dataset")
+    return records
+
+
+def split_records(records: list[Record], eval_records: list[Record] | None, s: DataSettings):
+    """(train, eval): eval.jsonl wins; else a seeded shuffle holds out eval_split."""
+    if eval_records is not None or s.eval_split <= 0:
+        return records, eval_records or []
+    order = list(range(len(records)))
+    random.Random(s.seed).shuffle(order)
+    n_eval = max(1, round(len(records) * s.eval_split))
+    if n_eval >= len(records):
+        raise UserError(f"eval_split={s.eval_split} leaves no training examples out of {len(records)}",
+                        "lower eval_split or add examples", kind="dataset")
+    held = set(order[:n_eval])
+    return ([r for i, r in enumerate(records) if i not in held],
+            [r for i, r in enumerate(records) if i in held])
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+
+def _bad(rec: Record, what: str, hint: str) -> UserError:
+    return UserError(f"{rec.source} line {rec.line}: {what}", hint, kind="dataset")
+
+
+def record_kind(rec: Record, has_prompt_template: bool) -> str:
+    d = rec.data
+    if "messages" in d:
+        msgs = d["messages"]
+        if not isinstance(msgs, list) or not msgs or not all(
+            isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in msgs
+        ):
+            raise _bad(rec, "'messages' must be a non-empty list of {role, content} with role in system/user/assistant",
+                       'e.g. {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}')
+        return "messages"
+    if "text" in d and not (has_prompt_template and len(d) > 1):  # a bare {"text"} is always plain LM
+        if not isinstance(d["text"], str) or not d["text"]:
+            raise _bad(rec, "'text' must be a non-empty string", 'e.g. {"text": "..."}')
+        return "text"
+    if has_prompt_template:
+        return "template"
+    if "input" in d and "output" in d:
+        if not isinstance(d["input"], str) or not isinstance(d["output"], str):
+            raise _bad(rec, "'input' and 'output' must be strings", 'e.g. {"input": "Q?", "output": "A."}')
+        return "pair"
+    raise _bad(rec, f"unknown record shape with keys {sorted(d)}",
+               "use {messages: [...]}, {input, output} or {text}; other fields need a prompt_template")
+
+
+def render_segments(rec: Record, tokenizer, s: DataSettings) -> tuple[list[tuple[str, bool]], bool]:
+    """[(text, trainable)], and whether the model's own bos/eos must be added around it."""
+    kind = record_kind(rec, s.prompt_template is not None)
+    if kind == "text":
+        return [(rec.data["text"], True)], True
+    if kind == "template":
+        return _template_segments(rec, s), True
+    msgs = rec.data["messages"] if kind == "messages" else _pair_messages(rec.data)
+    return _chat_segments(rec, msgs, tokenizer, s.completion_only_loss), False
+
+
+def _pair_messages(d: dict) -> list[dict]:
+    msgs = [{"role": "system", "content": d["system"]}] if isinstance(d.get("system"), str) else []
+    return msgs + [{"role": "user", "content": d["input"]}, {"role": "assistant", "content": d["output"]}]
+
+
+def _render(rec: Record, tokenizer, msgs: list[dict], gen: bool) -> str:
+    try:
+        return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
+    except Exception as e:  # jinja errors: templates that reject a role order, raise_exception(...)
+        raise _bad(rec, f"the chat template cannot render this conversation ({e})",
+                   "fix the roles/order of the messages, or set chat_template in the config") from None
+
+
+def _chat_segments(rec: Record, msgs: list[dict], tokenizer, completion_only: bool) -> list[tuple[str, bool]]:
+    full = _render(rec, tokenizer, msgs, False)
+    if not completion_only:
+        return [(full, True)]
+    if not any(m["role"] == "assistant" for m in msgs):
+        raise _bad(rec, "no assistant turn to train on", "add an assistant message or set completion_only_loss=false")
+    segments, done = [], 0
+    for i, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        # Render the conversation up to this turn with and without it: the difference is
+        # the assistant's text plus the template's end-of-turn marker.
+        start, end = _assistant_span(rec, msgs, i, tokenizer, full, done)
+        segments += [(full[done:start], False), (full[start:end], True)]
+        done = end
+    segments.append((full[done:], False))
+    return [(t, trainable) for t, trainable in segments if t]
+
+
+def _assistant_span(rec, msgs, i, tokenizer, full: str, done: int) -> tuple[int, int]:
+    prompt = _render(rec, tokenizer, msgs[:i], True) if i else None
+    upto = _render(rec, tokenizer, msgs[: i + 1], False)
+    if prompt is not None and full.startswith(upto) and upto.startswith(prompt) and len(prompt) >= done:
+        return len(prompt), len(upto)
+    # Templates that re-render earlier turns differently: find the content itself.
+    content = msgs[i]["content"]
+    start = full.find(content, done)
+    if start < 0:
+        raise _bad(rec, "assistant text not found in the rendered chat template",
+                   "use a chat template that renders message content verbatim")
+    return start, start + len(content)
+
+
+def _template_segments(rec: Record, s: DataSettings) -> list[tuple[str, bool]]:
+    pt = s.prompt_template or {}
+    fields = {k: v for k, v in rec.data.items() if k != "fields"}
+    if isinstance(rec.data.get("fields"), dict):
+        fields.update(rec.data["fields"])
+    full = _fill(rec, pt["prompt_template"], fields)
+    if not s.completion_only_loss:
+        return [(full, True)]
+    if pt.get("input_template"):
+        prompt = _fill(rec, pt["input_template"], fields)
+        if not full.startswith(prompt):
+            raise _bad(rec, "input_template does not render to the start of prompt_template",
+                       "input_template must be the prompt part of prompt_template, e.g. up to '### Answer:\\n'")
+        return [(prompt, False), (full[len(prompt):], True)]
+    if pt.get("completion_template"):
+        completion = _fill(rec, pt["completion_template"], fields)
+        if not completion or not full.endswith(completion):
+            raise _bad(rec, "completion_template does not render to the end of prompt_template",
+                       "completion_template must be the answer part of prompt_template, e.g. '{output}'")
+        return [(full[: -len(completion)], False), (completion, True)]
+    return [(full, True)]
+
+
+def _fill(rec: Record, template: str, fields: dict) -> str:
+    try:
+        return template.format(**fields)
+    except KeyError as e:
+        raise _bad(rec, f"the prompt template uses {{{e.args[0]}}} but the record has no {e.args[0]!r}",
+                   f"add {e.args[0]!r} to the record or to its \"fields\"") from None
+    except (IndexError, ValueError) as e:
+        raise UserError(f"prompt template is not a valid str.format template ({e})",
+                        "use named placeholders like {input}; write literal braces as {{ }}", kind="config") from None
+
+
+# ---- tokenizing ---------------------------------------------------------------------------
+
+
+def prepare_tokenizer(tokenizer, s: DataSettings, warn) -> None:
+    """Pad token and chat template; `warn(message)` reports what was filled in."""
+    if s.chat_template:
+        tokenizer.chat_template = s.chat_template
+    if tokenizer.pad_token_id is None:
+        # padding is masked out of attention and labels, so eos (or unk) is a safe stand-in
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+        warn("the tokenizer has no chat template; using a simple <|role|> template "
+             "(set chat_template in the config to choose one)")
+
+
+def tokenize_records(records: list[Record], tokenizer, s: DataSettings) -> tuple[list[dict], DataStats]:
+    rendered = [render_segments(r, tokenizer, s) for r in records]
+    texts = [t for segs, _ in rendered for t, _ in segs]
+    ids_flat = iter(tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else iter(())
+    bos, eos = _specials(tokenizer)
+    examples, stats = [], DataStats()
+    for segs, wrap in rendered:
+        ids, labels = list(bos) if wrap else [], [IGNORE] * len(bos) if wrap else []
+        for _, trainable in segs:
+            seg = next(ids_flat)
+            ids += seg
+            labels += seg if trainable else [IGNORE] * len(seg)
+        if wrap and eos is not None and (not ids or ids[-1] != eos):
+            ids.append(eos)
+            labels.append(eos if segs[-1][1] else IGNORE)
+        if len(ids) > s.max_seq_len:
+            stats.truncated += 1
+            ids, labels = ids[: s.max_seq_len], labels[: s.max_seq_len]
+        # label 0 is never predicted (labels shift by one inside the model)
+        if all(x == IGNORE for x in labels[1:]):
+            stats.dropped += 1
+            continue
+        examples.append({"input_ids": ids, "labels": labels})
+        stats.examples += 1
+        stats.tokens += len(ids)
+        stats.max_len = max(stats.max_len, len(ids))
+    return examples, stats
+
+
+def _specials(tokenizer) -> tuple[list[int], int | None]:
+    """The bos the tokenizer adds by itself (none for e.g. Qwen), and eos."""
+    bos_id = tokenizer.bos_token_id
+    probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+    bos = [bos_id] if bos_id is not None and probe and probe[0] == bos_id else []
+    return bos, tokenizer.eos_token_id
+
+
+# ---- packing and batching -----------------------------------------------------------------
+
+
+def pack_examples(examples: list[dict], max_len: int) -> list[dict]:
+    """Best-fit-decreasing into rows of <= max_len tokens, with per-example position_ids.
+
+    Positions restart at 0 for each example; with no attention_mask, transformers derives a
+    block-diagonal causal mask from them, so packed examples do not attend to each other.
+    """
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i]["input_ids"]))
+    bins: list[list[int]] = []
+    free: list[tuple[int, int]] = []  # sorted (remaining capacity, bin index)
+    for i in order:
+        n = len(examples[i]["input_ids"])
+        k = bisect.bisect_left(free, (n, -1))
+        if k < len(free):
+            cap, b = free.pop(k)
+        else:
+            cap, b = max_len, len(bins)
+            bins.append([])
+        bins[b].append(i)
+        bisect.insort(free, (cap - n, b))
+    return [_concat([examples[i] for i in b]) for b in bins]
+
+
+def _concat(parts: Iterable[dict]) -> dict:
+    ids, labels, pos = [], [], []
+    for p in parts:
+        ids += p["input_ids"]
+        # the first token of an example must not be predicted from the previous example
+        labels += [IGNORE] + p["labels"][1:]
+        pos += range(len(p["input_ids"]))
+    return {"input_ids": ids, "labels": labels, "position_ids": pos}
+
+
+class Collator:
+    """Pads each batch to its own longest row (not to max_seq_len)."""
+
+    def __init__(self, pad_id: int, pad_to_multiple_of: int | None = None):
+        self.pad_id = pad_id
+        self.multiple = pad_to_multiple_of
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict:
+        import torch
+
+        longest = max(len(f["input_ids"]) for f in features)
+        if self.multiple:
+            longest = -(-longest // self.multiple) * self.multiple
+        n = len(features)
+        batch = {
+            "input_ids": torch.full((n, longest), self.pad_id, dtype=torch.long),
+            "labels": torch.full((n, longest), IGNORE, dtype=torch.long),
+        }
+        packed = "position_ids" in features[0]
+        key = "position_ids" if packed else "attention_mask"
+        batch[key] = torch.arange(longest).repeat(n, 1) if packed else torch.zeros((n, longest), dtype=torch.long)
+        for row, f in enumerate(features):
+            k = len(f["input_ids"])
+            batch["input_ids"][row, :k] = torch.tensor(f["input_ids"])
+            batch["labels"][row, :k] = torch.tensor(f["labels"])
+            if packed:  # padding continues as its own sequence starting at 0
+                batch["position_ids"][row, :k] = torch.tensor(f["position_ids"])
+                batch["position_ids"][row, k:] = torch.arange(longest - k)
+            else:
+                batch["attention_mask"][row, :k] = 1
+        return batch

@@ -1,0 +1,94 @@
+"""Write the trainer's event protocol (RUN_DIR/events.jsonl); see docs/events.md.
+
+Each event is one JSON object on one line, written with a single os.write() on an
+O_APPEND descriptor, so a tailer sees whole lines only and several writers never
+interleave inside a line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+# Exit codes of `python -m ffui.train` (documented in docs/events.md).
+EXIT_OK = 0          # done, or stopped on request (see the last event's type)
+EXIT_INTERNAL = 1    # a bug: an `error` event with kind=internal, traceback in train.log
+EXIT_USER = 2        # config, dataset, model or backend problem the user can fix
+EXIT_OOM = 3         # out of memory
+EXIT_NAN = 4         # loss became NaN/inf and stop_on_nan is set
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as strings a reader can still recognise."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+class EventWriter:
+    """Appends events to a file. enabled=False (non-main ranks) makes every call a no-op."""
+
+    def __init__(self, path: str | Path, enabled: bool = True):
+        self.path = Path(path)
+        self.enabled = enabled
+        self._fd: int | None = None
+
+    def emit(self, type_: str, **fields: Any) -> dict:
+        event = {"type": type_, "ts": round(time.time(), 3), **_clean(fields)}
+        if self.enabled:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            line = json.dumps(event, default=str, separators=(",", ":")) + "\n"
+            os.write(self._fd, line.encode("utf-8"))
+        return event
+
+    def warning(self, message: str) -> dict:
+        return self.emit("warning", message=message)
+
+    def error(self, message: str, hint: str, kind: str, exit_code: int) -> dict:
+        return self.emit("error", message=message, hint=hint, kind=kind, exit_code=exit_code)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class TrainerError(Exception):
+    """An error with a one-line message, a hint on what to do, and the exit code to use."""
+
+    kind = "internal"
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, hint: str = "", kind: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if kind:
+            self.kind = kind
+
+
+class UserError(TrainerError):
+    """Something the user can fix: bad config, dataset, model path, unavailable backend."""
+
+    kind = "config"
+    exit_code = EXIT_USER
+
+
+class OutOfMemory(TrainerError):
+    kind = "oom"
+    exit_code = EXIT_OOM
+
+
+class NonFiniteLoss(TrainerError):
+    kind = "nan"
+    exit_code = EXIT_NAN

@@ -1,0 +1,235 @@
+"""Train one run directory: config.json + dataset.jsonl in, events/adapter/checkpoints out.
+
+`main(run_dir)` never lets an exception escape as a bare traceback: every failure becomes
+an `error` event with a message and a hint, and a distinct exit code (ffui.train.events).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+from ffui.train.config import ConfigError, TrainConfig
+from ffui.train.control import Control
+from ffui.train.events import (EXIT_INTERNAL, EXIT_OK, EventWriter, NonFiniteLoss, OutOfMemory, TrainerError,
+                               UserError)
+from ffui.train.plan import build_training_arguments
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def main(run_dir: str | Path) -> int:
+    run_dir = Path(run_dir).resolve()
+    events = EventWriter(run_dir / "events.jsonl", enabled=is_main_process())
+    control = Control(run_dir)
+    control.install_signal_handlers()
+    try:
+        return train(run_dir, events, control)
+    except TrainerError as e:
+        return _fail(events, e)
+    except Exception as e:
+        if _is_oom(e):
+            return _fail(events, OutOfMemory(
+                f"out of memory: {str(e).splitlines()[0][:200]}",
+                "lower per_device_train_batch_size or max_seq_len, set gradient_checkpointing=true, "
+                "or use method=qlora"))
+        traceback.print_exc()
+        events.error(f"internal error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+                     "this is a bug in ffui; train.log has the traceback", kind="internal", exit_code=EXIT_INTERNAL)
+        return EXIT_INTERNAL
+    finally:
+        events.close()
+
+
+def _fail(events: EventWriter, e: TrainerError) -> int:
+    print(f"error: {e.message}" + (f" ({e.hint})" if e.hint else ""), flush=True)
+    events.error(e.message, e.hint, kind=e.kind, exit_code=e.exit_code)
+    return e.exit_code
+
+
+def _is_oom(e: BaseException) -> bool:
+    text = str(e).lower()
+    return type(e).__name__ == "OutOfMemoryError" or "out of memory" in text or "can't allocate memory" in text
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    try:
+        return TrainConfig.load(run_dir / "config.json")
+    except ConfigError as e:
+        raise UserError(f"config.json: {e}", "fix the listed keys in the run's config", kind="config") from None
+
+
+def train(run_dir: Path, events: EventWriter, control: Control) -> int:
+    from ffui.train import backends, data
+
+    started = time.time()
+    cfg = load_config(run_dir)
+    if cfg.num_gpu == 0:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
+    records = data.read_records(run_dir / "dataset.jsonl")
+    eval_path = run_dir / "eval.jsonl"
+    eval_records = data.read_records(eval_path) if eval_path.exists() else None
+    model_name = backends.check_base_model(cfg)
+    cuda, bf16 = backends.detect_cuda()
+    backend, method = backends.resolve_backend(cfg, cuda, events.warning)
+    cfg = dataclasses.replace(cfg, backend=backend, method=method)
+    train_recs, eval_recs = data.split_records(records, eval_records, data.DataSettings(
+        eval_split=cfg.eval_split, seed=cfg.seed))
+    plan = build_training_arguments(cfg, output_dir=run_dir / "checkpoints", backend=backend, cuda=cuda,
+                                    bf16_supported=bf16, has_eval=bool(eval_recs))
+    plan["run"]["resume_from_checkpoint"] = _resume_path(cfg, run_dir)
+    settings = data.DataSettings(**plan["data"])
+    if cfg.early_stopping_patience and not eval_recs:
+        events.warning("early_stopping_patience needs an eval set (eval_split or eval.jsonl); ignoring it")
+
+    from transformers import set_seed
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # line-oriented logs
+    set_seed(cfg.seed)  # LoRA init and dropout
+    model, tokenizer = _load(model_name, plan, backend)
+    data.prepare_tokenizer(tokenizer, settings, events.warning)
+    train_rows, stats = _tokenize(train_recs, tokenizer, settings, events, "training")
+    eval_rows, _ = _tokenize(eval_recs, tokenizer, dataclasses.replace(settings, packing=False), events, "eval")
+    if control.stop_requested:
+        control.stop_handled()
+        events.emit("stopped", step=0, checkpoint=None)
+        return EXIT_OK
+
+    start_fields = {
+        "backend": backend, "device": _device(backend, cuda), "config": cfg.to_dict(),
+        "precision": plan["model"]["precision"],
+        "data": {**dataclasses.asdict(stats), "train_examples": len(train_recs), "eval_examples": len(eval_recs)},
+    }
+    trainer, callback = _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control, start_fields)
+    trainer.train(resume_from_checkpoint=plan["run"]["resume_from_checkpoint"])
+    return _finish(run_dir, cfg, trainer, callback, events, control, started)
+
+
+def _load(model_name: str, plan: dict, backend: str):
+    from ffui.train import backends
+
+    if backend == "unsloth":
+        return backends.load_unsloth(model_name, plan)
+    tokenizer = backends.load_tokenizer(model_name)
+    return backends.load_model(model_name, plan), tokenizer
+
+
+def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
+    from ffui.train import data
+
+    if not recs:
+        return [], data.DataStats()
+    rows, stats = data.tokenize_records(recs, tokenizer, settings)
+    if stats.truncated:
+        events.warning(f"{stats.truncated} of {len(recs)} {what} examples were longer than "
+                       f"max_seq_len={settings.max_seq_len} tokens and were truncated")
+    if stats.dropped:
+        events.warning(f"{stats.dropped} {what} examples had nothing left to train on after truncation "
+                       "and were skipped")
+    if not rows:
+        raise UserError(f"no usable {what} examples (all {len(recs)} were skipped)",
+                        "raise max_seq_len or shorten the prompts", kind="dataset")
+    if settings.packing:
+        rows = data.pack_examples(rows, settings.max_seq_len)
+    stats.rows = len(rows)
+    print(f"{what} data: {len(recs)} examples, {stats.tokens} tokens, longest {stats.max_len}, "
+          f"{stats.rows} rows", flush=True)
+    return rows, stats
+
+
+def _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control, start_fields):
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+
+    from ffui.train.callback import EventCallback
+    from ffui.train.data import Collator
+
+    targs = dict(plan["training_args"], label_names=["labels"])
+    if plan["model"]["backend"] == "unsloth":
+        targs["activation_checkpointing"] = False  # unsloth applied its own checkpointing
+    callback = EventCallback(events, control, start_fields, plan["run"]["stop_on_nan"])
+    callbacks = [callback]
+    if plan["run"]["early_stopping_patience"] and eval_rows:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=plan["run"]["early_stopping_patience"]))
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**targs),
+        data_collator=Collator(tokenizer.pad_token_id, plan["data"]["pad_to_multiple_of"]),
+        train_dataset=train_rows,
+        eval_dataset=eval_rows or None,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; our step lines replace them
+    return trainer, callback
+
+
+def _finish(run_dir, cfg, trainer, callback, events, control, started) -> int:
+    step = trainer.state.global_step
+    if callback.nan_step is not None:
+        raise NonFiniteLoss(f"loss became NaN/inf at step {callback.nan_step}; training stopped",
+                            "lower learning_rate, keep max_grad_norm > 0, or use precision=bf16/fp32 instead of fp16")
+    if callback.stopping:
+        control.stop_handled()
+        events.emit("stopped", step=step, checkpoint=callback.last_checkpoint)
+        print(f"stopped at step {step}; resume from {callback.last_checkpoint}", flush=True)
+        return EXIT_OK
+    out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
+    trainer.save_model(str(out_dir))  # adapter only for peft models; the processing class too
+    metrics = _metrics(trainer, callback, started)
+    if is_main_process():
+        tmp = run_dir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(metrics, indent=2))
+        tmp.replace(run_dir / "metrics.json")
+    events.emit("done", adapter_path=str(out_dir), metrics=metrics)
+    print(f"done: {step} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, saved {out_dir}",
+          flush=True)
+    return EXIT_OK
+
+
+def _metrics(trainer, callback, started: float) -> dict:
+    state = trainer.state
+    losses = callback.losses
+    runtime = time.time() - started
+    return {
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "steps": state.global_step,
+        "epochs": round(state.epoch or 0.0, 4),
+        "eval_loss": (callback.last_eval or {}).get("eval_loss"),
+        "best_eval_loss": state.best_metric,
+        "tokens_seen": state.num_input_tokens_seen,
+        "runtime_s": round(runtime, 2),
+    }
+
+
+def _resume_path(cfg: TrainConfig, run_dir: Path) -> str | None:
+    want = cfg.resume_from_checkpoint
+    if not want:
+        return None
+    if want == "last":
+        found = sorted((run_dir / "checkpoints").glob("checkpoint-*"),
+                       key=lambda p: int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1)
+        if not found:
+            raise UserError("resume_from_checkpoint='last' but this run has no checkpoints yet",
+                            "start without resume_from_checkpoint", kind="config")
+        return str(found[-1])
+    path = Path(want).expanduser()
+    if not (path / "trainer_state.json").exists():
+        raise UserError(f"resume_from_checkpoint: {want} is not a trainer checkpoint (no trainer_state.json)",
+                        "point it at a checkpoints/checkpoint-N directory of an earlier run", kind="config")
+    return str(path)
+
+
+def _device(backend: str, cuda: bool) -> str:
+    if backend == "cpu" or not cuda:
+        return "cpu"
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name(0)}, {torch.cuda.device_count()} visible)"
