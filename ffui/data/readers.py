@@ -493,12 +493,45 @@ def _open_hf_folder(path: str, split: str | None) -> RowSource:
     return src
 
 
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be reached (DNS or TCP to HF_ENDPOINT), or None if it answers."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"{host}:{port}: {e.strerror or e}"
+
+
 def _open_hub(spec: str, split: str | None) -> RowSource:
+    hint = ("no network access to the hub? download the dataset elsewhere and import its "
+            "files or its save_to_disk folder")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or \
+            os.environ.get("HF_DATASETS_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise DataError(spec, None, "is not a file or folder here, and the hub is switched off "
+                        "(HF_HUB_OFFLINE)", hint)
+    reason = _hub_unreachable()
+    if reason:
+        raise DataError(spec, None, f"is not a file or folder here, and the hub cannot be "
+                        f"reached ({reason})", hint)
     try:
         import datasets  # heavy: only here
     except Exception as e:  # pragma: no cover - datasets is an optional dependency
         raise DataError(spec, None, f"loading hub datasets needs the 'datasets' package "
                         f"({_first_line(e)})", "pip install datasets, or import a file") from None
+    try:
+        datasets.logging.set_verbosity_error()
+        datasets.disable_progress_bars()
+        import huggingface_hub.utils.logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except Exception:
+        pass
     try:
         ds = datasets.load_dataset(spec, split=split or "train", streaming=True)
         it = iter(ds)
@@ -507,8 +540,7 @@ def _open_hub(spec: str, split: str | None) -> RowSource:
         raise DataError(spec, None, "the hub dataset is empty") from None
     except Exception as e:
         raise DataError(spec, None, f"cannot load the hub dataset: {_first_line(e)}",
-                        "no network access to the hub? download it elsewhere and import the "
-                        "files or the save_to_disk folder") from None
+                        hint) from None
 
     def rows():
         yield first

@@ -696,3 +696,102 @@ __all__ = [
     "session_layout", "show", "shuffle", "split", "stats", "write_training_file",
     "content_key",
 ]
+
+
+# -- prompts (the seed-000 ``prompts`` table, bound to a dataset's registry row) -----------------
+
+
+async def get_prompt_by_name(db, name: str) -> dict:
+    row = await db.fetchone("SELECT * FROM prompts WHERE name = ? ORDER BY id LIMIT 1", (name,))
+    if row is None:
+        row = await db.fetchone("SELECT * FROM prompts WHERE id = ?", (name,))
+    if row is None:
+        raise DataError(None, None, f"no prompt named {name!r}", "see: ffui prompts list")
+    return row
+
+
+async def add_prompt(db, name: str, dataset, *, input_template: str | None = None,
+                     completion_template: str | None = None, prompt_template: str | None = None,
+                     description: str | None = None, type: str = "instruction") -> dict:
+    """A prompt template bound to a dataset; placeholders are checked against its fields."""
+    from ffui.db import create_prompt
+
+    from .prompts import (DEFAULT_COMPLETION_TEMPLATE, DEFAULT_INPUT_TEMPLATE, check_template,
+                          full_template)
+
+    name = (name or "").strip()
+    if not name:
+        raise DataError(None, None, "a prompt needs a name")
+    if await db.fetchone("SELECT id FROM prompts WHERE name = ?", (name,)):
+        raise DataError(None, None, f"a prompt named {name!r} exists already",
+                        "choose another name")
+    s = await resolve(db, dataset)
+    rid = session_meta(s).get("registry_id")
+    if not rid:
+        rid = await _register_existing(db, s)
+    it = input_template if input_template is not None else DEFAULT_INPUT_TEMPLATE
+    ct = completion_template if completion_template is not None else DEFAULT_COMPLETION_TEMPLATE
+    fields = await field_names(db, s)
+    for t in (it, ct, prompt_template):
+        if t:
+            check_template(t, fields)
+    pid = await create_prompt(db, type=type, name=name, description=description, dataset_id=rid,
+                              input_template=it, completion_template=ct,
+                              prompt_template=prompt_template or full_template(it, ct))
+    return {"id": pid, "name": name, "dataset": display_name(s), "fields": fields}
+
+
+async def _register_existing(db, s: dict) -> str:
+    """A registry row for a dataset made outside ffui's importer (e.g. a scrape)."""
+    from ffui.db import create_dataset
+
+    lay = session_layout(s)
+    async with db.transaction():
+        rid = await create_dataset(db, type="ffui", name=display_name(s),
+                                   description=s.get("source_details"),
+                                   features=json.dumps(lay.key_order))
+        await db.execute(
+            "UPDATE scrape_sessions SET metadata_json = json_set(COALESCE(metadata_json, '{}'), "
+            "'$.registry_id', ?) WHERE id = ?", (rid, s["id"]))
+    return rid
+
+
+async def list_prompts(db, dataset=None) -> list[dict]:
+    """Prompts with the name of their dataset (None if unbound)."""
+    rows = await db.fetchall("SELECT * FROM prompts ORDER BY name")
+    out = []
+    for r in rows:
+        s = await session_for_registry_id(db, r["dataset_id"]) if r["dataset_id"] else None
+        r["dataset"] = display_name(s) if s else None
+        r["dataset_session_id"] = s["id"] if s else None
+        out.append(r)
+    if dataset is not None:
+        s = await resolve(db, dataset)
+        out = [r for r in out if r["dataset_session_id"] == s["id"]]
+    return out
+
+
+async def prompt_dataset(db, prompt: dict) -> dict | None:
+    if not prompt.get("dataset_id"):
+        return None
+    return await session_for_registry_id(db, prompt["dataset_id"])
+
+
+async def render_prompt_samples(db, prompt: str | dict, *, dataset=None, n: int = 1,
+                                offset: int = 0) -> list[dict]:
+    """Render a prompt against ``n`` rows (from ``offset``) of its dataset (or ``dataset``):
+    ``[{"id", "input", "completion", "text"}]``."""
+    from .prompts import render_prompt
+
+    p = prompt if isinstance(prompt, dict) else await get_prompt_by_name(db, prompt)
+    s = await resolve(db, dataset) if dataset is not None else await prompt_dataset(db, p)
+    if s is None:
+        raise DataError(None, None, f"prompt {p['name']!r} is not bound to a dataset",
+                        "pass --dataset NAME")
+    lay = session_layout(s)
+    out = []
+    for rec in await page(db, s, limit=n, offset=offset):
+        r = render_prompt(p, record_fields(rec, lay))
+        r["id"] = rec["id"]
+        out.append(r)
+    return out

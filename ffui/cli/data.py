@@ -1,0 +1,324 @@
+"""ffui data import|preview|list|show|rm|merge|dedupe|filter|split|sample|shuffle|export|stats
+
+Datasets live in the database (one ``scrape_sessions`` row each). Every operation makes a new
+dataset and leaves its sources as they were. Errors are one line on stderr (DataError).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from ffui.cli import UserError, with_db
+
+FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "chatml", "openai", "input-output", "text"]
+
+
+@click.group()
+def data() -> None:
+    """Import, inspect, transform and export datasets."""
+
+
+class _Bar:
+    """A one-line progress bar on stderr (only on a terminal, only after half a second)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.t0 = time.monotonic()
+        self.shown = False
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, st: dict) -> None:
+        if not self.tty or time.monotonic() - self.t0 < 0.5:
+            return
+        rows = st.get("rows") or 0
+        total, done = st.get("total"), st.get("done")
+        rate = rows / max(time.monotonic() - self.t0, 1e-6)
+        bad = f", {st['bad']:,} bad" if st.get("bad") else ""
+        if total and done is not None:
+            frac = min(1.0, done / total)
+            bar = "█" * int(30 * frac) + "░" * (30 - int(30 * frac))
+            line = f"{self.label} {bar} {frac:6.1%}  {rows:,} rows{bad}  {rate:,.0f}/s"
+        else:
+            line = f"{self.label} {rows:,} rows{bad}  {rate:,.0f}/s"
+        sys.stderr.write("\r" + line[:200] + "\x1b[K")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _bad_report(res: dict) -> None:
+    if res.get("bad"):
+        click.echo(f"left out {res['bad']:,} bad rows:", err=True)
+        for b in res.get("bad_examples", []):
+            click.echo(f"  {b}", err=True)
+        if res["bad"] > len(res.get("bad_examples", [])):
+            click.echo(f"  ... and {res['bad'] - len(res['bad_examples']):,} more", err=True)
+
+
+@data.command("import")
+@click.argument("source")
+@click.option("--name", required=True, help="name of the new dataset")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto",
+              show_default=True, help="row format (detected by default)")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+              help="take FIELD (instruction, input, output, messages, conversations, text) from "
+                   "COLUMN; repeatable")
+@click.option("--split", help="split of a hub dataset or a DatasetDict folder")
+@click.option("--skip-bad", is_flag=True, help="leave bad rows out (counted and reported)")
+@click.option("--description", help="a note kept in the dataset registry")
+def data_import(source, name, fmt, mapping, split, skip_bad, description) -> None:
+    """Import SOURCE (JSONL, JSON, CSV, TSV, Parquet, a save_to_disk folder or a hub id)."""
+    from ffui.data import store
+
+    bar = _Bar(f"importing {name}")
+    try:
+        res = with_db(store.import_dataset, source, name=name, fmt=fmt, mapping=list(mapping),
+                      split=split, skip_bad=skip_bad, description=description, progress=bar)
+    finally:
+        bar.close()
+    _bad_report(res)
+    rate = res["rows"] / res["seconds"] if res["seconds"] else 0
+    click.echo(f"imported {res['rows']:,} rows into {res['name']} ({res['format']}, from "
+               f"{res['kind']}) in {res['seconds']:.1f}s ({rate:,.0f} rows/s)")
+
+
+@data.command("preview")
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN")
+@click.option("--split")
+@click.option("-n", "rows", default=3, show_default=True, help="rows to show")
+@click.option("--json", "as_json", is_flag=True)
+def data_preview(source, fmt, mapping, split, rows, as_json) -> None:
+    """Show how SOURCE would be imported, without writing anything."""
+    from ffui.data.importer import preview_import
+
+    p = preview_import(source, fmt=fmt, mapping=list(mapping), split=split, n=rows)
+    if as_json:
+        click.echo(json.dumps(p, ensure_ascii=False, indent=2, default=str))
+        return
+    total = f", {p['total']:,} {p['progress_unit']}" if p.get("total") else ""
+    click.echo(f"{p['path']}: {p['kind']}, format {p['format']}{total}")
+    click.echo(f"columns: {', '.join(p['columns'])}  mapping: "
+               + ", ".join(f"{k}={v}" for k, v in p["layout"]["columns"].items()))
+    for i, rec in enumerate(p["records"], 1):
+        _echo_record(i, rec)
+    for b in p["bad_examples"]:
+        click.echo(f"bad: {b}", err=True)
+
+
+def _short(s: str, n: int = 160) -> str:
+    s = (s or "").replace("\n", "⏎ ")
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _echo_record(label, rec: dict) -> None:
+    if rec.get("messages"):
+        click.echo(f"[{label}] {len(rec['messages'])} turns")
+        for m in rec["messages"]:
+            c = m.get("content")
+            c = c if isinstance(c, str) else json.dumps(c, ensure_ascii=False)
+            click.echo(f"    {m.get('role', '?'):>9}: {_short(c)}")
+    else:
+        click.echo(f"[{label}] input:  {_short(rec.get('input'))}")
+        click.echo(f"    output: {_short(rec.get('output'))}")
+
+
+@data.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def data_list(as_json) -> None:
+    """List datasets."""
+    from ffui.data import store
+
+    rows = with_db(store.list_datasets)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no datasets yet (ffui data import FILE --name NAME)")
+        return
+    w = max(len(r["name"]) for r in rows)
+    click.echo(f"{'name':<{w}}  {'format':<12} {'rows':>10}  source")
+    for r in rows:
+        click.echo(f"{r['name']:<{w}}  {r['format'] or '':<12} {r['rows']:>10,}  "
+                   f"{r['details'] or r['source'] or ''}")
+
+
+@data.command("show")
+@click.argument("name")
+@click.option("-n", "--rows", "n", default=5, show_default=True, help="rows to show")
+@click.option("--offset", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def data_show(name, n, offset, as_json) -> None:
+    """Describe dataset NAME and show some rows."""
+    from ffui.data import store
+
+    async def go(db):
+        return await store.show(db, name), await store.page(db, name, limit=n, offset=offset)
+
+    info, rows = with_db(go)
+    if as_json:
+        click.echo(json.dumps({"dataset": info, "rows": rows}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{info['name']}: {info['rows']:,} rows, format {info['format']}, "
+               f"created {info['created_at']}")
+    click.echo(f"source: {info['details'] or info['source']}")
+    if info.get("op"):
+        click.echo(f"made by: {info['op']['kind']} of {', '.join(info['op']['sources'])} "
+                   f"{json.dumps(info['op']['params'])}")
+    for i, rec in enumerate(rows, offset + 1):
+        _echo_record(i, rec)
+
+
+@data.command("rm")
+@click.argument("name")
+def data_rm(name) -> None:
+    """Remove dataset NAME and its rows."""
+    from ffui.data import store
+
+    res = with_db(store.remove, name)
+    click.echo(f"removed {res['name']} ({res['rows']:,} rows)")
+    if res["unbound_prompts"]:
+        click.echo(f"prompts now bound to no dataset: {', '.join(res['unbound_prompts'])}")
+
+
+@data.command("merge")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--name", required=True, help="name of the new dataset")
+@click.option("--interleave", is_flag=True, help="alternate rows instead of concatenating")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto",
+              help="format of the files among SOURCES")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+              help="column mapping for the files among SOURCES")
+@click.option("--split", help="split for folders/hub ids among SOURCES")
+@click.option("--skip-bad", is_flag=True, help="leave bad rows of files out")
+def data_merge(sources, name, interleave, fmt, mapping, split, skip_bad) -> None:
+    """Merge datasets and files (SOURCES) into a new dataset."""
+    from ffui.data import store
+
+    bar = _Bar(f"merging into {name}")
+    try:
+        res = with_db(store.merge, list(sources), name=name, interleave_rows=interleave, fmt=fmt,
+                      mapping=list(mapping), split=split, skip_bad=skip_bad, progress=bar)
+    finally:
+        bar.close()
+    _bad_report(res)
+    click.echo(f"merged {len(sources)} sources into {res['name']}: {res['rows']:,} rows "
+               f"({res['format']}, {'interleaved' if interleave else 'concatenated'})")
+
+
+@data.command("dedupe")
+@click.argument("name")
+@click.option("--name", "out", help="name of the new dataset (default NAME-dedupe)")
+@click.option("--normalized", "--normalised", "normalised", is_flag=True,
+              help="also treat rows equal after lower-casing and collapsing whitespace as "
+                   "duplicates")
+def data_dedupe(name, out, normalised) -> None:
+    """Copy NAME without duplicate rows (the first of each is kept)."""
+    from ffui.data import store
+
+    res = with_db(store.dedupe, name, name=out, normalised=normalised)
+    click.echo(f"{res['name']}: {res['rows']:,} rows ({res['removed']:,} duplicates removed)")
+
+
+@data.command("filter")
+@click.argument("name")
+@click.option("--name", "out", help="name of the new dataset (default NAME-filtered)")
+@click.option("--min-chars", type=int, help="keep rows at least this long")
+@click.option("--max-chars", type=int, help="keep rows at most this long")
+@click.option("--field", type=click.Choice(["input", "output", "total"]), default="total",
+              show_default=True, help="which length the bounds apply to")
+@click.option("--drop-empty", is_flag=True, help="drop rows with an empty input, output or turn")
+def data_filter(name, out, min_chars, max_chars, field, drop_empty) -> None:
+    """Copy the rows of NAME that pass length bounds and/or have no empty field."""
+    from ffui.data import store
+
+    res = with_db(store.filter_dataset, name, name=out, min_chars=min_chars,
+                  max_chars=max_chars, field=field, drop_empty=drop_empty)
+    click.echo(f"{res['name']}: {res['rows']:,} rows ({res['removed']:,} filtered out)")
+
+
+@data.command("split")
+@click.argument("name")
+@click.option("--ratios", default="0.8,0.1,0.1", show_default=True,
+              help="train,validation[,test] fractions (or weights)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--prefix", help="names are PREFIX-train, PREFIX-validation, PREFIX-test "
+                               "(default: NAME)")
+def data_split(name, ratios, seed, prefix) -> None:
+    """Split NAME into train/validation/test datasets."""
+    from ffui.data import store
+
+    res = with_db(store.split, name, ratios=ratios, seed=seed, prefix=prefix)
+    click.echo(", ".join(f"{p['name']}: {p['rows']:,} rows" for p in res["parts"])
+               + f" (seed {seed})")
+
+
+@data.command("sample")
+@click.argument("name")
+@click.option("-n", "n", type=int, help="number of rows")
+@click.option("--fraction", type=float, help="fraction of the rows (0..1)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--name", "out", help="name of the new dataset (default NAME-sample)")
+def data_sample(name, n, fraction, seed, out) -> None:
+    """Copy a random sample of NAME (rows stay in their order)."""
+    from ffui.data import store
+
+    if (n is None) == (fraction is None):
+        raise UserError("give either -n ROWS or --fraction F")
+    res = with_db(store.sample, name, name=out, n=n, fraction=fraction, seed=seed)
+    click.echo(f"{res['name']}: {res['rows']:,} rows sampled from {name} (seed {seed})")
+
+
+@data.command("shuffle")
+@click.argument("name")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--name", "out", help="name of the new dataset (default NAME-shuffled)")
+def data_shuffle(name, seed, out) -> None:
+    """Copy NAME with its rows in a random order."""
+    from ffui.data import store
+
+    res = with_db(store.shuffle, name, name=out, seed=seed)
+    click.echo(f"{res['name']}: {res['rows']:,} rows shuffled (seed {seed})")
+
+
+@data.command("export")
+@click.argument("name")
+@click.argument("path")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "hf"]), default="jsonl",
+              show_default=True, help="hf: a folder datasets.load_from_disk opens")
+@click.option("--as", "shape", type=click.Choice(["original", "chatml"]), default="original",
+              show_default=True, help="rows in the dataset's own format or as chatml messages")
+@click.option("--overwrite", is_flag=True, help="replace PATH if it exists")
+def data_export(name, path, fmt, shape, overwrite) -> None:
+    """Write dataset NAME to PATH."""
+    from ffui.data import store
+
+    res = with_db(store.export_dataset, name, path, fmt=fmt, shape=shape, overwrite=overwrite)
+    click.echo(f"exported {res['rows']:,} rows of {res['name']} to {res['path']} "
+               f"({res['format']}, {res['shape']})")
+
+
+@data.command("stats")
+@click.argument("name")
+@click.option("--tokenizer", help="tokenizer.json or a model folder, to count tokens")
+@click.option("--against", multiple=True, help="another dataset to check for overlap (leakage)")
+@click.option("--json", "as_json", is_flag=True)
+def data_stats(name, tokenizer, against, as_json) -> None:
+    """Row count, lengths, empty fields, duplicates, turns and split leakage of NAME."""
+    from ffui.data import store
+    from ffui.data.stats import format_stats
+
+    st = with_db(store.stats, name, tokenizer=tokenizer, against=list(against))
+    if as_json:
+        click.echo(json.dumps(st, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_stats(st["name"], st))
