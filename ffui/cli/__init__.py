@@ -121,6 +121,26 @@ def main(ctx: click.Context, home: Path | None, db_path: Path | None) -> None:
     ctx.obj = resolve_paths(home, db_path)
     if ctx.invoked_subcommand is None:
         _open_ui(ctx)
+    elif ctx.invoked_subcommand not in ("db", "model") and ctx.obj.db.exists():
+        _reconcile(ctx.obj)
+
+
+def _reconcile(paths: Paths) -> None:
+    """Every start gives orphaned runs a supervisor again and starts queued runs.
+
+    Quiet on purpose: a database problem is reported by the command itself.
+    """
+    try:
+        from ffui.db import connect
+        from ffui.jobs.manager import reconcile
+
+        async def go():
+            async with connect(paths.db, paths.home) as db:
+                await reconcile(db)
+
+        run(go())
+    except Exception:
+        pass
 
 
 def _open_ui(ctx: click.Context) -> None:

@@ -1,0 +1,76 @@
+"""ffui demo: the main job on embedded defaults.
+
+Builds the tiny model, imports a bundled chat dataset, trains a LoRA adapter on the CPU
+(about a minute) with live progress, and prints the run's summary. Re-running it reuses the
+model and the dataset and trains a new run.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from ffui.cli import UserError, get_paths, run
+
+DEMO_DATASET = "demo-chat"
+DEMO_CONFIG = {
+    "method": "lora",
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.0,
+    "max_steps": 60,
+    "learning_rate": 3e-3,
+    "warmup_steps": 5,
+    "per_device_train_batch_size": 8,
+    "max_seq_len": 256,
+    "logging_steps": 1,
+    "save_steps": 30,
+    "eval_split": 0.0,
+    "seed": 7,
+    "num_gpu": 0,
+}
+
+
+@click.command()
+@click.option("--steps", type=int, default=DEMO_CONFIG["max_steps"], show_default=True, help="optimizer steps")
+def demo(steps: int) -> None:
+    """Train a LoRA adapter on a tiny local model and a bundled dataset, start to finish."""
+    paths = get_paths()
+    model_dir = paths.home / "models" / "tiny-llama"
+    if not (model_dir / "config.json").exists():
+        click.echo(f"building a tiny llama model in {model_dir} ...")
+        try:
+            from ffui.train.tiny import build_tiny_model
+        except ImportError as exc:
+            raise UserError(f"the demo needs the training extras ({exc.name} is missing): pip install 'ffui[train]'") from None
+        import os
+
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        build_tiny_model(model_dir, arch="llama")
+    from ffui.cli.runs import wait_for_run
+    from ffui.data import store
+    from ffui.db import connect
+    from ffui.jobs.manager import start_run
+
+    async def go():
+        async with connect(paths.db, paths.home) as db:
+            if await db.fetchone("SELECT id FROM scrape_sessions WHERE name = ?", (DEMO_DATASET,)) is None:
+                sample = resources.files("ffui") / "samples" / "demo_chat.jsonl"
+                with resources.as_file(sample) as path:
+                    info = await store.import_dataset(db, str(path), name=DEMO_DATASET)
+                click.echo(f"imported {info['rows']} conversations as dataset {DEMO_DATASET!r} ({info['format']})")
+            if await db.fetchone("SELECT id FROM models WHERE location = ?", (str(model_dir),)) is None:
+                from ffui.db import create_model
+
+                await create_model(db, type="local", framework="transformers", name="tiny-llama", location=str(model_dir))
+            return await start_run(db, dataset=DEMO_DATASET, model=str(model_dir), name="demo",
+                                   hp={**DEMO_CONFIG, "max_steps": steps})
+
+    r = run(go())
+    click.echo(f"run {r['id']} started: LoRA on {model_dir.name}, {steps} steps on the CPU (artifacts: {r['storage_path']})")
+    code = wait_for_run(r["id"])
+    if code == 0:
+        click.echo("next: ffui (the UI), ffui runs list, ffui runs logs " + str(r["id"]))
+    raise SystemExit(code)
