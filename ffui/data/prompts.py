@@ -10,12 +10,12 @@ for display and inference). The trainer renders each line of its ``dataset.jsonl
 
 from __future__ import annotations
 
-import re
+import string
 from typing import Any
 
 from .errors import DataError
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_FORMATTER = string.Formatter()
 
 DEFAULT_INPUT_TEMPLATE = "{input}"
 DEFAULT_COMPLETION_TEMPLATE = "{output}"
@@ -27,41 +27,45 @@ class TemplateError(DataError):
 
 
 def placeholders(template: str) -> list[str]:
-    """The placeholder names of ``template``, in order of first use. Raises TemplateError."""
+    """The placeholder names of ``template`` (str.format syntax, named fields only), in order of
+    first use. Raises TemplateError for anything else: positional ``{}``/``{0}``, attribute or
+    index access, conversions or format specs, unmatched braces."""
     names: list[str] = []
-    for m in _PLACEHOLDER.finditer(template or ""):
-        tok = m.group(0)
-        if tok in ("{{", "}}"):
+    try:
+        parts = list(_FORMATTER.parse(template or ""))
+    except ValueError as e:
+        raise TemplateError(f"template {(template or '')[:60]!r}: {e}",
+                            "write {{ or }} for a literal brace") from None
+    for _, name, spec, conv in parts:
+        if name is None:
             continue
-        if tok in ("{", "}"):
-            raise TemplateError(f"unmatched {tok!r} in template {template[:60]!r}",
-                                "write {{ or }} for a literal brace")
-        name = m.group(1).strip()
-        if not name:
-            raise TemplateError(f"empty placeholder {{}} in template {template[:60]!r}")
+        if not name.strip():
+            raise TemplateError(f"empty placeholder {{}} in template {template[:60]!r}",
+                                "name the field, e.g. {input}")
+        if name.isdigit() or any(c in name for c in ".[]"):
+            raise TemplateError(f"placeholder {{{name}}} is not a plain field name",
+                                "use names like {instruction}")
+        if spec or conv:
+            raise TemplateError(f"placeholder {{{name}{'!' + conv if conv else ''}"
+                                f"{':' + spec if spec else ''}}} has a conversion or format spec",
+                                "use plain {name} placeholders")
         if name not in names:
             names.append(name)
     return names
 
 
+class _Fields(dict):
+    def __missing__(self, key):
+        raise TemplateError(f"the template names {{{key}}} but the row has no such field; "
+                            f"fields are: {', '.join(sorted(self))}")
+
+
 def render(template: str, fields: dict[str, Any]) -> str:
-    """Fill ``template`` from ``fields``; a missing field is a TemplateError naming it."""
-    def sub(m: re.Match) -> str:
-        tok = m.group(0)
-        if tok == "{{":
-            return "{"
-        if tok == "}}":
-            return "}"
-        if tok in ("{", "}"):
-            raise TemplateError(f"unmatched {tok!r} in template",
-                                "write {{ or }} for a literal brace")
-        name = m.group(1).strip()
-        if name not in fields:
-            raise TemplateError(f"the template names {{{name}}} but the row has no such field; "
-                                f"fields are: {', '.join(sorted(fields))}")
-        v = fields[name]
-        return "" if v is None else (v if isinstance(v, str) else str(v))
-    return _PLACEHOLDER.sub(sub, template or "")
+    """Fill ``template`` from ``fields`` (exactly as ``str.format`` does, which is what the
+    trainer uses); a missing field is a TemplateError naming it."""
+    placeholders(template)
+    f = _Fields({k: ("" if v is None else v) for k, v in fields.items()})
+    return (template or "").format_map(f)
 
 
 def check_template(template: str, available: list[str] | set[str]) -> None:

@@ -101,9 +101,9 @@ class RowSource:
                 try:
                     row = loads(line)
                 except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
-                    if not line.strip():
-                        continue
-                    yield lineno, RowError(_explain_json_error(line, e))
+                    problem = jsonl_line_problem(line, e)
+                    if problem is not None:
+                        yield lineno, problem
                     continue
                 if type(row) is not dict:
                     yield lineno, RowError(
@@ -366,6 +366,16 @@ def _explain_json_error(line: bytes, e: ValueError) -> str:
     if isinstance(e, json.JSONDecodeError):
         return f"malformed JSON: {e.msg} (column {e.colno})"
     return f"malformed JSON: {e}"
+
+
+def jsonl_line_problem(line: bytes, e: ValueError) -> RowError | None:
+    """The RowError for a JSONL line json.loads rejected (None: a blank line, skipped)."""
+    if not line.strip():
+        return None
+    if len(line) > MAX_LINE_BYTES:
+        return RowError(f"the line is {_mb(len(line))}, longer than ffui's limit of "
+                        f"{_mb(MAX_LINE_BYTES)} per row")
+    return RowError(_explain_json_error(line, e))
 
 
 def _sniff(path: str) -> bytes:

@@ -1,0 +1,258 @@
+"""Each format, from each file type, imports and exports back unchanged (turn for turn)."""
+
+import csv
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ffui.data import store
+from ffui.data.formats import Layout, detect_layout, normalise_row
+from ffui.data.importer import preview_import
+from ffui.data.training import export_for_training
+
+ALPACA = [
+    {"instruction": "Give three tips for staying healthy.", "input": "",
+     "output": "1. Eat a balanced diet.\n2. Exercise regularly.\n3. Sleep well."},
+    {"instruction": "Translate the sentence to French.", "input": "Good morning, friends!",
+     "output": "Bonjour, les amis !"},
+    {"instruction": "Summarise the text.", "input": "Ünïcödé text — with “quotes” and 日本語.",
+     "output": "A short summary.", "category": "summarization"},
+    {"instruction": "What is 2+2?", "input": "", "output": "4"},
+]
+
+SHAREGPT = [
+    {"id": "conv-1", "conversations": [
+        {"from": "system", "value": "You are a helpful assistant."},
+        {"from": "human", "value": "Hi! Can you help me plan a trip?"},
+        {"from": "gpt", "value": "Of course. Where would you like to go?"},
+        {"from": "human", "value": "Kyoto, in April."},
+        {"from": "gpt", "value": "April is cherry-blossom season; book early.", "weight": 1},
+    ]},
+    {"id": "conv-2", "conversations": [
+        {"from": "human", "value": "Write a haiku about rain."},
+        {"from": "gpt", "value": "Soft rain on the roof\nthe kettle hums its answer\nsteam curls into dusk"},
+    ]},
+    {"id": "conv-3", "conversations": [
+        {"from": "user", "value": "Role names vary between datasets."},
+        {"from": "assistant", "value": "And they come back as they were."},
+    ]},
+]
+
+CHATML = [
+    {"messages": [
+        {"role": "system", "content": "You answer in one sentence."},
+        {"role": "user", "content": "Why is the sky blue?"},
+        {"role": "assistant", "content": "Rayleigh scattering favours short wavelengths."},
+        {"role": "user", "content": "And sunsets?"},
+        {"role": "assistant", "content": "Longer paths scatter the blue away, leaving red."},
+    ]},
+    {"messages": [
+        {"role": "user", "content": "What's the weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "content": "{\"temp\": 18}", "tool_call_id": "call_1"},
+        {"role": "assistant", "content": "It is 18 °C in Paris."},
+    ]},
+    {"messages": [
+        {"role": "user", "content": [{"type": "text", "text": "Describe this."}]},
+        {"role": "assistant", "content": "A plain description."},
+    ]},
+]
+
+IO = [
+    {"prompt": "Capital of France?", "completion": "Paris"},
+    {"prompt": "Capital of Japan?", "completion": "Tokyo", "source": "geo", "score": 0.9},
+    {"prompt": "Largest planet?", "completion": "Jupiter"},
+]
+
+TEXT = [
+    {"text": "Once upon a time there was a small model."},
+    {"text": "It learned from plain text, one line at a time.\nEven with newlines."},
+]
+
+SAMPLES = {"alpaca": ALPACA, "sharegpt": SHAREGPT, "chatml": CHATML, "input-output": IO,
+           "text": TEXT}
+# Arrow needs one type per column: no mix of string and list content there
+COLUMNAR = dict(SAMPLES, chatml=CHATML[:2])
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("fmt", list(SAMPLES))
+async def test_jsonl_roundtrip_byte_for_byte(db, tmp_path, fmt):
+    rows = SAMPLES[fmt]
+    src = write_jsonl(tmp_path / f"{fmt}.jsonl", rows)
+    res = await store.import_dataset(db, src, name=fmt)
+    assert (res["format"], res["rows"], res["bad"]) == (fmt, len(rows), 0)
+    out = tmp_path / f"{fmt}-out.jsonl"
+    await store.export_dataset(db, fmt, out)
+    assert out.read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", list(SAMPLES))
+async def test_json_array_roundtrip(db, tmp_path, fmt):
+    rows = SAMPLES[fmt]
+    src = tmp_path / f"{fmt}.json"
+    src.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    res = await store.import_dataset(db, src, name=fmt)
+    assert (res["format"], res["rows"], res["kind"]) == (fmt, len(rows), "json")
+    out = tmp_path / "out.jsonl"
+    await store.export_dataset(db, fmt, out)
+    assert read_jsonl(out) == rows
+    assert [list(r) for r in read_jsonl(out)] == [list(r) for r in rows]  # key order too
+
+
+async def test_multiturn_stored_whole(db, tmp_path):
+    await store.import_dataset(db, write_jsonl(tmp_path / "s.jsonl", SHAREGPT), name="s")
+    page = await store.page(db, "s", limit=10)
+    first = page[0]
+    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant", "user",
+                                                      "assistant"]
+    assert first["input"] == "Kyoto, in April."
+    assert first["output"] == "April is cherry-blossom season; book early."
+    assert first["messages"][4]["weight"] == 1
+    # chatml export: the same turns, OpenAI roles
+    out = tmp_path / "chat.jsonl"
+    await store.export_dataset(db, "s", out, shape="chatml")
+    got = read_jsonl(out)
+    assert [len(r["messages"]) for r in got] == [5, 2, 2]
+    assert got[0]["messages"][1] == {"role": "user", "content": "Hi! Can you help me plan a trip?"}
+
+
+@pytest.mark.parametrize("fmt,delim", [("alpaca", ","), ("input-output", "\t"), ("text", ",")])
+async def test_csv_tsv_roundtrip(db, tmp_path, fmt, delim):
+    rows = [{k: str(v) for k, v in r.items()} for r in SAMPLES[fmt]]
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    rows = [{c: r.get(c, "") for c in cols} for r in rows]  # CSV: every row has every column
+    src = tmp_path / ("data.tsv" if delim == "\t" else "data.csv")
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols, delimiter=delim)
+        w.writeheader()
+        w.writerows(rows)
+    res = await store.import_dataset(db, src, name="c")
+    assert (res["format"], res["rows"]) == (fmt, len(rows))
+    out = tmp_path / "out.jsonl"
+    await store.export_dataset(db, "c", out)
+    assert read_jsonl(out) == rows
+
+
+@pytest.mark.parametrize("fmt", list(SAMPLES))
+async def test_parquet_roundtrip(db, tmp_path, fmt):
+    table = pa.Table.from_pylist(COLUMNAR[fmt])
+    src = tmp_path / "data.parquet"
+    pq.write_table(table, src)
+    res = await store.import_dataset(db, src, name="p")
+    assert (res["format"], res["rows"], res["kind"]) == (fmt, table.num_rows, "parquet")
+    out = tmp_path / "out.parquet"
+    await store.export_dataset(db, "p", out, fmt="parquet")
+    assert pq.read_table(out).to_pylist() == table.to_pylist()
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "chatml"])
+async def test_save_to_disk_folder_roundtrip(db, tmp_path, fmt):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_list(COLUMNAR[fmt])
+    ds.save_to_disk(str(tmp_path / "in"))
+    res = await store.import_dataset(db, tmp_path / "in", name="h")
+    assert (res["format"], res["rows"], res["kind"]) == (fmt, len(ds), "hf")
+    await store.export_dataset(db, "h", tmp_path / "out", fmt="hf")
+    back = datasets.load_from_disk(str(tmp_path / "out"))
+    assert back.to_list() == ds.to_list()
+    # a DatasetDict folder: --split picks one
+    datasets.DatasetDict({"train": ds, "test": ds.select([0])}).save_to_disk(str(tmp_path / "dd"))
+    res = await store.import_dataset(db, tmp_path / "dd", name="dd-test", split="test")
+    assert res["rows"] == 1
+
+
+async def test_export_hf_opens_with_load_from_disk_in_chatml(db, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    await store.import_dataset(db, write_jsonl(tmp_path / "a.jsonl", ALPACA), name="a")
+    await store.export_dataset(db, "a", tmp_path / "hf", fmt="hf", shape="chatml")
+    back = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert len(back) == len(ALPACA)
+    assert back[1]["messages"] == [
+        {"role": "user", "content": "Translate the sentence to French.\n\nGood morning, friends!"},
+        {"role": "assistant", "content": "Bonjour, les amis !"}]
+
+
+async def test_mapping_and_forced_format(db, tmp_path):
+    rows = [{"q": "Why?", "a": "Because.", "meta": 1}, {"q": "How?", "a": "Like so.", "meta": 2}]
+    src = write_jsonl(tmp_path / "qa.jsonl", rows)
+    res = await store.import_dataset(db, src, name="qa", mapping=["input=q", "output=a"])
+    assert res["format"] == "input-output"
+    page = await store.page(db, "qa")
+    assert (page[0]["input"], page[0]["output"]) == ("Why?", "Because.")
+    await store.export_dataset(db, "qa", tmp_path / "o.jsonl")
+    assert read_jsonl(tmp_path / "o.jsonl") == rows
+    # an alpaca file read as plain pairs with a mapping
+    src2 = write_jsonl(tmp_path / "al.jsonl", ALPACA[:2])
+    res = await store.import_dataset(db, src2, name="al", fmt="input-output",
+                                     mapping=["input=instruction"])
+    assert res["format"] == "input-output"
+
+
+def test_detection_of_each_format():
+    for fmt, rows in SAMPLES.items():
+        assert detect_layout(rows).format == fmt
+    lay = detect_layout([{"question": "a", "answer": "b"}])
+    assert (lay.format, lay.columns) == ("input-output", {"input": "question", "output": "answer"})
+    lay = detect_layout([{"instruction": "i", "context": "c", "response": "r", "category": "x"}])
+    assert lay.format == "alpaca" and lay.columns["input"] == "context"  # dolly-style
+
+
+def test_canonical_record_mapping():
+    lay = detect_layout(ALPACA)
+    rec = normalise_row(ALPACA[1], lay)
+    assert rec == {"input": "Translate the sentence to French.\n\nGood morning, friends!",
+                   "output": "Bonjour, les amis !", "messages": None,
+                   "metadata": {"instruction_chars": 33}}
+    rec = normalise_row(CHATML[0], detect_layout(CHATML))
+    assert rec["input"] == "And sunsets?" and rec["messages"] == CHATML[0]["messages"]
+    assert rec["metadata"] is None
+
+
+def test_export_for_training_shapes():
+    lay = detect_layout(ALPACA)
+    recs = [normalise_row(r, lay) for r in ALPACA[:2]]
+    lines = [json.loads(x) for x in export_for_training(recs, lay)]
+    assert lines[1] == {"input": "Translate the sentence to French.\n\nGood morning, friends!",
+                        "output": "Bonjour, les amis !",
+                        "fields": ALPACA[1]}
+    chat = [normalise_row(r, detect_layout(SHAREGPT)) for r in SHAREGPT]
+    lines = [json.loads(x) for x in export_for_training(chat, detect_layout(SHAREGPT))]
+    assert [len(x["messages"]) for x in lines] == [5, 2, 2]
+    assert lines[0]["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    text = [normalise_row(r, detect_layout(TEXT)) for r in TEXT]
+    assert [json.loads(x) for x in export_for_training(text, "text")] == TEXT
+
+
+async def test_write_training_file(db, tmp_path):
+    await store.import_dataset(db, write_jsonl(tmp_path / "c.jsonl", CHATML), name="c")
+    res = await store.write_training_file(db, "c", tmp_path / "dataset.jsonl")
+    assert res["rows"] == 3 and res["kinds"]["messages"] == 3
+    assert [r["messages"] for r in read_jsonl(tmp_path / "dataset.jsonl")] == \
+        [r["messages"] for r in CHATML]
+
+
+def test_preview_writes_nothing(tmp_path):
+    src = write_jsonl(tmp_path / "a.jsonl", ALPACA)
+    p = preview_import(src, n=2)
+    assert p["format"] == "alpaca" and p["kind"] == "jsonl" and len(p["records"]) == 2
+    assert p["columns"] == ["instruction", "input", "output"]
+
+
+def test_layout_roundtrip_dict():
+    lay = detect_layout(IO)
+    assert Layout.from_dict(lay.to_dict()) == lay
+    assert Layout.from_dict(None, "standard").format == "input-output"
