@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from .errors import DataError, RowError
 
 #: The longest single text field a row may have (characters). Longer fields are bad input.
-MAX_FIELD_CHARS = 16 * 1024 * 1024
+MAX_FIELD_CHARS = 16_000_000
 #: The longest line (bytes) a JSONL/CSV reader accepts before even parsing it.
 MAX_LINE_BYTES = 4 * MAX_FIELD_CHARS
 
@@ -387,7 +387,8 @@ def _check_text_head(path: str, head: bytes) -> None:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataError(path, None, "the file is UTF-16 encoded; ffui reads UTF-8 text",
                         "re-save it as UTF-8")
-    if b"\x00" in head:
+    ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if ctrl > max(8, len(head) // 20):  # a stray NUL is reported with its line instead
         raise DataError(path, None, "the file looks like binary data, not text",
                         "ffui reads JSONL, JSON, CSV, TSV, Parquet or a save_to_disk folder")
 
@@ -398,8 +399,9 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
     spec = os.fspath(spec)
     path = os.path.expanduser(spec)
     if kind == "hub" or (not os.path.exists(path) and kind is None):
-        if kind == "hub" or (_HUB_ID.match(spec) and os.path.splitext(spec)[1].lower()
-                             not in _EXT_KIND and not spec.startswith(".")):
+        if kind == "hub" or (_HUB_ID.match(spec) and ("/" in spec or "." not in spec)
+                             and os.path.splitext(spec)[1].lower() not in _EXT_KIND
+                             and not os.path.isdir(spec.split("/")[0])):
             return _open_hub(spec, split)
         raise DataError(spec, None, "no such file or folder")
     if os.path.isdir(path):
@@ -425,7 +427,6 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
                             "name it .jsonl, .json, .csv, .tsv or .parquet")
     if kind == "parquet":
         if not head.startswith(b"PAR1"):
-            _check_text_head(spec, head)
             raise DataError(spec, None, "the file is not Parquet (no PAR1 header)",
                             "check the file name and contents")
         import pyarrow.parquet as pq
