@@ -346,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         if pid:
             print(pid, flush=True)
             os._exit(0)
+        # The launcher reads our pid from the stdout pipe until it closes: let go of it.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.close(devnull)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     asyncio.run(supervise(args.db, args.home, args.run))
     return 0
