@@ -92,6 +92,64 @@ class ImportPlan:
             else:
                 self._bad(loc, row)
 
+    def rows_pipelined(self, batch: int = 1000, depth: int = 8) -> Iterator[tuple]:
+        """:meth:`rows`, parsed in a producer thread while the caller consumes.
+
+        SQLite releases the GIL while it inserts a row, so reading and parsing the next rows
+        overlaps with writing the previous ones (two cores busy instead of one). At most
+        ``depth`` batches of ``batch`` rows wait in between: memory stays bounded. An error in
+        the producer (a bad row) is raised here, in the consumer, at the point it happened.
+        """
+        import queue
+        import threading
+
+        q: queue.Queue = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        DONE = object()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            buf: list[tuple] = []
+            try:
+                for t in self.rows():
+                    buf.append(t)
+                    if len(buf) >= batch:
+                        if not put(buf):
+                            return
+                        buf = []
+                if buf and not put(buf):
+                    return
+                put(DONE)
+            except BaseException as e:  # handed to the consumer
+                put(e)
+
+        th = threading.Thread(target=produce, name="ffui-import-reader", daemon=True)
+        th.start()
+        try:
+            while True:
+                item = q.get()
+                if item is DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield from item
+        finally:
+            stop.set()
+            while True:  # unblock the producer if it waits on a full queue
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    break
+            th.join(timeout=5)
+
     def _rows_jsonl_fast(self, norm) -> Iterator[tuple]:
         """JSONL: the peeked rows, then the rest of the file parsed and normalised in one loop
         (no per-row generator layers or tuples); problems are explained as the reader does."""
