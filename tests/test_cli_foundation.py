@@ -92,3 +92,15 @@ def test_ffui_package_imports_no_heavy_or_ui_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    readme = (repo / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```", 2)[1]
+    commands = [line for line in block.splitlines() if line.strip()]
+    assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    ci = (repo / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in ci
