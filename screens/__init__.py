@@ -1,0 +1,1 @@
+"""ffui's terminal UI (Textual). ``screens.app.run_app(paths)`` opens it; ffui never imports this package."""

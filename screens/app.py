@@ -1,0 +1,308 @@
+"""The ffui terminal app: modes, global keys, the command palette, errors, the database.
+
+``ffui`` with no command calls ``run_app(paths)``; tests build the app with ``make_app``
+(Posting's app factory) against a temporary home. Each mode (1 runs .. 6 settings) keeps
+its own screen stack. Screen modules are imported when their mode is first shown, so the
+first frame only pays for Textual and the Runs screen.
+
+One ``ffui.db.Database`` is opened before the first screen is composed (``on_load``) and
+closed on exit; screens use ``self.app.db`` from async handlers and workers (aiosqlite
+runs every query in its own thread). Quitting never touches running jobs: they belong to
+their own supervisor processes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import var
+from textual.screen import Screen
+
+from ffui.paths import Paths
+from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, RunsProvider
+from screens.widgets.base import FfuiScreen
+from screens.widgets.modals import ConfirmModal
+
+GPU_POLL_S = 5.0
+MODE_NAMES = {"runs": "Runs", "datasets": "Datasets", "train": "Train", "playground": "Playground",
+              "logs": "Logs", "settings": "Settings"}
+
+
+class ComingScreen(FfuiScreen):
+    """Stands in for a mode whose module is not in this build yet."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.mode_title = title
+
+    def compose(self):
+        from textual.widgets import Static
+
+        yield from self.compose_chrome()
+        yield Static(f"{self.mode_title}: coming — this part of ffui is not in this build yet.", classes="coming")
+
+
+def _screen_factory(module: str, cls: str, title: str, optional: bool = False) -> Callable[[], Screen]:
+    """A MODES entry that imports the screen's module only when the mode is first shown."""
+
+    def make() -> Screen:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if optional and exc.name == module:
+                return ComingScreen(title)
+            raise
+        screen_cls = getattr(mod, cls, None)
+        if screen_cls is None and optional:
+            return ComingScreen(title)
+        return screen_cls()
+
+    return make
+
+
+def crash_file(home: Path | None) -> Path:
+    return (home or Path.cwd()) / "ffui-crash.log"
+
+
+def write_crash(home: Path | None, exc: BaseException) -> Path:
+    """Append the traceback to HOME/ffui-crash.log (or /tmp's when the home is not writable)."""
+    target = crash_file(home)
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        target = Path("/tmp/ffui-crash.log")
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+    return target
+
+
+class FfuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ffui"
+    MODES = {
+        "runs": _screen_factory("screens.runs", "RunsScreen", "Runs"),
+        "datasets": _screen_factory("screens.datasets", "DatasetsScreen", "Datasets", optional=True),
+        "train": _screen_factory("screens.train_form", "TrainScreen", "Train", optional=True),
+        "playground": _screen_factory("screens.playground", "PlaygroundScreen", "Playground", optional=True),
+        "logs": _screen_factory("screens.logs", "LogsScreen", "Logs"),
+        "settings": _screen_factory("screens.settings", "SettingsScreen", "Settings"),
+    }
+    DEFAULT_MODE = "runs"
+    COMMANDS = App.COMMANDS | {RunsProvider, DatasetsProvider, ModelsProvider, ActionsProvider}
+    BINDINGS = [
+        Binding("1", "mode('runs')", "Runs", show=False, id="app.mode.runs"),
+        Binding("2", "mode('datasets')", "Datasets", show=False, id="app.mode.datasets"),
+        Binding("3", "mode('train')", "Train", show=False, id="app.mode.train"),
+        Binding("4", "mode('playground')", "Playground", show=False, id="app.mode.playground"),
+        Binding("5", "mode('logs')", "Logs", show=False, id="app.mode.logs"),
+        Binding("6", "mode('settings')", "Settings", show=False, id="app.mode.settings"),
+        Binding("f1", "help", "Help", priority=True, id="app.help"),
+        Binding("question_mark", "help", "Help", show=False, id="app.help.question_mark"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit.ctrl_q"),
+    ]
+
+    gpu_state = var(None)
+    gpu_summary = var("GPU …")
+
+    def __init__(self, paths: Paths, *, gpu_probe: Callable[[], Any] | None = None, reconcile: bool = True,
+                 poll_s: float = 1.0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.paths = paths
+        self.home_label = str(paths.home)
+        self.db = None  # ffui.db.Database, open between on_load and exit
+        self.poll_s = poll_s
+        self._gpu_probe = gpu_probe
+        self._reconcile = reconcile
+        self.startup_error: str | None = None
+        self.crash_message: str | None = None
+
+    # -- start and stop ------------------------------------------------------------------
+
+    async def on_load(self) -> None:
+        from ffui.cli import user_errors
+        from ffui.db import open_db
+
+        try:
+            self.db = await open_db(self.paths.db, self.paths.home)
+        except user_errors() as exc:
+            self.startup_error = str(exc)
+            self.exit(return_code=2)
+
+    def on_mount(self) -> None:
+        if self.console.color_system in ("standard", "windows"):
+            self.theme = "ansi-dark"  # 16 colours: the ANSI theme keeps contrast readable
+        if self.db is None:
+            return
+        self.run_worker(self._watch_gpus(), name="gpus", group="gpus", exit_on_error=False)
+        if self._reconcile:
+            self.run_worker(self._reconcile_runs(), name="reconcile", exit_on_error=False)
+
+    async def _reconcile_runs(self) -> None:
+        """Every ffui start gives orphaned runs a supervisor again and starts queued ones."""
+        from ffui.jobs.manager import reconcile
+
+        try:
+            await reconcile(self.db)
+        except Exception as exc:
+            self.notify_error(exc)
+
+    async def _watch_gpus(self) -> None:
+        import asyncio
+
+        from ffui.gpu import probe_gpus, summary
+
+        probe = self._gpu_probe or probe_gpus
+        while True:
+            state = await asyncio.to_thread(probe)
+            self.gpu_state, self.gpu_summary = state, summary(state)
+            if not state.gpus:
+                return  # no driver or no GPU: that does not change while we run
+            await asyncio.sleep(GPU_POLL_S)
+
+    async def on_unmount(self) -> None:
+        if self.db is not None:
+            db, self.db = self.db, None
+            await db.close()
+
+    # -- errors --------------------------------------------------------------------------
+
+    def notify_error(self, exc: BaseException) -> None:
+        """One line for any failure: the message of errors users can fix, else 'internal error'.
+
+        The traceback of an internal error goes to HOME/ffui-crash.log, never to the screen.
+        """
+        from ffui.cli import user_errors
+
+        if isinstance(exc, user_errors()):
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        elif isinstance(exc, OSError) and exc.strerror:
+            where = f" ({exc.filename})" if exc.filename else ""
+            message = f"{exc.strerror}{where}"
+        else:
+            crash = write_crash(self.paths.home, exc)
+            message = f"internal error: {exc.__class__.__name__}: {str(exc)[:80]} (details in {crash})"
+        self.notify(message, severity="error", timeout=8, markup=False)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An exception nothing caught (a bug): exit with one line, the traceback in the crash log."""
+        crash = write_crash(self.paths.home, error)
+        self.crash_message = f"ffui: internal error: {error.__class__.__name__}: {error} (details in {crash}; please report it)"
+        self._return_code = 1
+        if self._exception is None:  # keeps run_test() re-raising it, as Textual does
+            self._exception = error
+            self._exception_event.set()
+        self.panic(Text(self.crash_message))
+
+    # -- modes and navigation ------------------------------------------------------------
+
+    async def action_mode(self, mode: str) -> None:
+        await self.switch_mode(mode)
+
+    def open_run(self, run_id: int) -> None:
+        """Show run ``run_id``: mode runs, with the run's screen on top of the list."""
+        from screens.run_detail import RunDetailScreen
+
+        self.switch_mode("runs")
+        for screen in self.screen_stack[1:]:
+            if isinstance(screen, RunDetailScreen) and screen.run_id == run_id:
+                while self.screen is not screen:
+                    self.pop_screen()
+                return
+        self.push_screen(RunDetailScreen(run_id))
+
+    async def show_train_config(self, hp: dict) -> bool:
+        """Switch to the Train form and give it a config; False if the form cannot take one."""
+        await self.switch_mode("train")
+        form = self.get_screen_stack("train")[0]
+        load = getattr(form, "load_config", None)
+        if load is None:
+            self.notify("the Train form cannot load a config in this build", severity="warning")
+            return False
+        result = load(hp)
+        if hasattr(result, "__await__"):
+            await result
+        return True
+
+    def mode_screen(self, mode: str) -> Screen | None:
+        """The base screen of a mode if it has been shown, else None."""
+        stack = self.get_screen_stack(mode) if mode in self._screen_stacks else []
+        return stack[0] if stack else None
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def unsaved_screens(self) -> list[str]:
+        names = []
+        for mode, title in MODE_NAMES.items():
+            stack = self._screen_stacks.get(mode) or []
+            for screen in stack:
+                check = getattr(screen, "has_unsaved_changes", None)
+                try:
+                    dirty = bool(check()) if check else False
+                except Exception:
+                    dirty = False
+                if dirty:
+                    names.append(title)
+                    break
+        return names
+
+    async def action_quit(self) -> None:
+        """Quit, asking first when a form has unsaved changes. Running jobs go on."""
+        dirty = self.unsaved_screens()
+        if not dirty:
+            self.exit()
+            return
+
+        def answer(result) -> None:
+            if result:
+                self.exit()
+
+        self.push_screen(ConfirmModal(
+            "Quit ffui?",
+            f"Unsaved changes in {', '.join(dirty)} will be lost.\nRunning jobs keep running either way.",
+            yes="Quit", no="Stay", danger=True), answer)
+
+
+def make_app(paths: Paths, **kw: Any) -> FfuiApp:
+    """The app against ``paths`` (tests pass a temporary home, gpu_probe, reconcile=False...)."""
+    return FfuiApp(paths, **kw)
+
+
+def _preflight(paths: Paths) -> str | None:
+    """Open (and migrate) the database before the UI takes the terminal, so a bad file is one line."""
+    from ffui.cli import user_errors
+    from ffui.db import open_sync
+
+    try:
+        open_sync(paths.db).close()
+    except user_errors() as exc:
+        return str(exc)
+    return None
+
+
+def run_app(paths: Paths) -> None:
+    """Run the UI in this terminal until the user quits; errors end as one line on stderr."""
+    problem = _preflight(paths)
+    if problem:
+        print(f"ffui: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+    app = make_app(paths)
+    app.run()
+    if app.startup_error:  # (a crash has already printed its one line through panic)
+        print(f"ffui: {app.startup_error}", file=sys.stderr)
+    if app.return_code:
+        raise SystemExit(app.return_code)

@@ -1,0 +1,209 @@
+"""One run, live: progress, loss chart, metrics, warnings, its log, config, adapter and the GPUs.
+
+The run's row is polled (never overlapping, paused while hidden); its train.log is tailed
+by byte offset in a thread (``LogTail``), so a trainer writing 1,000 lines a second costs
+one read of the new bytes per poll, and only the last 2,000 lines stay in the widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static, TabbedContent, TabPane
+
+from screens.runs import RunActions, status_text
+from screens.widgets.base import FfuiScreen, Poller
+from screens.widgets.chart import LossChart
+from screens.widgets.format import bar, fmt_eta, fmt_num, is_bad_number
+from screens.widgets.gpu_panel import GpuPanel
+from screens.widgets.lines import LineView
+from screens.widgets.log_tail import LogTail
+
+METRICS = (("loss", "loss"), ("eval loss", "eval_loss"), ("grad norm", "grad_norm"), ("lr", "lr"),
+           ("tokens/s", "tokens_per_s"), ("memory MB", "mem_mb"), ("epoch", "epoch"))
+
+
+def metric_values(run: dict) -> dict:
+    metrics = run.get("metrics") or {}
+    values = dict(metrics.get("last") or {})
+    if isinstance(metrics.get("final"), dict):
+        values = {**metrics["final"], **values}
+    values["eval_loss"] = (metrics.get("eval") or {}).get("eval_loss")
+    return values
+
+
+def metrics_table(run: dict) -> Table:
+    values = metric_values(run)
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    for label, key in METRICS:
+        value = values.get(key)
+        digits = 1 if key in ("tokens_per_s", "mem_mb") else 2 if key == "epoch" else 4
+        table.add_row(label, Text(fmt_num(value, digits), style="bold red" if is_bad_number(value) else ""))
+    return table
+
+
+def warning_text(run: dict, last_warning: str | None) -> Text | None:
+    """What must stand out: NaN loss, out of memory, the error that ended the run, trainer warnings."""
+    values = metric_values(run)
+    err = run.get("error_message") or ""
+    if is_bad_number(values.get("loss")) or "nan" in err.lower().split():
+        return Text(f" ⚠ loss is NaN at step {values.get('step', '?')}: {err or 'lower the learning rate'}",
+                    style="bold")
+    if run.get("exit_code") == 3 or "out of memory" in err.lower():
+        return Text(f" ⚠ out of memory: {err}", style="bold")
+    if err:
+        return Text(f" ⚠ {err}", style="bold")
+    if last_warning and run.get("status") in ("running", "pending"):
+        return Text(f" ⚠ {last_warning}")
+    return None
+
+
+def progress_text(run: dict) -> Text:
+    values = metric_values(run)
+    frac = float(run.get("progress") or 0)
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(bar(frac, 24), style="green" if run["status"] == "running" else "")
+    text.append(f" {frac * 100:5.1f}%  step {run.get('current_step') or 0}/{run.get('total_steps') or '?'}")
+    tps = values.get("tokens_per_s")
+    if isinstance(tps, (int, float)):
+        text.append(f"  {tps:,.0f} tok/s")
+    if run["status"] == "running":
+        text.append(f"  ETA {fmt_eta(run.get('eta_s'))}")
+    return text
+
+
+def config_text(run: dict, checkpoints: list[int]) -> Table:
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("adapter", run.get("adapter_path") or "none yet (written when the run completes)")
+    table.add_row("checkpoints", ", ".join(f"step {s}" for s in checkpoints) or "none")
+    table.add_row("directory", run.get("storage_path") or "")
+    table.add_row("model", run.get("base_model") or "")
+    table.add_row("dataset", str(run.get("dataset_id") or ""))
+    for key, value in sorted((run.get("hp") or {}).items()):
+        if value is not None and key != "base_model":
+            table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    return table
+
+
+class RunDetailScreen(RunActions, FfuiScreen):
+    HELP = (
+        "A run, live. The log follows the end of train.log; f pauses and resumes (scrolling up pauses too, "
+        "end follows again). The chart shows loss (cyan) and eval loss (yellow) by step."
+    )
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="run.back"),
+        Binding("c", "cancel_run", "Cancel", id="run.cancel"),
+        Binding("s", "checkpoint", "Checkpoint", id="run.checkpoint"),
+        Binding("r", "resume", "Resume", id="run.resume"),
+        Binding("d", "duplicate", "Duplicate", id="run.duplicate"),
+        Binding("x", "delete", "Delete", id="run.delete"),
+        Binding("l", "tab('log')", "Log", show=False, id="run.tab.log"),
+        Binding("i", "tab('config')", "Config", show=False, id="run.tab.config"),
+        Binding("g", "tab('gpu')", "GPU", show=False, id="run.tab.gpu"),
+    ]
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.mode_title = f"Run {run_id}"
+        self.run: dict | None = None
+        self.poller = Poller(self, self.refresh_run, 1.0)
+        self._config_key: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_chrome()
+        yield Static(f"run {self.run_id}", id="run-title")
+        yield Static("", id="run-progress")
+        yield Static("", id="run-warning")
+        with Horizontal(id="run-top"):
+            yield LossChart(id="run-chart")
+            yield Static("", id="run-metrics")
+        with TabbedContent(id="run-tabs", initial="log"):
+            with TabPane("Log (l)", id="log"):
+                yield LogTail(id="run-log")
+            with TabPane("Config (i)", id="config"):
+                with VerticalScroll():
+                    yield Static("", id="run-config")
+            with TabPane("GPU (g)", id="gpu"):
+                yield GpuPanel()
+
+    def on_mount(self) -> None:
+        self.query_one("#run-warning").display = False
+        self.poller.interval = getattr(self.app, "poll_s", 1.0)
+        self.poller.start()
+        self.query_one(LogTail).focus()
+
+    def on_screen_resume(self) -> None:
+        self.poller.now()
+
+    def selected_run_id(self) -> int:
+        return self.run_id
+
+    async def refresh_run(self) -> None:
+        from ffui.db import get_logs, get_training_run
+
+        run = await get_training_run(self.app.db, self.run_id)
+        if run is None:
+            self.query_one("#run-title", Static).update(f"run {self.run_id} no longer exists")
+            self.poller.stop()
+            return
+        warnings = await get_logs(self.app.db, 1, "WARNING", run_id=self.run_id, source="events")
+        self.run = run
+        self.show(run, warnings[-1]["message"] if warnings else None)
+        if run.get("storage_path"):
+            self.query_one(LogTail).start(Path(run["storage_path"]) / "train.log")
+        key = (run["status"], run.get("checkpoint_path"), run.get("adapter_path"), json.dumps(run.get("hp"), default=str))
+        if key != self._config_key:
+            self._config_key = key
+            from ffui.jobs.manager import list_checkpoints
+
+            steps = [s for s, _ in await asyncio.to_thread(list_checkpoints, run)]
+            self.query_one("#run-config", Static).update(config_text(run, steps))
+
+    def show(self, run: dict, last_warning: str | None) -> None:
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append(f"run {run['id']} ", style="bold")
+        title.append(f"{run['name']}  ")
+        title.append_text(status_text(run["status"]))
+        title.append(f"  {run.get('backend') or ''}", style="dim")
+        self.query_one("#run-title", Static).update(title)
+        self.query_one("#run-progress", Static).update(progress_text(run))
+        warn = warning_text(run, last_warning)
+        box = self.query_one("#run-warning", Static)
+        box.display = warn is not None
+        if warn is not None:
+            box.update(warn)
+        metrics = run.get("metrics") or {}
+        self.query_one(LossChart).set_data(metrics.get("history"), metrics.get("eval_history"))
+        self.query_one("#run-metrics", Static).update(metrics_table(run))
+
+    def on_line_view_follow_changed(self, event: LineView.FollowChanged) -> None:
+        tail = event.view
+        state = "following" if tail.follow else f"paused, {tail.pending_count} new lines (f or end to follow)"
+        self.query_one("#run-tabs", TabbedContent).get_tab("log").label = f"Log (l) · {state}"
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "log":
+            self.query_one(LogTail).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def after_run_action(self) -> None:
+        self.poller.now()
+
+    def after_delete(self, run_id: int) -> None:
+        self.poller.stop()
+        self.app.pop_screen()

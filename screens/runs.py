@@ -1,0 +1,296 @@
+"""Runs (mode 1): every training run with its status, progress, loss trend, ETA and backend.
+
+The table is refreshed by a poll that never overlaps and sleeps while the screen is hidden;
+runs started by the CLI or another ffui show up within a second or two. A poll reads only
+the columns the table shows; a run's loss history (for the sparkline) is read again only
+when that run has changed. The actions (cancel, checkpoint, resume, duplicate, delete) are
+``RunActions``, shared with the run's own screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from screens.widgets.base import FfuiScreen, Poller
+from screens.widgets.format import bar, fmt_eta, fmt_num, sparkline
+from screens.widgets.gpu_panel import GpuPanel
+from screens.widgets.modals import ChoiceModal, ConfirmModal
+
+LIST_LIMIT = 500
+SPARK_W = 8
+STATUS_STYLE = {"running": "bold green", "pending": "dim", "completed": "", "failed": "bold red", "cancelled": "yellow"}
+ACTIVE = ("pending", "running")
+
+LIST_SQL = (
+    "SELECT id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at "
+    "FROM training_runs ORDER BY id DESC LIMIT ?"
+)
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+async def fetch_runs(db, sparks: dict[int, tuple[tuple, str]]) -> list[dict]:
+    """The table's rows; ``sparks`` caches each run's sparkline by its change key."""
+    rows = await db.fetchall(LIST_SQL, (LIST_LIMIT,))
+    changed = [r["id"] for r in rows if sparks.get(r["id"], ((),))[0] != _change_key(r)]
+    if changed:
+        marks = ", ".join("?" for _ in changed)
+        hist = await db.fetchall(
+            f"SELECT id, json_extract(metrics_json, '$.history') AS h FROM training_runs WHERE id IN ({marks})", changed)
+        by_id = {h["id"]: h["h"] for h in hist}
+        for r in rows:
+            if r["id"] in by_id:
+                sparks[r["id"]] = (_change_key(r), _spark(by_id[r["id"]]))
+    for r in rows:
+        r["spark"] = sparks.get(r["id"], ((), ""))[1]
+    return rows
+
+
+def _change_key(r: dict) -> tuple:
+    return (r["updated_at"], r["current_step"], r["status"], r["last_loss"])
+
+
+def _spark(raw: str | None) -> str:
+    try:
+        points = json.loads(raw) if raw else []
+        return sparkline([p[1] for p in points if isinstance(p, list) and len(p) > 1], SPARK_W)
+    except (ValueError, TypeError):
+        return ""
+
+
+def row_cells(r: dict) -> tuple:
+    total = r["total_steps"]
+    progress = Text(f"{bar(r['progress'] or 0, 5)} {float(r['progress'] or 0) * 100:3.0f}%",
+                    style="green" if r["status"] == "running" else "")
+    return (
+        str(r["id"]),
+        Text(r["name"] or "", overflow="ellipsis", no_wrap=True),
+        status_text(r["status"]),
+        progress,
+        fmt_num(r["last_loss"]),
+        Text(r["spark"], style="cyan"),
+        fmt_eta(r["eta_s"]) if r["status"] == "running" else ("" if total else ""),
+        r["backend"] or "",
+    )
+
+
+COLUMNS = (("#", "id", 3), ("name", "name", 16), ("status", "status", 9), ("progress", "progress", 10),
+           ("loss", "loss", 6), ("trend", "trend", SPARK_W), ("eta", "eta", 7), ("on", "backend", 4))
+
+
+class RunActions:
+    """Cancel, checkpoint, resume, duplicate and delete for the run ``selected_run_id()``."""
+
+    def selected_run_id(self) -> int | None:  # pragma: no cover - each screen defines it
+        raise NotImplementedError
+
+    async def _selected_run(self) -> dict | None:
+        from ffui.jobs.manager import get_run
+
+        run_id = self.selected_run_id()
+        if run_id is None:
+            self.notify("no run selected", severity="warning")
+            return None
+        return await get_run(self.app.db, run_id)
+
+    def action_cancel_run(self) -> None:
+        self.run_worker(self._cancel(), group="run-action", exit_on_error=False)
+
+    async def _cancel(self) -> None:
+        from ffui.db import FINAL_STATUSES
+        from ffui.jobs.manager import request_cancel
+
+        run = await self._selected_run()
+        if run is None:
+            return
+        if run["status"] in FINAL_STATUSES:
+            self.notify(f"run {run['id']} has already ended ({run['status']})", severity="warning")
+            return
+        ok = await self.app.push_screen_wait(ConfirmModal(
+            f"Cancel run {run['id']}?",
+            f"{run['name']} is {run['status']}. The trainer saves a checkpoint and stops; "
+            "you can resume it later with r.", yes="Cancel run", no="Keep running", danger=True))
+        if not ok:
+            return
+        run = await request_cancel(self.app.db, run["id"])
+        done = "cancelled" if run["status"] == "cancelled" else "stopping: it saves a checkpoint first"
+        self.notify(f"run {run['id']} {done}")
+        self.after_run_action()
+
+    def action_checkpoint(self) -> None:
+        self.run_worker(self._checkpoint(), group="run-action", exit_on_error=False)
+
+    async def _checkpoint(self) -> None:
+        from ffui.jobs.manager import request_checkpoint
+
+        run = await self._selected_run()
+        if run is not None:
+            await request_checkpoint(self.app.db, run["id"])
+            self.notify(f"run {run['id']} saves a checkpoint at its next step")
+
+    def action_resume(self) -> None:
+        self.run_worker(self._resume(), group="run-action", exit_on_error=False)
+
+    async def _resume(self) -> None:
+        from ffui.jobs.manager import list_checkpoints, resume_run, schedule
+
+        run = await self._selected_run()
+        if run is None:
+            return
+        if run["status"] not in ("failed", "cancelled"):
+            self.notify(f"run {run['id']} is {run['status']}; only a failed or cancelled run can be resumed",
+                        severity="warning")
+            return
+        checkpoints = await asyncio.to_thread(list_checkpoints, run)
+        if not checkpoints:
+            self.notify(f"run {run['id']} saved no checkpoint to resume from; start it again from the Train form (3)",
+                        severity="warning")
+            return
+        choices = [(f"step {step}" + ("  (last)" if i == len(checkpoints) - 1 else ""), step)
+                   for i, (step, _path) in enumerate(checkpoints)]
+        step = await self.app.push_screen_wait(ChoiceModal(
+            f"Resume run {run['id']} from", choices, highlight=-1, note="enter resumes from the highlighted checkpoint"))
+        if step is None:
+            return
+        await resume_run(self.app.db, run["id"], step)
+        started = await schedule(self.app.db)
+        state = "running" if run["id"] in started else "queued"
+        self.notify(f"run {run['id']} resumes from step {step} ({state})")
+        self.after_run_action()
+
+    def action_duplicate(self) -> None:
+        self.run_worker(self._duplicate(), group="run-action", exit_on_error=False)
+
+    async def _duplicate(self) -> None:
+        run = await self._selected_run()
+        if run is None:
+            return
+        hp = dict(run.get("hp") or {})
+        hp.pop("resume_from_checkpoint", None)  # a copy starts fresh
+        if await self.app.show_train_config(hp):
+            self.app.notify(f"the Train form has run {run['id']}'s config")
+
+    def action_delete(self) -> None:
+        self.run_worker(self._delete(), group="run-action", exit_on_error=False)
+
+    async def _delete(self) -> None:
+        from ffui.db import delete_training_run
+
+        run = await self._selected_run()
+        if run is None:
+            return
+        if run["status"] in ACTIVE:
+            self.notify(f"run {run['id']} is {run['status']}; cancel it first (c)", severity="warning")
+            return
+        answer = await self.app.push_screen_wait(ConfirmModal(
+            f"Delete run {run['id']}?",
+            f"{run['name']} ({run['status']}) and its log lines leave the database.",
+            yes="Delete", no="Keep", danger=True,
+            extra=f"also delete its files: {Path(run['storage_path'] or '').name or 'none'}"))
+        if not answer:
+            return
+        await delete_training_run(self.app.db, run["id"], delete_artifacts=answer.extra)
+        where = "with its files" if answer.extra else f"its files stay in {run['storage_path']}"
+        self.app.notify(f"run {run['id']} deleted; {where}", markup=False)
+        self.after_delete(run["id"])
+
+    def after_run_action(self) -> None:
+        """Refresh at once after an action, so the user sees its effect without waiting a poll."""
+
+    def after_delete(self, run_id: int) -> None:
+        self.after_run_action()
+
+
+class RunsScreen(RunActions, FfuiScreen):
+    mode_title = "Runs"
+    HELP = (
+        "Every training run, newest first, refreshed every second (runs started from the CLI appear too).\n"
+        "enter opens a run: its live log, loss chart, metrics and config. The actions also work here, "
+        "on the highlighted run."
+    )
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="runs.open"),
+        Binding("c", "cancel_run", "Cancel", id="runs.cancel"),
+        Binding("s", "checkpoint", "Checkpoint", id="runs.checkpoint"),
+        Binding("r", "resume", "Resume", id="runs.resume"),
+        Binding("d", "duplicate", "Duplicate", id="runs.duplicate"),
+        Binding("x", "delete", "Delete", id="runs.delete"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sparks: dict[int, tuple[tuple, str]] = {}
+        self.row_ids: list[int] = []
+        self.cells: dict[int, tuple] = {}  # what each row shows now: only changed cells are redrawn
+        self.poller = Poller(self, self.refresh_runs, 1.0)
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_chrome()
+        table = DataTable(id="runs-table", cursor_type="row", zebra_stripes=False)
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Static("", id="runs-empty")
+        yield GpuPanel(id="gpu-panel")
+
+    def on_mount(self) -> None:
+        self.poller.interval = getattr(self.app, "poll_s", 1.0)
+        self.poller.start()
+
+    def on_screen_resume(self) -> None:
+        self.poller.now()
+
+    def selected_run_id(self) -> int | None:
+        table = self.query_one(DataTable)
+        if not self.row_ids or table.cursor_row < 0 or table.cursor_row >= len(self.row_ids):
+            return None
+        return self.row_ids[table.cursor_row]
+
+    async def refresh_runs(self) -> None:
+        if self.app.db is None:
+            return
+        rows = await fetch_runs(self.app.db, self.sparks)
+        self.show_rows(rows)
+
+    def show_rows(self, rows: list[dict]) -> None:
+        table = self.query_one(DataTable)
+        ids = [r["id"] for r in rows]
+        if ids != self.row_ids:
+            keep = self.selected_run_id()
+            table.clear()
+            self.cells = {r["id"]: row_cells(r) for r in rows}
+            for r in rows:
+                table.add_row(*self.cells[r["id"]], key=str(r["id"]))
+            self.row_ids = ids
+            if keep in ids:
+                table.move_cursor(row=ids.index(keep), animate=False)
+        else:
+            for r in rows:
+                new, old = row_cells(r), self.cells.get(r["id"], ())
+                for i, ((_label, key, _w), value) in enumerate(zip(COLUMNS, new)):
+                    if i >= len(old) or old[i] != value:
+                        table.update_cell(str(r["id"]), key, value)
+                self.cells[r["id"]] = new
+        empty = self.query_one("#runs-empty", Static)
+        empty.display = not rows
+        empty.update("No runs yet. Press 3 for the Train form, or run: ffui train --dataset NAME --model PATH")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_run(int(event.row_key.value))
+
+    def action_open(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is not None:
+            self.app.open_run(run_id)
+
+    def after_run_action(self) -> None:
+        self.poller.now()

@@ -1,0 +1,107 @@
+"""What every ffui screen shares: header and footer, failed workers as one-line notices, polling.
+
+Workers here are created with ``exit_on_error=False`` (Textual would otherwise end the app
+and print a traceback); ``Worker.StateChanged`` does not bubble, so each screen (and each
+widget that runs workers) turns a failed worker into ``app.notify_error`` itself.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.worker import Worker, WorkerState
+from textual.widgets import Footer
+
+from screens.widgets.header import AppHeader
+
+
+def report_failed_worker(node: Widget | Screen, event: Worker.StateChanged) -> None:
+    if event.state == WorkerState.ERROR and event.worker.error is not None:
+        notify = getattr(node.app, "notify_error", None)
+        if notify is not None:
+            notify(event.worker.error)
+        else:  # not inside FfuiApp (a widget tested alone): still one line
+            node.app.notify(str(event.worker.error), severity="error")
+
+
+class FfuiScreen(Screen):
+    """A mode's screen: the app header on top, the footer with its keys below."""
+
+    HELP = ""
+
+    def compose_chrome(self) -> ComposeResult:
+        yield AppHeader()
+        yield Footer()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failed_worker(self, event)
+
+    def has_unsaved_changes(self) -> bool:
+        return False
+
+
+class Poller:
+    """Run ``fn`` every ``interval`` seconds; never two at once; skipped while the screen is hidden.
+
+    The next poll is armed only when the previous one has finished (Dolphie's pattern), so a
+    slow database stretches the interval instead of stacking queries. ``now()`` polls at
+    once (for example when the screen comes back) without starting a second chain.
+    """
+
+    def __init__(self, node: Widget | Screen, fn: Callable[[], Awaitable[None]], interval: float,
+                 *, when_hidden: bool = False) -> None:
+        self.node, self.fn, self.interval, self.when_hidden = node, fn, interval, when_hidden
+        self.busy = False
+        self.polls = 0
+        self._timer: Timer | None = None
+        self._stopped = False
+        self._last_error = ""
+
+    def start(self, delay: float = 0.0) -> None:
+        self._stopped = False
+        self._arm(delay)
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.stop()
+
+    def now(self) -> None:
+        self._fire()
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if not self._stopped and self.node.is_attached:
+            self._timer = self.node.set_timer(delay, self._fire)
+
+    def _visible(self) -> bool:
+        screen = self.node if isinstance(self.node, Screen) else self.node.screen
+        return screen.is_current
+
+    def _fire(self) -> None:
+        if self.busy or self._stopped or not self.node.is_attached:
+            return
+        if not self.when_hidden and not self._visible():
+            self._arm(self.interval)
+            return
+        self.busy = True
+        self.node.run_worker(self._run(), group="poll", exit_on_error=False)
+
+    async def _run(self) -> None:
+        try:
+            await self.fn()
+            self.polls += 1
+            self._last_error = ""
+        except Exception as exc:  # say it once, not every second, and keep polling
+            if f"{type(exc)}{exc}" != self._last_error:
+                self._last_error = f"{type(exc)}{exc}"
+                notify = getattr(self.node.app, "notify_error", None)
+                notify(exc) if notify else self.node.app.notify(str(exc), severity="error")
+        finally:
+            self.busy = False
+            self._arm(self.interval)

@@ -1,0 +1,125 @@
+"""A small line chart in braille characters: training loss and eval loss against step.
+
+Braille cells hold 2x4 dots, so an 40x8 cell chart has 80x32 points: enough to see a loss
+curve over SSH without a plotting library. Each series has its own colour; a cell shared
+by both shows the eval colour (eval points are rare and matter more).
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+# Dot bits of a braille cell, indexed [row 0..3][column 0..1] (Unicode braille order).
+_DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+LABEL_W = 7  # y-axis label width, e.g. "10.2345"
+
+
+def _clean(points) -> list[tuple[float, float]]:
+    out = []
+    for p in points or []:
+        try:
+            x, y = float(p[0]), float(p[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if math.isfinite(x) and math.isfinite(y):
+            out.append((x, y))
+    return out
+
+
+def _label(v: float) -> str:
+    text = f"{v:.4g}" if abs(v) < 1e4 else f"{v:.2e}"
+    return text[:LABEL_W].rjust(LABEL_W)
+
+
+class BrailleCanvas:
+    """Dots on a width x height cell grid; each cell remembers which series touched it."""
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = width, height
+        self.bits = [[0] * width for _ in range(height)]
+        self.owner = [[0] * width for _ in range(height)]
+
+    def dot(self, px: int, py: int, series: int) -> None:
+        cx, cy = px // 2, py // 4
+        if 0 <= cx < self.width and 0 <= cy < self.height:
+            self.bits[cy][cx] |= _DOTS[py % 4][px % 2]
+            self.owner[cy][cx] = max(self.owner[cy][cx], series)
+
+    def line(self, a: tuple[int, int], b: tuple[int, int], series: int) -> None:
+        steps = max(abs(b[0] - a[0]), abs(b[1] - a[1]), 1)
+        for i in range(steps + 1):
+            self.dot(round(a[0] + (b[0] - a[0]) * i / steps), round(a[1] + (b[1] - a[1]) * i / steps), series)
+
+
+class LossChart(Widget):
+    """Loss (and eval loss) over steps, with the y range on the left and steps below."""
+
+    DEFAULT_CSS = """
+    LossChart { height: 8; }
+    """
+
+    history: reactive[list] = reactive(list, always_update=True)
+    eval_history: reactive[list] = reactive(list, always_update=True)
+
+    def set_data(self, history, eval_history) -> None:
+        self.history = _clean(history)
+        self.eval_history = _clean(eval_history)
+
+    def render(self) -> Text:
+        width = max(4, self.size.width - LABEL_W - 1)
+        height = max(2, self.size.height - 1)
+        series = [s for s in (self.history, self.eval_history)]
+        points = [p for s in series for p in s]
+        if not points:
+            return Text("no loss reported yet", style="dim")
+        return self._draw(width, height, points)
+
+    def _draw(self, width: int, height: int, points: list[tuple[float, float]]) -> Text:
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        if y1 - y0 < 1e-12:
+            y0, y1 = y0 - 0.5, y1 + 0.5
+        pw, ph = width * 2, height * 4
+
+        def to_px(p):
+            fx = (p[0] - x0) / (x1 - x0) if x1 > x0 else 0.0
+            return round(fx * (pw - 1)), round((1 - (p[1] - y0) / (y1 - y0)) * (ph - 1))
+
+        canvas = BrailleCanvas(width, height)
+        for n, s in enumerate((self.history, self.eval_history), start=1):
+            pts = [to_px(p) for p in s]
+            for a, b in zip(pts, pts[1:]):
+                canvas.line(a, b, n)
+            for p in pts[-1:] if len(pts) > 1 else pts:
+                canvas.dot(*p, n)
+        return self._text(canvas, (x0, x1, y0, y1))
+
+    def _text(self, canvas: BrailleCanvas, bounds) -> Text:
+        x0, x1, y0, y1 = bounds
+        styles = {1: "bold $accent", 2: "bold $warning"}
+        text = Text(no_wrap=True, overflow="crop")
+        for row in range(canvas.height):
+            label = _label(y1) if row == 0 else _label(y0) if row == canvas.height - 1 else " " * LABEL_W
+            text.append(label + "│", style="dim")
+            for col in range(canvas.width):
+                bits = canvas.bits[row][col]
+                owner = canvas.owner[row][col]
+                text.append(chr(0x2800 + bits), style=self._style(styles.get(owner, "")))
+            text.append("\n")
+        left, right = f"step {x0:g}", f"{x1:g}"
+        gap = max(1, canvas.width - len(left) - len(right))
+        text.append(" " * LABEL_W + "└" + left + " " * gap + right, style="dim")
+        return text
+
+    def _style(self, spec: str) -> str:
+        # Theme variables are resolved here because Rich styles do not know $accent.
+        if not spec:
+            return ""
+        vars_ = self.app.theme_variables if self.is_mounted else {}
+        for name in ("accent", "warning"):
+            spec = spec.replace(f"${name}", vars_.get(name, "cyan" if name == "accent" else "yellow"))
+        return spec
