@@ -11,6 +11,7 @@ import json
 import os
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from ffui.train.config import ConfigError, TrainConfig
@@ -25,6 +26,8 @@ def is_main_process() -> bool:
 
 
 def main(run_dir: str | Path) -> int:
+    # transformers calling its own deprecated alias; noise at the top of every train.log
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     run_dir = Path(run_dir).resolve()
     events = EventWriter(run_dir / "events.jsonl", enabled=is_main_process())
     control = Control(run_dir)
@@ -188,9 +191,14 @@ def _finish(run_dir, cfg, trainer, callback, events, control, started) -> int:
         tmp.write_text(json.dumps(metrics, indent=2))
         tmp.replace(run_dir / "metrics.json")
     events.emit("done", adapter_path=str(out_dir), metrics=metrics)
-    print(f"done: {step} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, saved {out_dir}",
-          flush=True)
+    early = " (early stopping: eval_loss stopped improving)" if metrics["stopped_early"] else ""
+    print(f"done: {step}/{trainer.state.max_steps} steps{early}, loss {_fmt(metrics['first_loss'])} -> "
+          f"{_fmt(metrics['final_loss'])}, saved {out_dir}", flush=True)
     return EXIT_OK
+
+
+def _fmt(x) -> str:
+    return "?" if x is None else f"{x:.4f}"
 
 
 def _metrics(trainer, callback, started: float) -> dict:
@@ -201,6 +209,7 @@ def _metrics(trainer, callback, started: float) -> dict:
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         "steps": state.global_step,
+        "stopped_early": state.global_step < state.max_steps,  # early stopping (a user stop is not "done")
         "epochs": round(state.epoch or 0.0, 4),
         "eval_loss": (callback.last_eval or {}).get("eval_loss"),
         "best_eval_loss": state.best_metric,
