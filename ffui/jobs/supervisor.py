@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ffui.db import Database, add_log_lines, connect, get_setting, get_training_run, update_training_run
-from ffui.db.logs import timestamp
+from ffui.db.logs import redact, timestamp
 from ffui.jobs import procs
 from ffui.jobs.tail import read_lines
 
@@ -106,6 +106,8 @@ class RunSupervisor:
             if not log_lines and not ev_lines and log_off == (run.get("log_offset") or 0):
                 return run
             fields: dict[str, Any] = {"log_offset": log_off, "events_offset": ev_off}
+            log_lines = [redact(line) for line in log_lines]
+            ev_lines = [redact(line) for line in ev_lines]
             rows = [self.log_row(line) for line in log_lines]
             for line in ev_lines:
                 self.apply_event(run, line, fields, rows)
@@ -324,7 +326,12 @@ async def register_adapter(db: Database, run: dict, done: dict) -> None:
 
 
 async def supervise(db_path: str, home: str, run_id: int) -> str:
+    from ffui.db import register_secret
+    from ffui.db.settings import secret_values
+
     async with connect(db_path, home) as db:
+        for value in await secret_values(db):  # a trainer that prints a token must not store it
+            register_secret(value)
         grace = float(await get_setting(db, "jobs.cancel_grace_s", 30) or 30)
         status = await RunSupervisor(db, run_id, grace).run()
         if status not in ("not-owner",):
