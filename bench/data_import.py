@@ -95,6 +95,40 @@ def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]
     return wall, ru.ru_maxrss // 1024, out
 
 
+def page_times(db_path: Path) -> dict:
+    """Pages of 50 rows of the imported dataset at 40 depths (offset) and by keyset; count."""
+    import asyncio
+    import statistics
+
+    sys.path.insert(0, str(REPO))
+    from ffui.data import store
+    from ffui.db import connect
+
+    async def go():
+        async with connect(db_path) as db:
+            s = await store.resolve(db, "bench")
+            n = await store.count(db, s)
+            offs, keys = [], []
+            first = (await store.page(db, s, limit=1))[0]["id"]
+            for off in range(0, n, max(1, n // 40)):
+                t0 = time.perf_counter()
+                page = await store.page(db, s, limit=50, offset=off)
+                offs.append(time.perf_counter() - t0)
+                assert page and page[0]["id"] == first + off
+                t0 = time.perf_counter()
+                await store.page(db, s, limit=50, after_id=first + off)
+                keys.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            await store.count(db, s)
+            c = time.perf_counter() - t0
+        ms = lambda v: round(v * 1000, 3)  # noqa: E731
+        return {"offset_median_ms": ms(statistics.median(offs)), "offset_max_ms": ms(max(offs)),
+                "keyset_median_ms": ms(statistics.median(keys)), "keyset_max_ms": ms(max(keys)),
+                "count_ms": ms(c)}
+
+    return asyncio.run(go())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -139,8 +173,11 @@ def main() -> None:
             results[side].append({"seconds": wall, "rss_mb": rss, "rows_per_s": n / wall})
             print(f"round {rnd + 1} {side:>5}: {wall:6.2f}s  {n / wall:>10,.0f} rows/s  "
                   f"peak RSS {rss} MB", flush=True)
+            if side == "ffui" and rnd == a.rounds - 1:
+                results["paging"] = page_times(db)
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
+    paging = results.pop("paging")
     best = {k: max(v, key=lambda r: r["rows_per_s"]) for k, v in results.items()}
     ratio = best["ffui"]["rows_per_s"] / best["limit"]["rows_per_s"]
     summary = {"rows": a.rows, "shape": a.shape, "file_mb": round(src.stat().st_size / 1e6),
@@ -148,7 +185,9 @@ def main() -> None:
                "ffui_rows_per_s": round(best["ffui"]["rows_per_s"]),
                "ratio": round(ratio, 3), "goal": 0.8,
                "limit_peak_rss_mb": best["limit"]["rss_mb"],
-               "ffui_peak_rss_mb": max(r["rss_mb"] for r in results["ffui"])}
+               "ffui_peak_rss_mb": max(r["rss_mb"] for r in results["ffui"]),
+               "rounds": {k: [round(r["rows_per_s"]) for r in v] for k, v in results.items()},
+               "paging": paging}
     print(json.dumps(summary, indent=2))
     if not a.keep:
         src.unlink(missing_ok=True)

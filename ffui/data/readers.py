@@ -298,7 +298,9 @@ class RowSource:
         import pyarrow.parquet as pq
 
         try:
-            pf = pq.ParquetFile(self.path)
+            # buffered page-by-page reads: memory follows the batch, not the row group (a
+            # 1,000,000-row file written with pyarrow's defaults is one row group)
+            pf = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
         except Exception as e:  # pyarrow raises several kinds
             raise DataError(self.path, None, f"cannot read the Parquet file: {_first_line(e)}",
                             "the file may be damaged or not Parquet") from None

@@ -239,6 +239,16 @@ def _plan_state(plan: ImportPlan) -> dict:
             "unit": s.progress_unit}
 
 
+async def preview(spec: str | os.PathLike, *, fmt: str = "auto", mapping: dict | list | None = None,
+                  split: str | None = None, n: int = 5) -> dict:
+    """What an import would do (format, columns, first rows as records), off the event loop.
+    See ffui.data.importer.preview_import. Writes nothing."""
+    from .importer import preview_import
+
+    return await asyncio.to_thread(preview_import, spec, fmt=fmt, mapping=mapping, split=split,
+                                   n=n)
+
+
 async def import_dataset(db, spec: str | os.PathLike, *, name: str, fmt: str = "auto",
                          mapping: dict | list | None = None, split: str | None = None,
                          skip_bad: bool = False, description: str | None = None,
