@@ -27,8 +27,11 @@ N = 200_000
 async def big(db, tmp_path):
     src = write_jsonl(tmp_path / "big.jsonl",
                       ({"input": f"q{i}", "output": f"a{i}"} for i in range(N)))
-    res = await store.import_dataset(db, src, name="big")
+    states = []
+    res = await store.import_dataset(db, src, name="big", progress=states.append)
     assert res["rows"] == N
+    assert states and states[-1]["rows"] == N and states[-1]["unit"] == "bytes"
+    assert states[-1]["done"] == states[-1]["total"] == src.stat().st_size
     return "big"
 
 
