@@ -222,6 +222,16 @@ def test_bad_config_lists_the_problem(tiny_model, tmp_path):
     assert_user_error(run, train(run), "unknown key 'lora_rank'", "did you mean 'lora_r'")
 
 
+@pytest.mark.parametrize("forced, fragment", [
+    ({"backend": "unsloth"}, "backend=unsloth needs a CUDA GPU"),
+    ({"backend": "peft", "method": "qlora"}, "method=qlora needs a CUDA GPU"),
+])
+def test_forcing_a_gpu_backend_without_a_gpu_is_a_clear_error(tiny_model, tmp_path, forced, fragment):
+    run = make_run(tmp_path, "forced", {"base_model": str(tiny_model), "max_steps": 2, **forced})
+    err = assert_user_error(run, train(run, env={"CUDA_VISIBLE_DEVICES": ""}), fragment)
+    assert err["kind"] == "backend"
+
+
 def test_nan_loss_stops_with_an_error(tiny_model, tmp_path):
     run = make_run(tmp_path, "nan", {"base_model": str(tiny_model), "max_steps": 20, "learning_rate": 1e30})
     rc = train(run)

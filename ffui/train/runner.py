@@ -69,25 +69,17 @@ def load_config(run_dir: Path) -> TrainConfig:
 
 
 def train(run_dir: Path, events: EventWriter, control: Control) -> int:
-    from ffui.train import backends, data
+    from ffui.train import backends
 
     started = time.time()
-    cfg = load_config(run_dir)
-    if cfg.num_gpu == 0:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
-    records = data.read_records(run_dir / "dataset.jsonl")
-    eval_path = run_dir / "eval.jsonl"
-    eval_records = data.read_records(eval_path) if eval_path.exists() else None
+    cfg, train_recs, eval_recs = _read_inputs(run_dir)  # user errors here cost no heavy import
     model_name = backends.check_base_model(cfg)
     cuda, bf16 = backends.detect_cuda()
     backend, method = backends.resolve_backend(cfg, cuda, events.warning)
     cfg = dataclasses.replace(cfg, backend=backend, method=method)
-    train_recs, eval_recs = data.split_records(records, eval_records, data.DataSettings(
-        eval_split=cfg.eval_split, seed=cfg.seed))
     plan = build_training_arguments(cfg, output_dir=run_dir / "checkpoints", backend=backend, cuda=cuda,
                                     bf16_supported=bf16, has_eval=bool(eval_recs))
     plan["run"]["resume_from_checkpoint"] = _resume_path(cfg, run_dir)
-    settings = data.DataSettings(**plan["data"])
     if cfg.early_stopping_patience and not eval_recs:
         events.warning("early_stopping_patience needs an eval set (eval_split or eval.jsonl); ignoring it")
 
@@ -96,15 +88,12 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
 
     hf_logging.disable_progress_bar()  # line-oriented logs
     set_seed(cfg.seed)  # LoRA init and dropout
-    model, tokenizer = _load(model_name, plan, backend)
-    data.prepare_tokenizer(tokenizer, settings, events.warning)
-    train_rows, stats = _tokenize(train_recs, tokenizer, settings, events, "training")
-    eval_rows, _ = _tokenize(eval_recs, tokenizer, dataclasses.replace(settings, packing=False), events, "eval")
+    model, tokenizer, train_rows, eval_rows, stats = _load_and_tokenize(model_name, plan, train_recs, eval_recs,
+                                                                        events)
     if control.stop_requested:
         control.stop_handled()
         events.emit("stopped", step=0, checkpoint=None)
         return EXIT_OK
-
     start_fields = {
         "backend": backend, "device": _device(backend, cuda), "config": cfg.to_dict(),
         "precision": plan["model"]["precision"],
@@ -115,13 +104,39 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
     return _finish(run_dir, cfg, trainer, callback, events, control, started)
 
 
-def _load(model_name: str, plan: dict, backend: str):
-    from ffui.train import backends
+def _read_inputs(run_dir: Path):
+    """Config and records, split into train/eval, with every record's shape checked."""
+    from ffui.train import data
 
-    if backend == "unsloth":
-        return backends.load_unsloth(model_name, plan)
-    tokenizer = backends.load_tokenizer(model_name)
-    return backends.load_model(model_name, plan), tokenizer
+    cfg = load_config(run_dir)
+    if cfg.num_gpu == 0:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
+    records = data.read_records(run_dir / "dataset.jsonl")
+    eval_path = run_dir / "eval.jsonl"
+    eval_records = data.read_records(eval_path) if eval_path.exists() else None
+    for rec in records + (eval_records or []):
+        data.record_kind(rec, cfg.prompt_template is not None)
+    train_recs, eval_recs = data.split_records(records, eval_records, data.DataSettings(
+        eval_split=cfg.eval_split, seed=cfg.seed))
+    return cfg, train_recs, eval_recs
+
+
+def _load_and_tokenize(model_name: str, plan: dict, train_recs, eval_recs, events: EventWriter):
+    """Tokenize before loading the model where possible: a bad record should not wait for 14 GB."""
+    from ffui.train import backends, data
+
+    settings = data.DataSettings(**plan["data"])
+    model = None
+    if plan["model"]["backend"] == "unsloth":  # unsloth hands out its own (patched) tokenizer
+        model, tokenizer = backends.load_unsloth(model_name, plan)
+    else:
+        tokenizer = backends.load_tokenizer(model_name)
+    data.prepare_tokenizer(tokenizer, settings, events.warning)
+    train_rows, stats = _tokenize(train_recs, tokenizer, settings, events, "training")
+    eval_rows, _ = _tokenize(eval_recs, tokenizer, dataclasses.replace(settings, packing=False), events, "eval")
+    if model is None:
+        model = backends.load_model(model_name, plan)
+    return model, tokenizer, train_rows, eval_rows, stats
 
 
 def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
