@@ -13,6 +13,7 @@ their own supervisor processes.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 import traceback
@@ -28,7 +29,6 @@ from textual.screen import Screen
 from ffui.paths import Paths
 from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, RunsProvider
 from screens.widgets.base import FfuiScreen
-from screens.widgets.modals import ConfirmModal
 
 GPU_POLL_S = 5.0
 MODE_NAMES = {"runs": "Runs", "datasets": "Datasets", "train": "Train", "playground": "Playground",
@@ -123,28 +123,47 @@ class FfuiApp(App[None]):
         self._gpu_probe = gpu_probe
         self._reconcile = reconcile
         self.startup_error: str | None = None
+        self._db_ready = asyncio.Event()
         self.crash_message: str | None = None
 
     # -- start and stop ------------------------------------------------------------------
 
-    async def on_load(self) -> None:
-        from ffui.cli import user_errors
-        from ffui.db import open_db
+    def on_mount(self) -> None:
+        if not self.is_headless and self.console.color_system in ("standard", "windows"):
+            self.theme = "ansi-dark"  # 16 colours: the ANSI theme keeps contrast readable
+        self.run_worker(self._open_database, name="open-db", exit_on_error=False)
+
+    async def _open_database(self) -> None:
+        """Open the database right after the first frame (importing ffui.db costs ~0.1 s).
+
+        Until it is open, mode keys wait for it (``wait_for_db``) and the Runs screen says
+        'loading'; so every screen still finds ``app.db`` open when it is composed.
+        """
+        import asyncio
 
         try:
-            self.db = await open_db(self.paths.db, self.paths.home)
-        except user_errors() as exc:
-            self.startup_error = str(exc)
-            self.exit(return_code=2)
+            core = await asyncio.to_thread(importlib.import_module, "ffui.db")
+            self.db = await core.open_db(self.paths.db, self.paths.home)
+        except Exception as exc:
+            from ffui.db import DatabaseError
 
-    def on_mount(self) -> None:
-        if self.console.color_system in ("standard", "windows"):
-            self.theme = "ansi-dark"  # 16 colours: the ANSI theme keeps contrast readable
-        if self.db is None:
+            if not isinstance(exc, DatabaseError):
+                raise
+            self.startup_error = str(exc)  # a bad file, a newer schema...: one line once the UI is gone
+            self.exit(return_code=2)
             return
-        self.run_worker(self._watch_gpus(), name="gpus", group="gpus", exit_on_error=False)
+        finally:
+            self._db_ready.set()
+        for screen in self.screen_stack:
+            ready = getattr(screen, "on_database_ready", None)
+            if ready is not None:
+                ready()
+        self.run_worker(self._watch_gpus, name="gpus", group="gpus", exit_on_error=False)
         if self._reconcile:
-            self.run_worker(self._reconcile_runs(), name="reconcile", exit_on_error=False)
+            self.run_worker(self._reconcile_runs, name="reconcile", exit_on_error=False)
+
+    async def wait_for_db(self) -> None:
+        await self._db_ready.wait()
 
     async def _reconcile_runs(self) -> None:
         """Every ffui start gives orphaned runs a supervisor again and starts queued ones."""
@@ -205,7 +224,9 @@ class FfuiApp(App[None]):
     # -- modes and navigation ------------------------------------------------------------
 
     async def action_mode(self, mode: str) -> None:
-        await self.switch_mode(mode)
+        await self.wait_for_db()  # (only ever waits in the first ~0.1 s)
+        if self.db is not None:
+            await self.switch_mode(mode)
 
     def open_run(self, run_id: int) -> None:
         """Show run ``run_id``: mode runs, with the run's screen on top of the list."""
@@ -262,6 +283,8 @@ class FfuiApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit, asking first when a form has unsaved changes. Running jobs go on."""
+        from screens.widgets.modals import ConfirmModal
+
         dirty = self.unsaved_screens()
         if not dirty:
             self.exit()
@@ -282,21 +305,34 @@ def make_app(paths: Paths, **kw: Any) -> FfuiApp:
     return FfuiApp(paths, **kw)
 
 
-def _preflight(paths: Paths) -> str | None:
-    """Open (and migrate) the database before the UI takes the terminal, so a bad file is one line."""
-    from ffui.cli import user_errors
-    from ffui.db import open_sync
+def _not_a_database(path: Path) -> str | None:
+    """A file that is plainly not SQLite is refused before the UI takes the terminal.
+
+    Only the 16-byte header is read (no database is open in this process yet, so a second
+    descriptor cannot drop anyone's locks); subtler problems (a newer schema, another
+    program's tables) are reported by ``open_db`` as one line when the UI closes.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except (FileNotFoundError, IsADirectoryError):
+        return None if not path.is_dir() else f"{path} is a directory, not a database file"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if not head or head == b"SQLite format 3\x00":
+        return None
+    from ffui.db import DatabaseError, open_sync
 
     try:
-        open_sync(paths.db).close()
-    except user_errors() as exc:
+        open_sync(path).close()  # for the data layer's own wording of the problem
+    except DatabaseError as exc:
         return str(exc)
     return None
 
 
 def run_app(paths: Paths) -> None:
     """Run the UI in this terminal until the user quits; errors end as one line on stderr."""
-    problem = _preflight(paths)
+    problem = _not_a_database(paths.db)
     if problem:
         print(f"ffui: {problem}", file=sys.stderr)
         raise SystemExit(2)

@@ -26,9 +26,11 @@ def key_table(screen: Screen) -> Table:
     table.add_column()
     seen: set[str] = set()
     app = screen.app
-    for key, active in screen.active_bindings.items():
+    # The keys the footer shows first, then the screen's other keys, then the app's.
+    items = sorted(screen.active_bindings.items(), key=lambda kv: (not kv[1].binding.show, kv[1].node is screen.app))
+    for key, active in items:
         binding: Binding = active.binding
-        desc = binding.description or binding.tooltip or binding.action
+        desc = binding.tooltip or binding.description or binding.action
         if not desc or (binding.action, desc) in seen:
             continue
         seen.add((binding.action, desc))

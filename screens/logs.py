@@ -84,7 +84,7 @@ class LogsScreen(FfuiScreen):
 
     def on_mount(self) -> None:
         self.query_one(LogList).focus()
-        self.run_worker(self.reload(), group="logs-load", exclusive=True, exit_on_error=False)
+        self.run_worker(self.reload, group="logs-load", exclusive=True, exit_on_error=False)
 
     def on_screen_resume(self) -> None:
         self.poller.now()
@@ -113,7 +113,7 @@ class LogsScreen(FfuiScreen):
         self._reload_soon()
 
     def _reload_soon(self) -> None:
-        self.run_worker(self.reload(), group="logs-load", exclusive=True, exit_on_error=False)
+        self.run_worker(self.reload, group="logs-load", exclusive=True, exit_on_error=False)
 
     def action_focus_search(self) -> None:
         self.query_one("#log-search", Input).focus()
@@ -171,7 +171,7 @@ class LogsScreen(FfuiScreen):
         self.show_status()
 
     def on_line_view_reached_top(self, event: LineView.ReachedTop) -> None:
-        self.run_worker(self.load_older(), group="logs-older", exclusive=True, exit_on_error=False)
+        self.run_worker(self.load_older, group="logs-older", exclusive=True, exit_on_error=False)
 
     async def load_older(self) -> None:
         from ffui.db import get_logs

@@ -102,12 +102,12 @@ class RunDetailScreen(RunActions, FfuiScreen):
         "end follows again). The chart shows loss (cyan) and eval loss (yellow) by step."
     )
     BINDINGS = [
-        Binding("escape", "back", "Back", id="run.back"),
-        Binding("c", "cancel_run", "Cancel", id="run.cancel"),
-        Binding("s", "checkpoint", "Checkpoint", id="run.checkpoint"),
-        Binding("r", "resume", "Resume", id="run.resume"),
-        Binding("d", "duplicate", "Duplicate", id="run.duplicate"),
-        Binding("x", "delete", "Delete", id="run.delete"),
+        Binding("escape", "back", "Back", show=False, tooltip="Back to the list of runs", id="run.back"),
+        Binding("c", "cancel_run", "Cancel", tooltip="Cancel the run (it saves a checkpoint first)", id="run.cancel"),
+        Binding("s", "checkpoint", "Ckpt", tooltip="Save a checkpoint now, without stopping", id="run.checkpoint"),
+        Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint or a chosen one", id="run.resume"),
+        Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="run.duplicate"),
+        Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="run.delete"),
         Binding("l", "tab('log')", "Log", show=False, id="run.tab.log"),
         Binding("i", "tab('config')", "Config", show=False, id="run.tab.config"),
         Binding("g", "tab('gpu')", "GPU", show=False, id="run.tab.gpu"),
@@ -117,7 +117,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         super().__init__()
         self.run_id = run_id
         self.mode_title = f"Run {run_id}"
-        self.run: dict | None = None
+        self.run_row: dict | None = None
         self.poller = Poller(self, self.refresh_run, 1.0)
         self._config_key: tuple | None = None
 
@@ -159,7 +159,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
             self.poller.stop()
             return
         warnings = await get_logs(self.app.db, 1, "WARNING", run_id=self.run_id, source="events")
-        self.run = run
+        self.run_row = run
         self.show(run, warnings[-1]["message"] if warnings else None)
         if run.get("storage_path"):
             self.query_one(LogTail).start(Path(run["storage_path"]) / "train.log")

@@ -21,7 +21,6 @@ from textual.widgets import DataTable, Static
 from screens.widgets.base import FfuiScreen, Poller
 from screens.widgets.format import bar, fmt_eta, fmt_num, sparkline
 from screens.widgets.gpu_panel import GpuPanel
-from screens.widgets.modals import ChoiceModal, ConfirmModal
 
 LIST_LIMIT = 500
 SPARK_W = 8
@@ -108,6 +107,7 @@ class RunActions:
     async def _cancel(self) -> None:
         from ffui.db import FINAL_STATUSES
         from ffui.jobs.manager import request_cancel
+        from screens.widgets.modals import ConfirmModal
 
         run = await self._selected_run()
         if run is None:
@@ -142,6 +142,7 @@ class RunActions:
 
     async def _resume(self) -> None:
         from ffui.jobs.manager import list_checkpoints, resume_run, schedule
+        from screens.widgets.modals import ChoiceModal
 
         run = await self._selected_run()
         if run is None:
@@ -184,6 +185,7 @@ class RunActions:
 
     async def _delete(self) -> None:
         from ffui.db import delete_training_run
+        from screens.widgets.modals import ConfirmModal
 
         run = await self._selected_run()
         if run is None:
@@ -219,11 +221,11 @@ class RunsScreen(RunActions, FfuiScreen):
     )
     BINDINGS = [
         Binding("enter", "open", "Open", id="runs.open"),
-        Binding("c", "cancel_run", "Cancel", id="runs.cancel"),
-        Binding("s", "checkpoint", "Checkpoint", id="runs.checkpoint"),
-        Binding("r", "resume", "Resume", id="runs.resume"),
-        Binding("d", "duplicate", "Duplicate", id="runs.duplicate"),
-        Binding("x", "delete", "Delete", id="runs.delete"),
+        Binding("c", "cancel_run", "Cancel", tooltip="Cancel the run (it saves a checkpoint first)", id="runs.cancel"),
+        Binding("s", "checkpoint", "Ckpt", tooltip="Save a checkpoint now, without stopping", id="runs.checkpoint"),
+        Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint or a chosen one", id="runs.resume"),
+        Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="runs.duplicate"),
+        Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="runs.delete"),
     ]
 
     def __init__(self) -> None:
@@ -239,7 +241,7 @@ class RunsScreen(RunActions, FfuiScreen):
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
-        yield Static("", id="runs-empty")
+        yield Static("loading…", id="runs-empty")
         yield GpuPanel(id="gpu-panel")
 
     def on_mount(self) -> None:
@@ -247,6 +249,9 @@ class RunsScreen(RunActions, FfuiScreen):
         self.poller.start()
 
     def on_screen_resume(self) -> None:
+        self.poller.now()
+
+    def on_database_ready(self) -> None:
         self.poller.now()
 
     def selected_run_id(self) -> int | None:

@@ -8,6 +8,8 @@ Each field saves with enter; ctrl+s saves every changed field.
 
 from __future__ import annotations
 
+from functools import partial
+
 import re
 from pathlib import Path
 
@@ -90,11 +92,11 @@ class SettingsScreen(FfuiScreen):
 
     def on_mount(self) -> None:
         self.query_one("#paths", Static).update(self.paths_table())
-        self.run_worker(self.load(), group="settings-load", exclusive=True, exit_on_error=False)
+        self.run_worker(self.load, group="settings-load", exclusive=True, exit_on_error=False)
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
-            self.run_worker(self.load_db_info(), group="settings-info", exclusive=True, exit_on_error=False)
+            self.run_worker(self.load_db_info, group="settings-info", exclusive=True, exit_on_error=False)
 
     def paths_table(self) -> Table:
         paths = self.app.paths
@@ -148,13 +150,13 @@ class SettingsScreen(FfuiScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         input_id = event.input.id or ""
         if input_id == "export-path":
-            self.run_worker(self.export(event.value), group="io", exclusive=True, exit_on_error=False)
+            self.run_worker(partial(self.export, event.value), group="io", exclusive=True, exit_on_error=False)
         elif input_id == "import-path":
-            self.run_worker(self.import_(event.value), group="io", exclusive=True, exit_on_error=False)
+            self.run_worker(partial(self.import_, event.value), group="io", exclusive=True, exit_on_error=False)
         else:
             key = next((k for k, _ in SECRETS + PROXIES if field_id(k) == input_id), None)
             if key is not None:
-                self.run_worker(self.save(key, event.value), group=f"save-{key}", exit_on_error=False)
+                self.run_worker(partial(self.save, key, event.value), group=f"save-{key}", exit_on_error=False)
 
     async def save(self, key: str, raw: str) -> bool:
         from ffui.db import delete_setting, mask_secret, set_setting
@@ -182,7 +184,7 @@ class SettingsScreen(FfuiScreen):
         return True
 
     def action_save_all(self) -> None:
-        self.run_worker(self._save_all(), group="save-all", exit_on_error=False)
+        self.run_worker(self._save_all, group="save-all", exit_on_error=False)
 
     async def _save_all(self) -> None:
         changed = self.changed_keys()

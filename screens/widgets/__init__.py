@@ -9,16 +9,20 @@
 - ``GpuPanel``: per-GPU utilisation, memory, temperature, power (or why there is none)
 """
 
-from screens.widgets.base import FfuiScreen, Poller, report_failed_worker
-from screens.widgets.chart import LossChart
-from screens.widgets.format import bar, fmt_eta, fmt_num, short_path, sparkline
-from screens.widgets.gpu_panel import GpuPanel
-from screens.widgets.header import AppHeader
-from screens.widgets.lines import LineView
-from screens.widgets.log_tail import LogTail
-from screens.widgets.modals import ChoiceModal, ConfirmModal, Confirmed, TextModal
+import importlib
 
-__all__ = [
-    "AppHeader", "ChoiceModal", "ConfirmModal", "Confirmed", "FfuiScreen", "GpuPanel", "LineView", "LogTail",
-    "LossChart", "Poller", "TextModal", "bar", "fmt_eta", "fmt_num", "report_failed_worker", "short_path", "sparkline",
-]
+# name -> module; imported on first use, so importing one widget does not import them all
+# (start-up time: the first frame only pays for what the Runs screen shows).
+_WHERE = {
+    "FfuiScreen": "base", "Poller": "base", "report_failed_worker": "base", "LossChart": "chart",
+    "bar": "format", "fmt_eta": "format", "fmt_num": "format", "short_path": "format", "sparkline": "format",
+    "GpuPanel": "gpu_panel", "AppHeader": "header", "LineView": "lines", "LogTail": "log_tail",
+    "ChoiceModal": "modals", "ConfirmModal": "modals", "Confirmed": "modals", "TextModal": "modals",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'screens.widgets' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"screens.widgets.{_WHERE[name]}"), name)

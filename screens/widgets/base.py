@@ -35,13 +35,16 @@ class FfuiScreen(Screen):
 
     def compose_chrome(self) -> ComposeResult:
         yield AppHeader()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_failed_worker(self, event)
 
     def has_unsaved_changes(self) -> bool:
         return False
+
+    def on_database_ready(self) -> None:
+        """Called by the app once ``app.db`` is open (only screens shown before that need it)."""
 
 
 class Poller:

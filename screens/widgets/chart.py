@@ -100,7 +100,8 @@ class LossChart(Widget):
 
     def _text(self, canvas: BrailleCanvas, bounds) -> Text:
         x0, x1, y0, y1 = bounds
-        styles = {1: "bold $accent", 2: "bold $warning"}
+        # Plain ANSI colour names: they exist in every theme and on 16-colour terminals.
+        styles = {1: "bold cyan", 2: "bold yellow"}
         text = Text(no_wrap=True, overflow="crop")
         for row in range(canvas.height):
             label = _label(y1) if row == 0 else _label(y0) if row == canvas.height - 1 else " " * LABEL_W
@@ -108,18 +109,9 @@ class LossChart(Widget):
             for col in range(canvas.width):
                 bits = canvas.bits[row][col]
                 owner = canvas.owner[row][col]
-                text.append(chr(0x2800 + bits), style=self._style(styles.get(owner, "")))
+                text.append(chr(0x2800 + bits), style=styles.get(owner, ""))
             text.append("\n")
         left, right = f"step {x0:g}", f"{x1:g}"
         gap = max(1, canvas.width - len(left) - len(right))
         text.append(" " * LABEL_W + "└" + left + " " * gap + right, style="dim")
         return text
-
-    def _style(self, spec: str) -> str:
-        # Theme variables are resolved here because Rich styles do not know $accent.
-        if not spec:
-            return ""
-        vars_ = self.app.theme_variables if self.is_mounted else {}
-        for name in ("accent", "warning"):
-            spec = spec.replace(f"${name}", vars_.get(name, "cyan" if name == "accent" else "yellow"))
-        return spec

@@ -35,7 +35,7 @@ class LineView(ScrollView, can_focus=True):
         Binding("end", "follow", "Follow", show=False, id="lines.end"),
         Binding("left", "scroll_x(-8)", "Left", show=False, id="lines.left"),
         Binding("right", "scroll_x(8)", "Right", show=False, id="lines.right"),
-        Binding("f", "toggle_follow", "Follow/pause", id="lines.follow"),
+        Binding("f", "toggle_follow", "Follow", tooltip="Pause or follow the end (end follows too)", id="lines.follow"),
     ]
 
     follow: reactive[bool] = reactive(True)
@@ -124,7 +124,12 @@ class LineView(ScrollView, can_focus=True):
     def _to_end(self) -> None:
         if self.has_cursor:
             self.cursor = len(self.items) - 1
-        self.scroll_to(y=max(0, len(self.items) - self.scrollable_content_region.height), animate=False, immediate=True)
+        # After the next refresh: the new virtual size has to reach the scroll limits first.
+        self.call_after_refresh(self._scroll_to_last)
+
+    def _scroll_to_last(self) -> None:
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         self.refresh()
 
     def measure(self, item: Any) -> int:

@@ -71,18 +71,18 @@ class LogTail(LineView):
     def __init__(self, *, max_lines: int = 2000, poll_s: float = POLL_S, **kw) -> None:
         super().__init__(max_lines=max_lines, **kw)
         self.path: Path | None = None
-        self.offset: int | None = None
+        self.byte_offset: int | None = None
         self.poll_s = poll_s
-        self._running = False
+        self._tail_running = False
 
     def start(self, path: str | Path) -> None:
-        if self.path == Path(path) and self._running:
+        if self.path == Path(path) and self._tail_running:
             return
-        self.path, self.offset = Path(path), None
+        self.path, self.byte_offset = Path(path), None
         self.clear()
-        if not self._running:
-            self._running = True
-            self.run_worker(self._poll_loop(), exclusive=True, group="tail", exit_on_error=False)
+        if not self._tail_running:
+            self._tail_running = True
+            self.run_worker(self._poll_loop, exclusive=True, group="tail", exit_on_error=False)
 
     def on_worker_state_changed(self, event) -> None:
         report_failed_worker(self, event)
@@ -92,7 +92,7 @@ class LogTail(LineView):
 
     async def _poll_loop(self) -> None:
         while self.is_attached:
-            if self.screen.is_current or self.offset is None:
+            if self.screen.is_current or self.byte_offset is None:
                 await self.poll_once()
             await asyncio.sleep(self.poll_s)
 
@@ -100,6 +100,6 @@ class LogTail(LineView):
         """Read what is new now; returns how many lines arrived."""
         if self.path is None:
             return 0
-        lines, self.offset = await asyncio.to_thread(read_tail, self.path, self.offset, self.max_lines)
+        lines, self.byte_offset = await asyncio.to_thread(read_tail, self.path, self.byte_offset, self.max_lines)
         self.append(lines)
         return len(lines)

@@ -1,0 +1,276 @@
+"""The app shell: modes by number key, header, help, command palette, quitting, errors, start-up.
+
+Pilot tests at 80x24 against a home with fixed rows (fast); the start-up test runs the app
+in a fresh Python process, as `ffui` does, to check what it imports and how fast the first
+frame comes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+
+import pytest
+from textual.binding import Binding
+
+from tui_support import TWO_GPUS, app_for, notifications, screen_text, seed_fixed_home, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fixed_home(tmp_path):
+    return seed_fixed_home(tmp_path / "home")
+
+
+async def test_number_keys_switch_modes_and_each_keeps_its_screen_stack(fixed_home):
+    from screens.run_detail import RunDetailScreen
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        for key, mode in zip("23456", ("datasets", "train", "playground", "logs", "settings")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.current_mode == mode
+        await pilot.press("1")
+        await pilot.press("enter")  # opens the highlighted (newest) run
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen), what="the run screen")
+        await pilot.press("5", "1")
+        await pilot.pause()
+        assert isinstance(app.screen, RunDetailScreen), "mode 1 kept its stack"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "RunsScreen"
+
+
+async def test_header_shows_home_and_gpus_and_the_runs_screen_has_a_gpu_panel(fixed_home):
+    app = app_for(fixed_home, gpu=TWO_GPUS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.gpu_state is not None, what="the GPU probe")
+        await pilot.pause()
+        text = screen_text(app)
+        header = text.splitlines()[0]
+        assert "1 Runs" in header and "6Settings" in header
+        assert "2x A100-SXM4-80GB 18%" in header  # the GPU summary (the home is cut to fit)
+        assert "GPU0 A100-SXM4-80GB" in text and "37%" in text and "61°C" in text and "212/400W" in text
+        assert "GPU1" in text
+
+
+async def test_no_gpu_is_said_plainly(fixed_home):
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "no GPU" in screen_text(app), what="the no-GPU line")
+        assert "no GPU (no NVIDIA driver): runs train on the CPU" in screen_text(app)
+
+
+def test_gpu_probe_reads_every_gpu_through_nvml_and_never_raises(monkeypatch):
+    from ffui import gpu
+
+    gpu.reset_for_tests()
+    state = gpu.probe_gpus()  # this machine: no driver, or a real GPU; never an exception
+    assert state.gpus or state.reason
+
+    class Mem:
+        used, total = 3 * 2**30, 24 * 2**30
+
+    fake = types.SimpleNamespace(
+        NVML_TEMPERATURE_GPU=0, nvmlInit=lambda: None, nvmlDeviceGetCount=lambda: 2,
+        nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetName=lambda h: b"NVIDIA RTX 4090",
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=50 + h),
+        nvmlDeviceGetMemoryInfo=lambda h: Mem, nvmlDeviceGetTemperature=lambda h, kind: 70,
+        nvmlDeviceGetPowerUsage=lambda h: 300_000, nvmlDeviceGetEnforcedPowerLimit=lambda h: 1 / 0,
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    gpu.reset_for_tests()
+    try:
+        state = gpu.probe_gpus()
+    finally:
+        gpu.reset_for_tests()
+    assert [g.name for g in state.gpus] == ["RTX 4090", "RTX 4090"]
+    assert state.gpus[1].util_pct == 51 and state.gpus[0].mem_total_mb == 24 * 1024
+    assert state.gpus[0].power_w == 300 and state.gpus[0].power_limit_w is None  # a field it lacks is None
+    assert gpu.summary(state) == "2x RTX 4090 50% 6/48G"
+
+
+async def test_f1_and_question_mark_open_help_for_the_focused_screen(fixed_home):
+    from screens.help import HelpScreen
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        assert "Help: Runs" in text and "Cancel the run" in text and "Duplicate the config" in text
+        await pilot.press("escape", "5")
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen) and "Help: Logs" in screen_text(app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_command_palette_opens_a_run_and_switches_modes(fixed_home):
+    from screens.run_detail import RunDetailScreen
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"open run 3")
+        await wait_for(pilot, lambda: "tiny-nan-test" in screen_text(app), what="the run in the palette")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == 3,
+                       what="run 3's screen")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"switch to logs")
+        await wait_for(pilot, lambda: "Switch to logs" in screen_text(app), what="the mode command")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "logs", what="mode logs")
+
+
+async def test_q_quits_at_once_without_unsaved_changes(fixed_home):
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert app._exit  # the app is on its way out; nothing asked
+    assert app.db is None, "the database was closed on exit"
+
+
+async def test_q_asks_first_when_a_form_has_unsaved_changes(fixed_home):
+    from screens.widgets.modals import ConfirmModal
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: app.screen.query_one("#set-proxy-https").value, what="settings loaded")
+        app.screen.query_one("#set-proxy-https").value = "http://other.example:8080"
+        app.screen.set_focus(None)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert "Unsaved changes in Settings" in screen_text(app)
+        await pilot.press("n")  # stay
+        await pilot.pause()
+        assert not app._exit and app.current_mode == "settings"
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app._exit
+
+
+def test_every_binding_has_an_id_and_a_description():
+    from screens import app as app_mod
+    from screens import help as help_mod
+    from screens import logs, run_detail, runs, settings
+    from screens.widgets import lines, modals
+
+    classes = [app_mod.FfuiApp, runs.RunsScreen, run_detail.RunDetailScreen, logs.LogsScreen, settings.SettingsScreen,
+               help_mod.HelpScreen, lines.LineView, modals.ConfirmModal, modals.ChoiceModal, modals.TextModal]
+    ids = []
+    for cls in classes:
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding), (cls, binding)
+            assert binding.id and binding.description, (cls.__name__, binding.key)
+            ids.append(binding.id)
+    assert len(ids) == len(set(ids)), "binding ids are unique, so a keymap can remap each one"
+
+
+async def test_errors_are_one_line_and_internal_ones_go_to_the_crash_log(fixed_home):
+    from ffui.jobs.errors import JobError
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.notify_error(JobError("run 9 saved no checkpoint to resume from"))
+        app.notify_error(KeyError("surprise"))
+        await pilot.pause()
+        messages = notifications(app)
+        assert messages[0] == "run 9 saved no checkpoint to resume from"
+        assert messages[1].startswith("internal error: KeyError") and "ffui-crash.log" in messages[1]
+        assert all("\n" not in m and "Traceback" not in m for m in messages)
+    assert "KeyError: 'surprise'" in (fixed_home / "ffui-crash.log").read_text()
+
+
+async def test_a_mode_whose_module_is_missing_shows_a_placeholder(fixed_home):
+    from screens.app import ComingScreen, _screen_factory
+
+    make = _screen_factory("screens.no_such_screen", "NoSuchScreen", "Someday", optional=True)
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.add_mode("someday", make)
+        await app.switch_mode("someday")
+        await pilot.pause()
+        assert isinstance(app.screen, ComingScreen)
+        assert "Someday: coming" in screen_text(app)
+
+
+def test_a_bad_database_file_is_one_line_before_the_ui_starts(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database, it is a note\n" * 10)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FFUI_")}
+    env.update(FFUI_HOME=str(tmp_path), FFUI_DB=str(junk))
+    r = subprocess.run([sys.executable, "-c", "from ffui.cli import main; main()"], env=env, capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("ffui: ") and "not a SQLite database" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+STARTUP_PROBE = textwrap.dedent("""
+    import time, sys, json
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from tui_support import app_for
+    app = app_for(Path({home!r}))
+    first = {{}}
+
+    async def visit(pilot):
+        first["frame"] = app._first_frame_s
+        for key in "234561":
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        app.exit()
+
+    from textual.app import App
+    orig = App._display
+    def display(self, screen, renderable):
+        if renderable is not None and not hasattr(self, "_first_frame_s"):
+            self._first_frame_s = time.time()  # wall clock: the parent knows when it started us
+        return orig(self, screen, renderable)
+    App._display = display
+    app.run(headless=True, size=(80, 24), auto_pilot=visit)
+    heavy = sorted(m for m in ("torch", "transformers", "peft", "trl", "datasets", "accelerate") if m in sys.modules)
+    print(json.dumps({{"first_frame_s": first["frame"], "heavy": heavy, "modes": sorted(app._screen_stacks)}}))
+""")
+
+
+def test_first_frame_is_fast_and_no_mode_imports_torch_or_transformers(fixed_home):
+    """In a fresh process, as `ffui` runs: every mode visited, a run opened; torch never imported."""
+    code = STARTUP_PROBE.format(tests=str(REPO / "tests"), home=str(fixed_home))
+    best = None
+    for _ in range(2):  # the first start may pay for a cold disk cache
+        started = time.time()
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL, cwd=REPO)
+        assert r.returncode == 0, r.stderr[-2000:]
+        result = json.loads(r.stdout.strip().splitlines()[-1])
+        assert result["heavy"] == [], f"the UI process imported {result['heavy']}"
+        assert {"runs", "datasets", "train", "playground", "logs", "settings"} <= set(result["modes"])
+        best = min(best or 99.0, result["first_frame_s"] - started)
+    assert best < 0.6, f"first frame after {best:.2f}s"
