@@ -2,7 +2,9 @@
 
 The limit is a minimal script that reads the same file with ``json.loads`` and inserts every row
 with one ``executemany`` in one transaction, into the same table of a database made by ffui's
-migrations (same indexes, same pragmas). ffui's import is the real command, ``ffui data import``
+migrations (same indexes, same pragmas). ``--shape io`` (input/output pairs) is the headline;
+for ``alpaca`` and ``chatml`` the limit does the least work that stores the same information
+(alpaca's input joined to the instruction; the conversation as JSON). ffui's import is the real command, ``ffui data import``
 (a subprocess: it pays for its start-up, format detection, validation, normalisation and the
 progress machinery). Each side runs in its own process so peak memory (ru_maxrss) is its own.
 Goal: ffui at least 0.8 of the limit's rows/s.
@@ -61,17 +63,22 @@ def limit_child(db_path: str, file_path: str, shape: str) -> None:
     conn.execute("INSERT INTO scrape_sessions(source, name) VALUES ('bench', 'limit')")
     sid = conn.execute("SELECT id FROM scrape_sessions WHERE name = 'limit'").fetchone()[0]
     loads = json.loads
+    # The least work that stores the same information as ffui does for the shape: io stores
+    # both fields; alpaca keeps its input (joined to the instruction); chat stores the whole
+    # conversation as JSON (ffui also validates every turn and keeps restore details).
     if shape == "io":
-        rows = ((r["input"], r["output"]) for r in map(loads, open(file_path, "rb")))
+        rows = ((r["input"], r["output"], None) for r in map(loads, open(file_path, "rb")))
     elif shape == "alpaca":
-        rows = ((r["instruction"], r["output"]) for r in map(loads, open(file_path, "rb")))
+        rows = ((r["instruction"] + "\n\n" + r["input"] if r["input"] else r["instruction"],
+                 r["output"], None) for r in map(loads, open(file_path, "rb")))
     else:
-        rows = ((r["messages"][1]["content"], r["messages"][2]["content"])
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        rows = ((r["messages"][1]["content"], r["messages"][2]["content"], dumps(r["messages"]))
                 for r in map(loads, open(file_path, "rb")))
     t0 = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(f"INSERT INTO scraped_pairs(session_id, input_text, output_text) "
-                     f"VALUES ({sid}, ?, ?)", rows)
+    conn.executemany(f"INSERT INTO scraped_pairs(session_id, input_text, output_text, "
+                     f"messages_json) VALUES ({sid}, ?, ?, ?)", rows)
     conn.execute("COMMIT")
     dt = time.perf_counter() - t0
     n = conn.execute("SELECT COUNT(*) FROM scraped_pairs").fetchone()[0]
