@@ -70,6 +70,7 @@ SHAREGPT_TO_ROLE = {"human": "user", "user": "user", "gpt": "assistant", "assist
 ROLE_TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "tool"}
 
 ALPACA_SEP = "\n\n"
+_MISSING = object()
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                            default=lambda v: _json_default(v)).encode
@@ -497,6 +498,41 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
                                "use --skip-bad to leave such rows out")
             raise RowError(f"field {cc!r} must be a list of turns, got {type(conv).__name__}")
         meta: dict = {}
+        if not sharegpt:
+            # chatml: the turns are stored as they are; only check them
+            for n, t in enumerate(conv, 1):
+                if type(t) is not dict:
+                    raise RowError(f"turn {n} of {cc!r} is not an object")
+                r = t.get(rk)
+                c = t.get(ck, _MISSING)
+                if type(r) is not str:
+                    raise RowError(f"turn {n} of {cc!r} has no {rk!r} (each turn needs "
+                                   f"{rk!r} and {ck!r})")
+                if type(c) is not str:
+                    if c is _MISSING:
+                        if not ("tool_calls" in t or "function_call" in t):
+                            raise RowError(f"turn {n} of {cc!r} has no {ck!r}")
+                    elif c is not None and type(c) is not list:
+                        raise RowError(f"turn {n} of {cc!r}: {ck!r} must be text, got "
+                                       f"{type(c).__name__}")
+            msgs = conv
+            if drop_null_turn_keys:
+                msgs = [{k: v for k, v in t.items() if v is not None or k in (rk, ck)}
+                        for t in conv]
+            if len(row) != 1:
+                extra = {k: v for k, v in row.items() if k != cc}
+                if extra:
+                    meta["extra"] = extra
+            mj = enc(msgs)
+            if len(mj) > MAX:
+                raise _too_long(f"the conversation in {cc!r}", len(mj))
+            i, o = chat_preview(msgs)
+            if meta:
+                m = enc(meta)
+                if len(m) > MAX:
+                    raise _too_long("the other columns", len(m))
+                return i, o, mj, m
+            return i, o, mj, None
         msgs = []
         roles = None
         for n, t in enumerate(conv, 1):
@@ -510,26 +546,19 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
                 raise RowError(f"turn {n} of {cc!r} has no {ck!r}")
             if drop_null_turn_keys:
                 t = {k: v for k, v in t.items() if v is not None or k in (rk, ck)}
-            if sharegpt:
-                role = SHAREGPT_TO_ROLE.get(r, r)
-                if ROLE_TO_SHAREGPT.get(role, role) != r:
-                    if roles is None:
-                        roles = [None] * (n - 1)
-                    roles.append(r)
-                elif roles is not None:
-                    roles.append(None)
-                m = {"role": role, "content": t.get(ck)}
-                if len(t) != 2:
-                    for k, v in t.items():
-                        if k != rk and k != ck:
-                            m[k] = v
-                msgs.append(m)
-            else:
-                c = t.get(ck)
-                if c is not None and type(c) is not str and type(c) is not list:
-                    raise RowError(f"turn {n} of {cc!r}: {ck!r} must be text, got "
-                                   f"{type(c).__name__}")
-                msgs.append(t)
+            role = SHAREGPT_TO_ROLE.get(r, r)
+            if ROLE_TO_SHAREGPT.get(role, role) != r:
+                if roles is None:
+                    roles = [None] * (n - 1)
+                roles.append(r)
+            elif roles is not None:
+                roles.append(None)
+            m = {"role": role, "content": t.get(ck)}
+            if len(t) != 2:
+                for k, v in t.items():
+                    if k != rk and k != ck:
+                        m[k] = v
+            msgs.append(m)
         if roles is not None:
             meta["roles"] = roles
         if len(row) != 1:
