@@ -50,6 +50,8 @@ class EventCallback(TrainerCallback):
         if self._warm is None and state.global_step - self._first_step >= WARMUP_STEPS:
             self._warm = (now, state.global_step)
         self.ctl.poll()
+        if args.world_size > 1:
+            _agree_across_ranks(self.ctl, args.device)
         if self.ctl.stop_requested and not self.stopping:
             self.stopping = True
             control.should_save = True
@@ -126,6 +128,17 @@ class EventCallback(TrainerCallback):
         if self.ctl.checkpoint_requested:
             self.ctl.checkpoint_handled()
         return control
+
+
+def _agree_across_ranks(ctl: Control, device) -> None:
+    """Ranks may see a control file at different steps; acting apart would hang the next
+    collective, so every rank adopts any rank's request (one tiny all-reduce per step)."""
+    import torch
+    import torch.distributed as dist
+
+    flags = torch.tensor([ctl.stop_requested, ctl.checkpoint_requested], dtype=torch.int32, device=device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    ctl.stop_requested, ctl.checkpoint_requested = bool(flags[0]), bool(flags[1])
 
 
 def _round(v):

@@ -20,6 +20,7 @@ EXIT_INTERNAL = 1    # a bug: an `error` event with kind=internal, traceback in 
 EXIT_USER = 2        # config, dataset, model or backend problem the user can fix
 EXIT_OOM = 3         # out of memory
 EXIT_NAN = 4         # loss became NaN/inf and stop_on_nan is set
+EXIT_INTERRUPTED = 130  # a second Ctrl-C at a terminal: stopped at once, without a checkpoint
 
 
 def _clean(value: Any) -> Any:

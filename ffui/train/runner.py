@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ffui.train.config import ConfigError, TrainConfig
 from ffui.train.control import Control
-from ffui.train.events import (EXIT_INTERNAL, EXIT_OK, EventWriter, NonFiniteLoss, OutOfMemory, TrainerError,
-                               UserError)
+from ffui.train.events import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, EventWriter, NonFiniteLoss,
+                               OutOfMemory, TrainerError, UserError)
 from ffui.train.plan import build_training_arguments
 
 
@@ -29,6 +29,9 @@ def main(run_dir: str | Path) -> int:
     # transformers calling its own deprecated alias; noise at the top of every train.log
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     run_dir = Path(run_dir).resolve()
+    if not (run_dir / "config.json").is_file():  # nowhere sensible to write events: say so and leave
+        print(f"error: {run_dir} has no config.json (give the run directory ffui created)", flush=True)
+        return EXIT_USER
     events = EventWriter(run_dir / "events.jsonl", enabled=is_main_process())
     control = Control(run_dir)
     control.install_signal_handlers()
@@ -36,6 +39,10 @@ def main(run_dir: str | Path) -> int:
         return train(run_dir, events, control)
     except TrainerError as e:
         return _fail(events, e)
+    except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint, leave now
+        print("interrupted", flush=True)
+        events.emit("stopped", step=None, checkpoint=None)
+        return EXIT_INTERRUPTED
     except Exception as e:
         if _is_oom(e):
             return _fail(events, OutOfMemory(
