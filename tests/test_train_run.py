@@ -123,6 +123,7 @@ def test_loss_falls_and_metrics_are_written(done_run):
     assert done["adapter_path"] == str(run / "adapter")
 
 
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")  # inside transformers
 def test_adapter_loads_on_the_base_model_and_has_learned(done_run, tiny_model):
     import torch
     from peft import PeftModel
