@@ -122,7 +122,7 @@ async def test_split_exact_counts_seeded_and_disjoint(db, tmp_path):
     allrows = sorted(sum(parts.values(), []))
     assert allrows == sorted(x["input"] for x in rows)  # disjoint, complete
     assert parts["train"] == sorted(parts["train"], key=lambda s: int(s[1:]))  # source order
-    r2 = await store.split(db, "s", ratios="80,10,10", seed=7, prefix="again")
+    await store.split(db, "s", ratios="80,10,10", seed=7, prefix="again")
     assert [x["input"] for x in await store.page(db, "again-test", limit=50)] == parts["test"]
     r3 = await store.split(db, "s", ratios="0.5,0.5", seed=8, prefix="two")
     assert [p["rows"] for p in r3["parts"]] == [51, 50]

@@ -717,12 +717,6 @@ async def stats(db, dataset, *, tokenizer: str | None = None,
     return st
 
 
-__all__ = [
-    "count", "dedupe", "export_dataset", "field_names", "filter_dataset", "import_dataset",
-    "iter_records", "list_datasets", "merge", "page", "remove", "resolve", "sample",
-    "session_layout", "show", "shuffle", "split", "stats", "write_training_file",
-    "content_key",
-]
 
 
 # -- prompts (the seed-000 ``prompts`` table, bound to a dataset's registry row) -----------------
