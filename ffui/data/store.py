@@ -28,7 +28,6 @@ from .errors import DataError
 from .formats import Layout, export_row, record_fields
 from .importer import ImportPlan, plan_import
 from .ops import (
-    content_key,
     convert_stored,
     decode_record,
     interleave,
