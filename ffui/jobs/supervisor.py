@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -281,13 +282,18 @@ class RunSupervisor:
             if fresh["status"] != "running" or fresh.get("supervisor_pid") != os.getpid():
                 return "released"
             running = self.trainer_running(run)
-            run = await self.ingest(run, final=not running)
-            await self.enforce_cancel(run)
-            if not running:
-                code = self.proc.returncode if self.proc is not None else None
-                if self.proc is None and (run.get("metadata") or {}).get("cancel_requested"):
-                    code = None
-                return await self.finish(run, code)
+            try:
+                run = await self.ingest(run, final=not running)
+                await self.enforce_cancel(run)
+                if not running:
+                    code = self.proc.returncode if self.proc is not None else None
+                    if self.proc is None and (run.get("metadata") or {}).get("cancel_requested"):
+                        code = None
+                    return await self.finish(run, code)
+            except sqlite3.OperationalError:
+                # Another writer held the database past the busy timeout (a huge import, say).
+                # Nothing of this tick was committed: start again from the stored state.
+                run = await get_training_run(self.db, self.run_id)
             await asyncio.sleep(POLL_S)
 
 
