@@ -95,11 +95,11 @@ class Estimate:
         return self.total_bytes / GiB
 
     def summary(self) -> str:
-        """One line: '~12.3 GiB (weights 4.1, LoRA+optimizer 0.2, activations 6.0, ...)'."""
+        """One line: '~12.3 GiB peak GPU memory (estimate: weights 4.1, train state 0.2, ...)'."""
         short = {"weights": "weights", "trainable": "train state", "activations": "activations",
                  "logits": "logits", "overhead": "CUDA"}
         bits = ", ".join(f"{short.get(k, k)} {fmt_gib(v)}" for k, v in self.parts.items())
-        return f"~{fmt_gib(self.total_bytes)} GiB peak ({bits})"
+        return f"~{fmt_gib(self.total_bytes)} GiB peak GPU memory (estimate: {bits})"
 
 
 def fmt_gib(n: int | float) -> str:
