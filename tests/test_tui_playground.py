@@ -1,0 +1,198 @@
+"""Playground mode (4) through the real app, on a real adapter from a real tiny run: pick the
+adapter (its base follows), chat over turns with tokens streaming in, base vs adapter side by
+side, settings, one-line errors for a missing model or adapter, and the worker process stopped
+when the app exits. Also: the app process never imports torch or transformers."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import test_inference as shared
+from ffui import db as fdb
+from ffui.paths import Paths
+
+SIZE = (80, 24)
+
+
+def app_for(home: Path):
+    from ffui.gpu import GpuState
+    from screens.app import make_app
+
+    return make_app(Paths(home=home, db=home / "ffui.db"), gpu_probe=lambda: GpuState(reason="no GPU"),
+                    reconcile=False)
+
+
+async def settle(pilot, rounds: int = 3):
+    app = pilot.app
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        busy = [w for w in app.workers if w.node is not app and w.group != "tail" and not w.is_finished]
+        if busy:
+            try:
+                await asyncio.wait_for(asyncio.gather(*[w.wait() for w in busy], return_exceptions=True), 120)
+            except asyncio.TimeoutError:
+                pass
+    await pilot.pause()
+
+
+def notices(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+def alive(pid) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    pytest.importorskip("torch")
+    return shared.trained_home(tmp_path_factory)
+
+
+async def send(pilot, text: str):
+    from textual.widgets import Input
+
+    pilot.app.screen.query_one("#pg-input", Input).value = text
+    pilot.app.screen.query_one("#pg-input", Input).focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_chat_with_a_trained_adapter_streams_and_compares_with_the_base(trained, monkeypatch):
+    from textual.widgets import Input, Select
+
+    from screens.playground import Answer, PlaygroundScreen
+
+    home, run = trained
+    pieces = []
+    real_add = Answer.add
+    monkeypatch.setattr(Answer, "add", lambda self, piece: (pieces.append(piece), real_add(self, piece))[1])
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PlaygroundScreen)
+        assert run["adapter_path"] in screen.adapters
+        screen.query_one("#pg-adapter", Select).value = run["adapter_path"]  # the base model follows
+        await settle(pilot)
+        assert screen.query_one("#pg-base", Input).value == run["base_model"]
+        assert screen.loaded_key == (run["base_model"], run["adapter_path"])
+        assert "loaded" in str(screen.query_one("#pg-status").render())
+        pid = screen.worker_proc.pid
+        assert alive(pid)
+        screen.query_one("#pg-temperature", Input).value = "0"
+        screen.query_one("#pg-max-new", Input).value = "8"
+        question, answer = shared.FACTS[0]
+        await send(pilot, question)
+        answers = list(screen.query(Answer))
+        assert len(answers) == 1 and answers[0].who == "adapter"
+        assert answers[0].text.startswith(answer) and len(pieces) >= 2  # streamed in pieces
+        assert "tok/s" in answers[0].footer
+        # a second turn: the whole conversation goes back to the model
+        await send(pilot, shared.FACTS[1][0])
+        assert [m["role"] for m in screen.messages] == ["user", "assistant", "user", "assistant"]
+        assert screen.messages[-1]["content"]  # (trained on single turns: what it says here is its own)
+        # side by side: the same prompt answered by the base (adapter off) and by the adapter
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert screen.messages == [] and not list(screen.query(Answer))
+        await pilot.press("ctrl+b")
+        await send(pilot, shared.FACTS[2][0])
+        base, adapted = list(screen.query(Answer))
+        assert (base.who, adapted.who) == ("base", "adapter") and base.parent is adapted.parent
+        assert adapted.text.startswith(shared.FACTS[2][1]) and base.text and base.text != adapted.text
+        assert not base.failed and not adapted.failed
+    # leaving the app stops the worker process
+    for _ in range(50):
+        if not alive(pid):
+            break
+        await asyncio.sleep(0.1)
+    assert not alive(pid)
+
+
+async def test_missing_models_adapters_and_bad_settings_are_one_line(trained, tmp_path):
+    from textual.widgets import Input, Select
+
+    home, run = trained
+    gone = tmp_path / "gone-adapter"
+    async with fdb.connect(home / "ffui.db", home) as db:
+        aid = await fdb.create_adapter(db, type="lora", name="gone", location=str(gone))
+    app = app_for(home)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("4")
+            await settle(pilot)
+            screen = app.screen
+            await send(pilot, "hello")  # nothing picked yet
+            assert "pick an adapter or a base model first" in str(screen.query_one("#pg-status").render())
+            base = screen.query_one("#pg-base", Input)
+            base.value = str(tmp_path / "no-model")
+            base.focus()
+            await pilot.press("enter")
+            await settle(pilot)
+            assert any("base model not found" in n and "\n" not in n for n in notices(app)), notices(app)
+            base.value = run["base_model"]
+            screen.query_one("#pg-adapter", Select).value = str(gone)
+            await settle(pilot)
+            assert any("adapter not found" in n for n in notices(app)), notices(app)
+            screen.query_one("#pg-adapter", Select).value = "__none__"  # loads the base alone
+            await settle(pilot)
+            assert "loaded" in str(screen.query_one("#pg-status").render())
+            screen.query_one("#pg-temperature", Input).value = "hot"
+            await send(pilot, "hello")
+            assert "temperature must be a number" in str(screen.query_one("#pg-status").render())
+            screen.query_one("#pg-temperature", Input).value = "0.5"
+            screen.query_one("#pg-top-p", Input).value = "2"
+            await send(pilot, "hello")
+            assert "top_p must be between" in str(screen.query_one("#pg-status").render())
+            pid = screen.worker_proc.pid if screen.worker_proc else None
+        if pid:
+            for _ in range(50):
+                if not alive(pid):
+                    break
+                await asyncio.sleep(0.1)
+            assert not alive(pid)
+        assert not (home / "ffui-crash.log").exists()
+    finally:
+        async with fdb.connect(home / "ffui.db", home) as db:
+            await fdb.delete_adapter(db, aid)
+
+
+def test_the_app_never_imports_torch_or_transformers(tmp_path):
+    """Visit every mode of the real app in a fresh process, then look at sys.modules."""
+    home = tmp_path / "home"
+    home.mkdir()
+    code = f"""
+import asyncio, sys
+from ffui.paths import Paths
+from ffui.gpu import GpuState
+from screens.app import make_app
+
+async def main():
+    app = make_app(Paths(home=__import__('pathlib').Path({str(home)!r}), db=__import__('pathlib').Path({str(home / 'ffui.db')!r})),
+                   gpu_probe=lambda: GpuState(reason='no GPU'), reconcile=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key in '123456':
+            await pilot.press(key)
+            await pilot.pause(0.3)
+        print([type(app.get_screen_stack(m)[0]).__name__ for m in ('datasets', 'train', 'playground')])
+    print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))
+
+asyncio.run(main())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FFUI_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=str(Path(__file__).resolve().parent.parent))
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[-2] == "['DatasetsScreen', 'TrainScreen', 'PlaygroundScreen']"
+    assert lines[-1] == "[]"
