@@ -157,18 +157,21 @@ class LogsScreen(FfuiScreen):
         if self.last_id is None or self.app.db is None or not self.has_newest:
             return  # (while paused the view keeps new lines aside, bounded, until f)
         f = self.filters()
+        added = 0
         while True:
             rows = await get_logs(self.app.db, 1000, after_id=self.last_id, **f)
             if not rows:
                 break
             self.last_id = rows[-1]["id"]
             self.total += len(rows)
+            added += len(rows)
             view.append(rows)
             if len(rows) < 1000:
                 break
         if self.first_id is None and view.items:
             self.first_id = view.items[0]["id"]
-        self.show_status()
+        if added:
+            self.show_status()
 
     def on_line_view_reached_top(self, event: LineView.ReachedTop) -> None:
         self.run_worker(self.load_older, group="logs-older", exclusive=True, exit_on_error=False)

@@ -113,6 +113,8 @@ class RunDetailScreen(RunActions, FfuiScreen):
         Binding("g", "tab('gpu')", "GPU", show=False, id="run.tab.gpu"),
     ]
 
+    AUTO_FOCUS = "LogTail"  # (the tabs' contents mount after the screen's on_mount)
+
     def __init__(self, run_id: int) -> None:
         super().__init__()
         self.run_id = run_id
@@ -120,6 +122,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         self.run_row: dict | None = None
         self.poller = Poller(self, self.refresh_run, 1.0)
         self._config_key: tuple | None = None
+        self._seen: dict | None = None  # the last probe of the row, to skip unchanged polls
 
     def compose(self) -> ComposeResult:
         yield from self.compose_chrome()
@@ -141,8 +144,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
     def on_mount(self) -> None:
         self.query_one("#run-warning").display = False
         self.poller.interval = getattr(self.app, "poll_s", 1.0)
-        self.poller.start()
-        self.query_one(LogTail).focus()
+        self.call_after_refresh(self.poller.start)  # once the tabs have mounted their panes
 
     def on_screen_resume(self) -> None:
         self.poller.now()
@@ -151,18 +153,30 @@ class RunDetailScreen(RunActions, FfuiScreen):
         return self.run_id
 
     async def refresh_run(self) -> None:
+        """Re-read the run only when it changed (a cheap probe first: the row holds 500 log lines)."""
         from ffui.db import get_logs, get_training_run
 
-        run = await get_training_run(self.app.db, self.run_id)
-        if run is None:
+        probe = await self.app.db.fetchone(
+            "SELECT status, updated_at, current_step, checkpoint_path FROM training_runs WHERE id = ?", (self.run_id,))
+        if probe is None:
             self.query_one("#run-title", Static).update(f"run {self.run_id} no longer exists")
             self.poller.stop()
+            return
+        if probe == self._seen and self.run_row is not None:
+            return
+        self._seen = probe
+        run = await get_training_run(self.app.db, self.run_id)
+        if run is None:
             return
         warnings = await get_logs(self.app.db, 1, "WARNING", run_id=self.run_id, source="events")
         self.run_row = run
         self.show(run, warnings[-1]["message"] if warnings else None)
         if run.get("storage_path"):
-            self.query_one(LogTail).start(Path(run["storage_path"]) / "train.log")
+            for tail in self.query(LogTail):
+                tail.start(Path(run["storage_path"]) / "train.log")
+        await self.show_config(run)
+
+    async def show_config(self, run: dict) -> None:
         key = (run["status"], run.get("checkpoint_path"), run.get("adapter_path"), json.dumps(run.get("hp"), default=str))
         if key != self._config_key:
             self._config_key = key

@@ -73,6 +73,17 @@ def screen_text(app) -> str:
     return console.export_text()
 
 
+def rendered(renderable, width: int = 200) -> str:
+    """A widget's content as plain text, wide enough that nothing folds."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
 # -- fixed data ------------------------------------------------------------------------
 
 HP = {"method": "lora", "lora_r": 16, "lora_alpha": 32, "learning_rate": 2e-4, "max_steps": 40,

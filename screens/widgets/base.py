@@ -79,7 +79,12 @@ class Poller:
     def _arm(self, delay: float) -> None:
         if self._timer is not None:
             self._timer.stop()
-        if not self._stopped and self.node.is_attached:
+        if self._stopped or not self.node.is_attached:
+            return
+        if delay <= 0:  # (a zero-delay Textual timer that fires late divides by zero)
+            self._timer = None
+            self.node.call_later(self._fire)
+        else:
             self._timer = self.node.set_timer(delay, self._fire)
 
     def _visible(self) -> bool:
