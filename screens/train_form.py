@@ -539,7 +539,9 @@ it; ctrl+s saves the config by name, ctrl+a saves it under a new name, ctrl+o lo
             return None, str(e)
         exists = await asyncio.to_thread(lambda: __import__("os").path.isdir(target))
         if exists:
-            return target, f"local model {target}" + (" (registered)" if model_id else "")
+            if model_id:
+                return target, f"registered model: {target}"
+            return target, "local model directory"
         return target, f"hub id {target}: must be downloaded already (no network from here)"
 
     @work(exclusive=True, group="sample", exit_on_error=False)
