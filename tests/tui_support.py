@@ -113,8 +113,13 @@ FIXED_RUNS = [
 TRAIN_LOG = [f"step {i}/40 epoch {i / 13.3:.2f} loss {_history(17)[i - 1][1]:.4f} lr 1.2e-04 tok/s 4380" for i in range(1, 18)]
 
 
-def seed_fixed_home(home: Path, *, log_rows: int = 60) -> Path:
-    """A home whose database holds FIXED_RUNS, settings and ``log_rows`` log lines."""
+def seed_fixed_home(home: Path, *, log_rows: int = 60, fresh: bool = False) -> Path:
+    """A home whose database holds FIXED_RUNS, settings and ``log_rows`` log lines.
+
+    ``fresh`` stamps the runs as updated just now: the real ``ffui`` reconciles at start and
+    leaves a 'running' run without a supervisor alone for its first minute (it may still be
+    starting), so a test of the real program sees the fixed states for that long.
+    """
     from ffui.db import open_sync
 
     if home.exists():
@@ -125,6 +130,8 @@ def seed_fixed_home(home: Path, *, log_rows: int = 60) -> Path:
         conn.execute("BEGIN IMMEDIATE")
         for run in FIXED_RUNS:
             _insert_run(conn, home, *run)
+        if fresh:
+            conn.execute("UPDATE training_runs SET updated_at = datetime('now')")
         conn.executemany(
             "INSERT INTO app_logs(id, timestamp, level, logger, message, run_id, source, exc_info) VALUES (?,?,?,?,?,?,?,?)",
             [_log_row(i) for i in range(1, log_rows + 1)])

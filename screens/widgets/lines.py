@@ -127,6 +127,10 @@ class LineView(ScrollView, can_focus=True):
         # After the next refresh: the new virtual size has to reach the scroll limits first.
         self.call_after_refresh(self._scroll_to_last)
 
+    def on_resize(self, event) -> None:
+        if self.follow:  # lines may have arrived before the view had its size
+            self._to_end()
+
     def _scroll_to_last(self) -> None:
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
