@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, ProgressBar, Select, Static
 
-from screens.dataset_forms import PathInput, clean
+from screens.dataset_forms import PathInput, Tick, clean
 from screens.widgets.base import FfuiScreen
 
 FORMATS = [("auto-detect", "auto"), ("alpaca", "alpaca"), ("sharegpt", "sharegpt"), ("chatml", "chatml"),
@@ -57,6 +57,7 @@ or goes back."""
         self.name_touched = False
         self.importing = False
         self.result: dict | None = None
+        self.progress_seen: list[dict] = []  # progress states shown (tests read them)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_chrome()
@@ -75,7 +76,7 @@ or goes back."""
                 yield Input("", placeholder="name of the new dataset", id="imp-name", compact=True)
             with Horizontal(classes="imp-row"):
                 yield Label("", classes="imp-label")
-                yield Checkbox("leave bad rows out (else the first one stops the import)", id="imp-skip",
+                yield Tick("leave bad rows out (else the first one stops the import)", id="imp-skip",
                                compact=True)
             with VerticalScroll(id="imp-preview"):
                 yield Static(Text("Type a path and press enter to preview it.", style="dim"), id="imp-preview-body")
@@ -166,6 +167,7 @@ or goes back."""
         self.set_status(f"importing {path} as {name}… (escape cancels; nothing is kept)")
 
         def progress(st: dict) -> None:
+            self.progress_seen.append(dict(st))
             total, done = st.get("total"), st.get("done")
             if total and done is not None:
                 bar.update(total=total, progress=min(done, total))

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from screens.dataset_forms import PathInput, clean
+from screens.dataset_forms import PathInput, Tick, clean
 from screens.widgets.base import FfuiScreen
 from screens.widgets.modals import ChoiceModal
 
@@ -113,7 +113,7 @@ when ffui exits."""
             yield Input("0.9", id="pg-top-p", compact=True, classes="pg-num")
             yield Label("max new", classes="pg-small-label")
             yield Input("256", id="pg-max-new", compact=True, classes="pg-num")
-            yield Checkbox("compare base/adapter", id="pg-compare", compact=True)
+            yield Tick("compare base/adapter", id="pg-compare", compact=True)
         with Horizontal(classes="pg-row"):
             yield Label("system", classes="pg-label")
             yield Input("", placeholder="system prompt (optional)", id="pg-system", compact=True)

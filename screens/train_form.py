@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select, Static
 
 from ffui.train.config import TrainConfig
-from screens.dataset_forms import Field, FormModal, PathInput, clean
+from screens.dataset_forms import Field, FormModal, PathInput, Tick, clean
 from screens.widgets.base import FfuiScreen
 from screens.widgets.modals import ChoiceModal
 
@@ -226,7 +226,7 @@ it; ctrl+s saves the config by name, ctrl+a saves it under a new name, ctrl+o lo
     def _row(self, f: HpField) -> Horizontal:
         wid = f"hp-{f.name}"
         if f.kind == "bool":
-            w = Checkbox("", value=bool(f.default), id=wid, compact=True)
+            w = Tick("", value=bool(f.default), id=wid, compact=True)
         elif f.kind == "choice":
             w = Select([(str(c), c) for c in f.choices], value=f.default, allow_blank=False, id=wid, compact=True)
         else:

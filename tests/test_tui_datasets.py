@@ -171,10 +171,12 @@ async def test_import_shows_a_preview_before_writing_then_imports_with_progress(
         assert "detected format: chatml" in preview and "[5 turns] user: What is 0 plus 0?" in preview
         assert app.screen.query_one("#imp-name", Input).value == "talks"
         assert await datasets(home) == {}  # the preview wrote nothing
+        importer = app.screen
         await pilot.press("ctrl+s")
         await settle(pilot, 5)
         assert app.screen.__class__.__name__ == "DatasetsScreen"
         assert (await datasets(home))["talks"]["rows"] == 40
+        assert importer.progress_seen and importer.progress_seen[-1]["rows"] == 40  # the bar followed it
         assert any("imported 40 rows into talks" in n for n in notices(app))
         t = app.screen.query_one("#ds-table", DataTable)
         assert table_text(t)[t.cursor_row][1] == "talks"
