@@ -75,10 +75,12 @@ base model is filled in (or type a model directory or hub id; ctrl+l picks a reg
 enter loads it). Type a message and press enter: the answer streams in. ctrl+b compares: each
 prompt is answered by the base model and by the adapter, side by side. Generation settings
 (temperature, top_p, max new tokens, system prompt) apply to the next message. escape stops a
-generation; ctrl+n starts a new chat. The model runs in a separate worker process, stopped
-when ffui exits."""
+generation, or leaves a field (then the number keys switch modes; i or enter types again);
+ctrl+n starts a new chat. The model runs in a separate worker process, stopped when ffui exits."""
     BINDINGS = [
-        Binding("escape", "stop", "Stop", id="play.stop"),
+        Binding("escape", "stop", "Stop/leave field", id="play.stop"),
+        Binding("i", "focus_input", "Type", id="play.type"),
+        Binding("enter", "focus_input", "Type", show=False, id="play.type_enter"),
         Binding("ctrl+b", "toggle_compare", "Compare", id="play.compare", priority=True),
         Binding("ctrl+n", "new_chat", "New chat", id="play.new", priority=True),
         Binding("ctrl+l", "pick_model", "Models", id="play.models", priority=True),
@@ -388,10 +390,18 @@ when ffui exits."""
         return done
 
     def action_stop(self) -> None:
+        """Stop the answer being generated; else leave the field (number keys switch modes)."""
         if self.generating:
             self.workers.cancel_group(self, "generate")
             self.generating = False
             self.set_status("stopped")
+        elif isinstance(self.focused, (Input, Select)):
+            self.query_one("#pg-chat", VerticalScroll).focus(scroll_visible=False)
+            self.set_status("i (or enter) to type a message; 1-6 switch modes")
+
+    def action_focus_input(self) -> None:
+        self.query_one("#pg-input", Input).focus()
+
 
     def action_toggle_compare(self) -> None:
         box = self.query_one("#pg-compare", Checkbox)

@@ -150,13 +150,15 @@ hub id, or ctrl+l to pick a registered one), a dataset and optionally a prompt t
 rendered sample shows below). Every hyperparameter is here: the common ones first, the rest
 under "advanced" (enter on it opens it). A problem shows beside its field; the bottom lines
 show the peak GPU memory estimate against the detected GPUs. ctrl+r launches the run and opens
-it; ctrl+s saves the config by name, ctrl+a saves it under a new name, ctrl+o loads one."""
+it; ctrl+s saves the config by name, ctrl+a saves it under a new name, ctrl+o loads one.
+escape leaves a field, so the number keys switch modes again."""
     BINDINGS = [
         Binding("ctrl+r", "launch", "Launch", id="train.launch", priority=True),
         Binding("ctrl+s", "save", "Save", id="train.save", priority=True),
         Binding("ctrl+a", "save_as", "Save as", id="train.save_as", priority=True),
         Binding("ctrl+o", "load", "Load", id="train.load", priority=True),
         Binding("ctrl+l", "pick_model", "Models", id="train.models", priority=True),
+        Binding("escape", "blur", "Leave field", show=False, id="train.blur"),
     ]
 
     def __init__(self) -> None:
@@ -594,6 +596,10 @@ it; ctrl+s saves the config by name, ctrl+a saves it under a new name, ctrl+o lo
         w.update(sample)
 
     # -- actions ------------------------------------------------------------------------------
+
+    def action_blur(self) -> None:
+        """Leave the field (the number keys switch modes again); the form keeps its place."""
+        self.query_one("#tr-form", VerticalScroll).focus(scroll_visible=False)
 
     def action_pick_model(self) -> None:
         self.run_worker(self._pick_model(), group="pick", exit_on_error=False)

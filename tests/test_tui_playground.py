@@ -196,3 +196,26 @@ asyncio.run(main())
     lines = out.stdout.strip().splitlines()
     assert lines[-2] == "['DatasetsScreen', 'TrainScreen', 'PlaygroundScreen']"
     assert lines[-1] == "[]"
+
+
+async def test_escape_leaves_the_message_field_so_number_keys_switch_modes(home):
+    from textual.widgets import Input
+
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        screen = app.screen
+        assert screen.focused is screen.query_one("#pg-input", Input)
+        await pilot.press("2")  # typed into the message
+        assert screen.query_one("#pg-input", Input).value == "2" and app.current_mode == "playground"
+        await pilot.press("escape")
+        await pilot.press("i")
+        assert screen.focused is screen.query_one("#pg-input", Input)
+        await pilot.press("escape", "3")
+        await settle(pilot)
+        assert app.current_mode == "train"
+        await pilot.press("escape", "4")  # the Train form's fields let go on escape too
+        await settle(pilot)
+        assert app.current_mode == "playground"
+    assert screen.worker_proc is None  # nothing was loaded: no worker was started
