@@ -20,7 +20,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
+from rich.segment import Segment
+from textual.strip import Strip
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+from textual.widgets._toggle_button import ToggleButton
+from textual.widgets.option_list import OptionDoesNotExist
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -59,6 +63,22 @@ class Tick(Checkbox):
     @property
     def BUTTON_INNER(self) -> str:  # type: ignore[override]
         return "X" if self.value else " "
+
+
+class TickList(SelectionList):
+    """A SelectionList whose marks read without colour: X for selected, blank otherwise."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        try:
+            option = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        if len(segments) > 1 and segments[1].text == ToggleButton.BUTTON_INNER:
+            segments[1] = Segment("X" if option.value in self.selected else " ", segments[1].style)
+            return Strip(segments, strip.cell_length)
+        return strip
 
 
 class PathSuggester(Suggester):
@@ -141,17 +161,17 @@ class FormModal(ModalScreen[dict | None]):
                 for f in self.fields:
                     wid = f"f-{f.name}"
                     if f.kind == "check":
-                        yield Tick(f.label, value=bool(f.value), id=wid)
+                        yield Tick(f.label, value=bool(f.value), id=wid, compact=True, classes="form-check")
                     else:
                         yield Label(f.label, classes="form-label")
                         if f.kind == "select":
-                            yield Select(f.options, value=f.value, allow_blank=False, id=wid)
+                            yield Select(f.options, value=f.value, allow_blank=False, id=wid, compact=True)
                         elif f.kind == "multi":
-                            yield SelectionList(*[(label, v, v in (f.value or [])) for label, v in f.options], id=wid)
+                            yield TickList(*[(label, v, v in (f.value or [])) for label, v in f.options], id=wid)
                         else:
                             kind = PathInput if f.path else Input
                             yield kind(str(f.value if f.value is not None else ""), placeholder=f.placeholder,
-                                       id=wid)
+                                       id=wid, compact=True)
                     if f.help:
                         yield Static(Text(f.help), classes="form-help")
             yield Static("", id="form-error", classes="form-error")

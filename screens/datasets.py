@@ -255,10 +255,11 @@ Operations make new datasets; the source is never changed."""
         if d is None:
             return
         home = getattr(getattr(self.app, "paths", None), "home", None) or os.getcwd()
+        default = os.path.join(str(home), f"{d['name']}.jsonl")
         fields = [Field("fmt", "Format:", kind="select", value="jsonl",
                         options=[("JSONL", "jsonl"), ("Parquet", "parquet"), ("save_to_disk folder", "hf")]),
-                  Field("path", "Write to:", value=os.path.join(str(home), f"{d['name']}.jsonl"), required=True,
-                        path=True),
+                  Field("path", "Write to:", value=default, required=True, path=True,
+                        help="the default name follows the format"),
                   Field("shape", "Rows as:", kind="select", value="original",
                         options=[(f"the dataset's own format ({d['format']})", "original"),
                                  ("chatml messages", "chatml")]),
@@ -266,7 +267,10 @@ Operations make new datasets; the source is never changed."""
 
         def go(v: dict | None) -> None:
             if v:
-                self.run_op("export", d["name"], os.path.expanduser(v["path"]), fmt=v["fmt"], shape=v["shape"],
+                path = v["path"]
+                if path == default and v["fmt"] != "jsonl":  # untouched default: match the format
+                    path = default[: -len(".jsonl")] + (".parquet" if v["fmt"] == "parquet" else "")
+                self.run_op("export", d["name"], os.path.expanduser(path), fmt=v["fmt"], shape=v["shape"],
                             overwrite=v["overwrite"])
 
         self.app.push_screen(FormModal(f"Export {d['name']}", fields, submit="Export"), go)
