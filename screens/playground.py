@@ -31,9 +31,10 @@ FLUSH_S = 0.08  # redraw a streaming answer at most this often (slow links)
 class Answer(Static):
     """One streaming answer: a header (who answers) and the text so far."""
 
-    def __init__(self, who: str, **kw: Any) -> None:
+    def __init__(self, who: str, label: str = "", **kw: Any) -> None:
         super().__init__("", **kw)
-        self.who = who
+        self.who = who  # base | adapter
+        self.label = label or who
         self.text = ""
         self.footer = "…"
         self.failed = False
@@ -60,7 +61,7 @@ class Answer(Static):
         self._dirty = False
         self._last = time.monotonic()
         t = Text()
-        t.append(f"{self.who}\n", style="bold reverse" if self.who.startswith("adapter") else "bold")
+        t.append(clean(self.label, one_line=True) + "\n", style="bold reverse" if self.who == "adapter" else "bold")
         t.append(clean(self.text) or (" " if self.footer == "…" else "(no text)"))
         t.append(f"\n{self.footer}", style="bold red" if self.failed else "dim")
         self.update(t)
@@ -341,12 +342,13 @@ ctrl+n starts a new chat. The model runs in a separate worker process, stopped w
         if compare:
             row = Horizontal(classes="pg-pair")
             await chat.mount(row)
-            base_w, ad_w = Answer("base", classes="pg-answer"), Answer("adapter", classes="pg-answer")
+            base_w = Answer("base", "base (adapter off)", classes="pg-answer")
+            ad_w = Answer("adapter", self._adapter_label(), classes="pg-answer pg-right")
             await row.mount(base_w, ad_w)
             plan = [(base_w, False), (ad_w, True)]
         else:
             who = "adapter" if self.adapter_path() else "base"
-            w = Answer(who, classes="pg-answer")
+            w = Answer(who, self._adapter_label() if who == "adapter" else "base", classes="pg-answer")
             await chat.mount(w)
             plan = [(w, self.adapter_path() is not None)]
         chat.scroll_end(animate=False)
@@ -359,7 +361,7 @@ ctrl+n starts a new chat. The model runs in a separate worker process, stopped w
                 return
             answer = None
             for w, use_adapter in plan:
-                self.set_status(f"{w.who} is answering… (escape stops)")
+                self.set_status(f"{w.label} is answering… (escape stops)")
                 try:
                     done = await self._stream(w, use_adapter, settings)
                 except BaseException as e:
@@ -368,13 +370,17 @@ ctrl+n starts a new chat. The model runs in a separate worker process, stopped w
                 answer = done.get("text", w.text)
                 self.last_stats = done
             self.messages.append({"role": "assistant", "content": answer or ""})
-            self.set_status(f"{self.last_stats.get('tokens', 0)} tokens · {self.last_stats.get('tokens_per_s', 0)} tok/s")
+            self.set_status("done · ctrl+b " + ("single answers" if compare else "base vs adapter") + " · ctrl+n new chat")
         except BaseException:
             if self.messages and self.messages[-1]["role"] == "user":
                 self.messages.pop()  # an unanswered turn does not go back in
             raise
         finally:
             self.generating = False
+
+    def _adapter_label(self) -> str:
+        a = self.adapters.get(self.adapter_path() or "")
+        return f"adapter: {a['label']}" if a else "adapter"
 
     async def _stream(self, w: Answer, use_adapter: bool, settings: dict) -> dict:
         chat = self.query_one("#pg-chat", VerticalScroll)
