@@ -93,17 +93,17 @@ class PathSuggester(Suggester):
         expanded = os.path.expanduser(value)
         folder, prefix = os.path.split(expanded)
         folder = folder or "."
+        def first_match() -> str | None:  # in a thread: a slow disk never stalls typing
+            for name in sorted(os.listdir(folder)):
+                if name.startswith(prefix) and name != prefix and (prefix.startswith(".") or not name.startswith(".")):
+                    return name + (os.sep if os.path.isdir(os.path.join(folder, name)) else "")
+            return None
+
         try:
-            names = await asyncio.to_thread(lambda: sorted(os.listdir(folder)))
+            name = await asyncio.to_thread(first_match)
         except OSError:
             return None
-        for name in names:
-            if name.startswith(prefix) and name != prefix and (prefix.startswith(".") or not name.startswith(".")):
-                full = os.path.join(folder, name)
-                if os.path.isdir(full):
-                    name += os.sep
-                return value + name[len(prefix):]
-        return None
+        return value + name[len(prefix):] if name else None
 
 
 class PathInput(Input):
