@@ -192,6 +192,10 @@ or goes back."""
         self.app.notify(f"imported {res['rows']:,} rows into {res['name']} ({res['format']}){bad}", markup=False)
         self.dismiss(res)
 
+    def has_unsaved_changes(self) -> bool:
+        """An import in progress would be rolled back by quitting: the shell asks first."""
+        return self.importing
+
     def set_status(self, text: str, error: bool = False) -> None:
         self.query_one("#imp-status", Static).update(Text(clean(text, one_line=True), style="bold red" if error else ""))
 
