@@ -14,6 +14,7 @@ their own supervisor processes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import sys
 import traceback
@@ -114,7 +115,7 @@ class FfuiApp(App[None]):
     gpu_summary = var("GPU …")
 
     def __init__(self, paths: Paths, *, gpu_probe: Callable[[], Any] | None = None, reconcile: bool = True,
-                 poll_s: float = 1.0, **kw: Any) -> None:
+                 poll_s: float = 1.0, freeze_gc: bool | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.paths = paths
         self.home_label = str(paths.home)
@@ -122,6 +123,7 @@ class FfuiApp(App[None]):
         self.poll_s = poll_s
         self._gpu_probe = gpu_probe
         self._reconcile = reconcile
+        self._freeze_gc = freeze_gc
         self.startup_error: str | None = None
         self._db_ready = asyncio.Event()
         self.crash_message: str | None = None
@@ -154,6 +156,11 @@ class FfuiApp(App[None]):
             return
         finally:
             self._db_ready.set()
+        # Everything made so far (Textual, styles, the first screen) lives as long as the app:
+        # freezing it keeps the garbage collector's full passes from rescanning it, which
+        # would otherwise show as pauses while a log streams in.
+        if self._freeze_gc if self._freeze_gc is not None else not self.is_headless:
+            gc.freeze()  # (not in test runs, which build many apps in one process)
         for screen in self.screen_stack:
             ready = getattr(screen, "on_database_ready", None)
             if ready is not None:
