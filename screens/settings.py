@@ -18,9 +18,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Checkbox, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from screens.widgets.base import FfuiScreen
+from screens.widgets.tick import Tick
 
 SECRETS = (("huggingface.token", "Hugging Face token"), ("runpod.api_key", "RunPod API key"))
 PROXIES = (("proxy.https", "HTTPS proxy"), ("proxy.http", "HTTP proxy"), ("proxy.no_proxy", "No proxy for"))
@@ -81,7 +82,7 @@ class SettingsScreen(FfuiScreen):
             yield Static("reading…", id="db-info")
             yield Label("Export and import  (JSON; enter runs)", classes="section")
             yield self._row("Export to", Input(compact=True, id="export-path", placeholder="ffui-export.json"),
-                            Checkbox("with secrets", id="export-secrets", compact=True))
+                            Tick("with secrets", id="export-secrets", compact=True))
             yield self._row("Import from", Input(compact=True, id="import-path", placeholder="path of an export"),
                             Static("", classes="field-state"))
             yield Static("", id="io-result")
@@ -220,7 +221,7 @@ class SettingsScreen(FfuiScreen):
             self.notify(f"folder {path.parent} does not exist; create it or choose another path",
                         severity="error", markup=False)
             return
-        secrets = self.query_one("#export-secrets", Checkbox).value
+        secrets = self.query_one("#export-secrets", Tick).value
         counts = await export_database(self.app.db, path, include_secrets=secrets)
         note = " with secrets (file mode 0600)" if secrets else "; secrets left out"
         self._io(f"exported {sum(counts.values()):,} rows from {len(counts)} tables to {path}{note}")

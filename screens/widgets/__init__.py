@@ -6,6 +6,7 @@
 - ``ConfirmModal`` / ``ChoiceModal`` / ``TextModal``: keyboard-first dialogs
 - ``LossChart``: braille loss / eval-loss chart; ``sparkline``: block-character trend
 - ``LineView``: bounded Line-API list with follow mode; ``LogTail``: offset-based file tail
+- ``Tick``: a check box that reads without colour (X or blank)
 - ``GpuPanel``: per-GPU utilisation, memory, temperature, power (or why there is none)
 """
 
@@ -17,7 +18,7 @@ _WHERE = {
     "FfuiScreen": "base", "Poller": "base", "report_failed_worker": "base", "LossChart": "chart",
     "bar": "format", "fmt_eta": "format", "fmt_num": "format", "short_path": "format", "sparkline": "format",
     "GpuPanel": "gpu_panel", "AppHeader": "header", "LineView": "lines", "LogTail": "log_tail",
-    "ChoiceModal": "modals", "ConfirmModal": "modals", "Confirmed": "modals", "TextModal": "modals",
+    "Tick": "tick", "ChoiceModal": "modals", "ConfirmModal": "modals", "Confirmed": "modals", "TextModal": "modals",
 }
 __all__ = sorted(_WHERE)
 

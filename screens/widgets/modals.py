@@ -13,8 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, OptionList, Static
+from textual.widgets import Button, Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from screens.widgets.tick import Tick
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class ConfirmModal(ModalScreen[Confirmed]):
             yield Label(self.title_text, classes="modal-title")
             yield Static(self.message, classes="modal-message")
             if self.extra_label:
-                yield Checkbox(self.extra_label, id="extra")
+                yield Tick(self.extra_label, id="extra")
             with Horizontal(classes="modal-buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "primary")
                 yield Button(f"{self.no} (n)", id="no")
@@ -60,7 +62,7 @@ class ConfirmModal(ModalScreen[Confirmed]):
         self.action_answer(event.button.id == "yes")
 
     def action_answer(self, ok: bool) -> None:
-        extra = bool(self.extra_label) and self.query_one("#extra", Checkbox).value
+        extra = bool(self.extra_label) and self.query_one("#extra", Tick).value
         self.dismiss(Confirmed(ok, extra and ok))
 
 
