@@ -241,6 +241,9 @@ STARTUP_PROBE = textwrap.dedent("""
 
     async def visit(pilot):
         first["frame"] = app._first_frame_s
+        if not {visit}:
+            app.exit()
+            return
         for key in "23564":  # (the Playground last: its chat input takes digits as text)
             await pilot.press(key)
             await pilot.pause(0.2)
@@ -262,17 +265,26 @@ STARTUP_PROBE = textwrap.dedent("""
 """)
 
 
-def test_first_frame_is_fast_and_no_mode_imports_torch_or_transformers(fixed_home):
-    """In a fresh process, as `ffui` runs: every mode visited, a run opened; torch never imported."""
-    code = STARTUP_PROBE.format(tests=str(REPO / "tests"), home=str(fixed_home))
-    best = None
-    for _ in range(2):  # the first start may pay for a cold disk cache
-        started = time.time()
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                           stdin=subprocess.DEVNULL, cwd=REPO)
-        assert r.returncode == 0, r.stderr[-2000:]
-        result = json.loads(r.stdout.strip().splitlines()[-1])
-        assert result["heavy"] == [], f"the UI process imported {result['heavy']}"
-        assert {"runs", "datasets", "train", "playground", "logs", "settings"} <= set(result["modes"])
-        best = min(best or 99.0, result["first_frame_s"] - started)
+def startup_probe(home: Path, visit: bool) -> dict:
+    code = STARTUP_PROBE.format(tests=str(REPO / "tests"), home=str(home), visit=visit)
+    started = time.time()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    result["first_frame_s"] -= started
+    return result
+
+
+def test_no_mode_imports_torch_or_transformers(fixed_home):
+    """In a fresh process, as `ffui` runs: every mode visited and a run opened; torch never imported."""
+    result = startup_probe(fixed_home, visit=True)
+    assert result["heavy"] == [], f"the UI process imported {result['heavy']}"
+    assert {"runs", "datasets", "train", "playground", "logs", "settings"} <= set(result["modes"])
+
+
+def test_the_first_frame_comes_within_0_6_s(fixed_home):
+    """From process start (interpreter included) to the first frame drawn; best of three, since
+    a busy machine can delay any single start."""
+    best = min(startup_probe(fixed_home, visit=False)["first_frame_s"] for _ in range(3))
     assert best < 0.6, f"first frame after {best:.2f}s"
