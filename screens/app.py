@@ -260,10 +260,12 @@ class FfuiApp(App[None]):
             await result
         return True
 
-    def mode_screen(self, mode: str) -> Screen | None:
-        """The base screen of a mode if it has been shown, else None."""
-        stack = self.get_screen_stack(mode) if mode in self._screen_stacks else []
-        return stack[0] if stack else None
+    def mode_stack(self, mode: str) -> list[Screen]:
+        """A mode's screens, bottom first; empty if the mode has not been shown yet."""
+        try:
+            return self.get_screen_stack(mode)
+        except KeyError:
+            return []
 
     def action_help(self) -> None:
         from screens.help import HelpScreen
@@ -276,8 +278,7 @@ class FfuiApp(App[None]):
     def unsaved_screens(self) -> list[str]:
         names = []
         for mode, title in MODE_NAMES.items():
-            stack = self._screen_stacks.get(mode) or []
-            for screen in stack:
+            for screen in self.mode_stack(mode):
                 check = getattr(screen, "has_unsaved_changes", None)
                 try:
                     dirty = bool(check()) if check else False

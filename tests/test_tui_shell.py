@@ -142,6 +142,28 @@ async def test_command_palette_opens_a_run_and_switches_modes(fixed_home):
         await wait_for(pilot, lambda: app.current_mode == "logs", what="mode logs")
 
 
+async def test_command_palette_finds_datasets_and_models(fixed_home):
+    import sqlite3
+
+    conn = sqlite3.connect(fixed_home / "ffui.db")
+    conn.execute("INSERT INTO models(id, name, location) VALUES ('m1', 'tiny-llama', ?)", (str(fixed_home / "tiny"),))
+    conn.commit()
+    conn.close()
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        for typed, shown, mode in (("browse support", "Browse dataset support-chats", "datasets"),
+                                   ("train model tiny", "Train model tiny-llama", "train")):
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.3)
+            await pilot.press(*typed)
+            await wait_for(pilot, lambda: shown in screen_text(app), what=shown)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.current_mode == mode, what=f"mode {mode}")
+            app.screen.set_focus(None)
+        assert not [m for m in notifications(app) if "internal error" in m]
+
+
 async def test_q_quits_at_once_without_unsaved_changes(fixed_home):
     app = app_for(fixed_home)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -250,6 +272,7 @@ STARTUP_PROBE = textwrap.dedent("""
         app.screen.set_focus(None)
         await pilot.press("1", "enter")
         await pilot.pause(0.5)
+        first["modes"] = [m for m in "runs datasets train playground logs settings".split() if app.mode_stack(m)]
         app.exit()
 
     from textual.app import App
@@ -261,7 +284,7 @@ STARTUP_PROBE = textwrap.dedent("""
     App._display = display
     app.run(headless=True, size=(80, 24), auto_pilot=visit)
     heavy = sorted(m for m in ("torch", "transformers", "peft", "trl", "datasets", "accelerate") if m in sys.modules)
-    print(json.dumps({{"first_frame_s": first["frame"], "heavy": heavy, "modes": sorted(app._screen_stacks)}}))
+    print(json.dumps({{"first_frame_s": first["frame"], "heavy": heavy, "modes": first.get("modes", [])}}))
 """)
 
 
