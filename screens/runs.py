@@ -67,7 +67,6 @@ def _spark(raw: str | None) -> str:
 
 
 def row_cells(r: dict) -> tuple:
-    total = r["total_steps"]
     progress = Text(f"{bar(r['progress'] or 0, 5)} {float(r['progress'] or 0) * 100:3.0f}%",
                     style="green" if r["status"] == "running" else "")
     return (
@@ -77,7 +76,7 @@ def row_cells(r: dict) -> tuple:
         progress,
         fmt_num(r["last_loss"]),
         Text(r["spark"], style="cyan"),
-        fmt_eta(r["eta_s"]) if r["status"] == "running" else ("" if total else ""),
+        fmt_eta(r["eta_s"]) if r["status"] == "running" else "",  # an ETA only means something while running
         r["backend"] or "",
     )
 
