@@ -26,6 +26,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from ffui.paths import Paths
 from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, RunsProvider
@@ -119,7 +120,7 @@ class FfuiApp(App[None]):
         super().__init__(**kw)
         self.paths = paths
         self.home_label = str(paths.home)
-        self.db = None  # ffui.db.Database, open between on_load and exit
+        self.db = None  # the ffui.db.Database: open from just after the first frame until exit
         self.poll_s = poll_s
         self._gpu_probe = gpu_probe
         self._reconcile = reconcile
@@ -141,8 +142,6 @@ class FfuiApp(App[None]):
         Until it is open, mode keys wait for it (``wait_for_db``) and the Runs screen says
         'loading'; so every screen still finds ``app.db`` open when it is composed.
         """
-        import asyncio
-
         try:
             core = await asyncio.to_thread(importlib.import_module, "ffui.db")
             self.db = await core.open_db(self.paths.db, self.paths.home)
@@ -182,8 +181,6 @@ class FfuiApp(App[None]):
             self.notify_error(exc)
 
     async def _watch_gpus(self) -> None:
-        import asyncio
-
         from ffui.gpu import probe_gpus, summary
 
         probe = self._gpu_probe or probe_gpus
@@ -200,6 +197,11 @@ class FfuiApp(App[None]):
             await db.close()
 
     # -- errors --------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers (database, GPUs, reconcile): a failure is one line too."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify_error(event.worker.error)
 
     def notify_error(self, exc: BaseException) -> None:
         """One line for any failure: the message of errors users can fix, else 'internal error'.
