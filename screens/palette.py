@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any, Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 
 MODE_COMMANDS = (("runs", "1"), ("datasets", "2"), ("train", "3"), ("playground", "4"), ("logs", "5"), ("settings", "6"))
 
@@ -38,7 +39,7 @@ class _ListProvider(Provider):
 
     async def discover(self) -> Hits:
         for text, help_text, callback in self.commands[: self.discover_count]:
-            yield DiscoveryHit(text, callback, text=text, help=help_text)
+            yield DiscoveryHit(Content(text), callback, text=text, help=help_text)  # names are not markup
 
     discover_count = 5
 

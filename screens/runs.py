@@ -45,10 +45,12 @@ async def fetch_runs(db, sparks: dict[int, tuple[tuple, str]]) -> list[dict]:
         marks = ", ".join("?" for _ in changed)
         hist = await db.fetchall(
             f"SELECT id, json_extract(metrics_json, '$.history') AS h FROM training_runs WHERE id IN ({marks})", changed)
-        by_id = {h["id"]: h["h"] for h in hist}
+        # Parsing up to 2,000 points per run is done in a thread: the first poll of a home
+        # with hundreds of runs parses them all.
+        by_id = await asyncio.to_thread(lambda: {h["id"]: _spark(h["h"]) for h in hist})
         for r in rows:
             if r["id"] in by_id:
-                sparks[r["id"]] = (_change_key(r), _spark(by_id[r["id"]]))
+                sparks[r["id"]] = (_change_key(r), by_id[r["id"]])
     for r in rows:
         r["spark"] = sparks.get(r["id"], ((), ""))[1]
     return rows

@@ -25,7 +25,7 @@ def report_failed_worker(node: Widget | Screen, event: Worker.StateChanged) -> N
         if notify is not None:
             notify(event.worker.error)
         else:  # not inside FfuiApp (a widget tested alone): still one line
-            node.app.notify(str(event.worker.error), severity="error")
+            node.app.notify(str(event.worker.error), severity="error", markup=False)
 
 
 class FfuiScreen(Screen):
@@ -109,7 +109,7 @@ class Poller:
             if f"{type(exc)}{exc}" != self._last_error:
                 self._last_error = f"{type(exc)}{exc}"
                 notify = getattr(self.node.app, "notify_error", None)
-                notify(exc) if notify else self.node.app.notify(str(exc), severity="error")
+                notify(exc) if notify else self.node.app.notify(str(exc), severity="error", markup=False)
         finally:
             self.busy = False
             self._arm(self.interval)

@@ -47,8 +47,8 @@ class ConfirmModal(ModalScreen[Confirmed]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="modal-dialog"):
-            yield Label(self.title_text, classes="modal-title")
-            yield Static(self.message, classes="modal-message")
+            yield Label(self.title_text, classes="modal-title", markup=False)
+            yield Static(self.message, classes="modal-message", markup=False)
             if self.extra_label:
                 yield Tick(self.extra_label, id="extra")
             with Horizontal(classes="modal-buttons"):
@@ -78,9 +78,9 @@ class ChoiceModal(ModalScreen[object | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label(self.title_text, classes="modal-title")
+            yield Label(self.title_text, classes="modal-title", markup=False)
             if self.note:
-                yield Static(self.note, classes="modal-message")
+                yield Static(self.note, classes="modal-message", markup=False)
             yield OptionList(*[Option(label, id=str(i)) for i, (label, _) in enumerate(self.choices)], id="choices")
 
     def on_mount(self) -> None:
@@ -110,7 +110,7 @@ class TextModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog modal-wide"):
-            yield Label(self.title_text, classes="modal-title")
+            yield Label(self.title_text, classes="modal-title", markup=False)
             with VerticalScroll(classes="modal-body"):
                 yield Static(self.body, markup=False)
 
