@@ -208,8 +208,8 @@ class LineView(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
         self.refresh()
 
-    def _on_mouse_scroll_up(self, event) -> None:
-        self.follow = False  # scrolling up means "let me read": stop following
+    def on_mouse_scroll_up(self, event) -> None:
+        self.follow = False  # scrolling up means "let me read": stop following (Widget still scrolls)
 
     def key_enter(self) -> None:
         if self.has_cursor and 0 <= self.cursor < len(self.items):
