@@ -119,19 +119,19 @@ def test_killing_the_process_that_started_a_run_leaves_it_running(jobs_home, tin
 
 
 async def test_a_killed_supervisor_is_replaced_and_nothing_is_lost_or_repeated(jobs_home, tiny_model, ffui):
-    run = await start(jobs_home, tiny_model, steps=25)
+    run = await start(jobs_home, tiny_model, steps=60)
     run = await wait_until(jobs_home, run["id"], lambda r: (r.get("current_step") or 0) >= 3 and r.get("supervisor_pid"))
     old = run["supervisor_pid"]
     os.kill(old, signal.SIGKILL)
-    await asyncio.sleep(1.5)  # the trainer goes on writing while nobody is watching
-    assert procs.alive(run["trainer_pid"])
+    await asyncio.sleep(1.0)  # the trainer goes on writing while nobody is watching
     r = ffui("runs", "list", home=jobs_home)  # any ffui start reconciles
     assert r.returncode == 0, r.stderr
-    new = await wait_until(jobs_home, run["id"], lambda x: x.get("supervisor_pid") not in (None, old))
-    assert procs.alive(new["supervisor_pid"])
+    # (a fast machine may finish the run meanwhile: the new supervisor then only finalises it)
+    await wait_until(jobs_home, run["id"], lambda x: x.get("supervisor_pid") not in (None, old) or final(x))
     run = await wait_until(jobs_home, run["id"], final)
     assert run["status"] == "completed", run["error_message"]
-    assert run["current_step"] == 25
+    assert run["supervisor_pid"] != old
+    assert run["current_step"] == 60
     assert await log_messages(jobs_home, run["id"]) == train_log_lines(run)
 
 
