@@ -482,6 +482,23 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
     is_json = cc in layout.json_columns
     sharegpt = fmt == "sharegpt"
 
+    def finish(row: dict, msgs: list, meta: dict) -> Normalised:
+        """The stored columns of a chat row whose turns are checked (both paths below)."""
+        if len(row) != 1:
+            extra = {k: v for k, v in row.items() if k != cc}
+            if extra:
+                meta["extra"] = extra
+        mj = enc(msgs)
+        if len(mj) > MAX:
+            raise _too_long(f"the conversation in {cc!r}", len(mj))
+        i, o = chat_preview(msgs)
+        if meta:
+            m = enc(meta)
+            if len(m) > MAX:
+                raise _too_long("the other columns", len(m))
+            return i, o, mj, m
+        return i, o, mj, None
+
     def norm(row: dict) -> Normalised:
         try:
             conv = row[cc]
@@ -519,20 +536,7 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
             if drop_null_turn_keys:
                 msgs = [{k: v for k, v in t.items() if v is not None or k in (rk, ck)}
                         for t in conv]
-            if len(row) != 1:
-                extra = {k: v for k, v in row.items() if k != cc}
-                if extra:
-                    meta["extra"] = extra
-            mj = enc(msgs)
-            if len(mj) > MAX:
-                raise _too_long(f"the conversation in {cc!r}", len(mj))
-            i, o = chat_preview(msgs)
-            if meta:
-                m = enc(meta)
-                if len(m) > MAX:
-                    raise _too_long("the other columns", len(m))
-                return i, o, mj, m
-            return i, o, mj, None
+            return finish(row, msgs, meta)
         msgs = []
         roles = None
         for n, t in enumerate(conv, 1):
@@ -561,20 +565,7 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
             msgs.append(m)
         if roles is not None:
             meta["roles"] = roles
-        if len(row) != 1:
-            extra = {k: v for k, v in row.items() if k != cc}
-            if extra:
-                meta["extra"] = extra
-        mj = enc(msgs)
-        if len(mj) > MAX:
-            raise _too_long(f"the conversation in {cc!r}", len(mj))
-        i, o = chat_preview(msgs)
-        if meta:
-            m = enc(meta)
-            if len(m) > MAX:
-                raise _too_long("the other columns", len(m))
-            return i, o, mj, m
-        return i, o, mj, None
+        return finish(row, msgs, meta)
     return norm
 
 
