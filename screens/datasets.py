@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from screens.dataset_forms import Field, FormModal, clean, notify_error
+from screens.dataset_forms import Field, FormModal, clean
 from screens.widgets.base import FfuiScreen
 from screens.widgets.modals import ConfirmModal
 

@@ -1,7 +1,6 @@
 """The `ffui` command as a user runs it: db and settings commands, and clear one-line errors."""
 
 import json
-import os
 import sqlite3
 
 

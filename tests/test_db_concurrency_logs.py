@@ -4,10 +4,9 @@ import logging
 import subprocess
 import sys
 import textwrap
-import time
 
 from ffui import db as fdb
-from ffui.db import DbLogHandler, connect
+from ffui.db import DbLogHandler
 
 WRITER = textwrap.dedent(
     """

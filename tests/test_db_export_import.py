@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from ffui import db as fdb
-from ffui.db import DatabaseError, connect
+from ffui.db import DatabaseError
 from ffui.db.export import export_to_json, import_from_json
 
 

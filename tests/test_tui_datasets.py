@@ -1,39 +1,22 @@
 """Datasets mode (2) through the real app: list, browse pages, a row in full, import with a
 preview, merge/dedupe/split/stats/export/delete, bad input as one line, and a million rows."""
 
-import asyncio
 import json
-import os
 from pathlib import Path
 
-import pytest
 
 from ffui import db as fdb
-from ffui.paths import Paths
+
+from tui_support import notifications as notices, settle
+from tui_support import app_for as _app_for
 
 SIZE = (80, 24)
 
 
 def app_for(home: Path):
     from ffui.gpu import GpuState
-    from screens.app import make_app
 
-    return make_app(Paths(home=home, db=home / "ffui.db"), gpu_probe=lambda: GpuState(reason="no GPU"),
-                    reconcile=False)
-
-
-async def settle(pilot, rounds: int = 3):
-    """Let the screens' workers finish (not the app's GPU poller)."""
-    app = pilot.app
-    for _ in range(rounds):
-        await pilot.pause()
-        busy = [w for w in app.workers if w.node is not app and w.group != "tail" and not w.is_finished]
-        if busy:  # (bounded: a live screen's poll may be mid-flight)
-            try:
-                await asyncio.wait_for(asyncio.gather(*[w.wait() for w in busy], return_exceptions=True), 10)
-            except asyncio.TimeoutError:
-                pass
-    await pilot.pause()
+    return _app_for(home, GpuState(reason="no GPU"))
 
 
 def write_chat(path: Path, n: int, dup_every: int = 0) -> Path:
@@ -72,10 +55,6 @@ async def datasets(home: Path) -> dict:
 
 def table_text(table) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-def notices(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 async def test_the_list_shows_counts_and_enter_browses_pages_and_a_row_in_full(home):
@@ -212,7 +191,7 @@ async def test_import_asks_for_a_preview_first_and_bad_input_is_one_line(home):
 
 
 async def test_dedupe_split_merge_stats_export_and_delete_from_the_screen(home):
-    from textual.widgets import Checkbox, DataTable, Input, SelectionList
+    from textual.widgets import DataTable, Input, SelectionList
 
     from screens.dataset_browse import DatasetStatsScreen
 

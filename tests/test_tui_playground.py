@@ -13,42 +13,23 @@ import pytest
 
 import test_inference as shared
 from ffui import db as fdb
-from ffui.paths import Paths
+
+from ffui.jobs.procs import alive
+from tui_support import app_for as _app_for
+from tui_support import notifications as notices
+from tui_support import settle as _settle
 
 SIZE = (80, 24)
 
 
 def app_for(home: Path):
     from ffui.gpu import GpuState
-    from screens.app import make_app
 
-    return make_app(Paths(home=home, db=home / "ffui.db"), gpu_probe=lambda: GpuState(reason="no GPU"),
-                    reconcile=False)
+    return _app_for(home, GpuState(reason="no GPU"))
 
 
 async def settle(pilot, rounds: int = 3):
-    app = pilot.app
-    for _ in range(rounds):
-        await pilot.pause(0.05)
-        busy = [w for w in app.workers if w.node is not app and w.group != "tail" and not w.is_finished]
-        if busy:
-            try:
-                await asyncio.wait_for(asyncio.gather(*[w.wait() for w in busy], return_exceptions=True), 120)
-            except asyncio.TimeoutError:
-                pass
-    await pilot.pause()
-
-
-def notices(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-def alive(pid) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    await _settle(pilot, rounds, timeout=120)  # a first model load takes a while on a busy CPU
 
 
 @pytest.fixture(scope="module")

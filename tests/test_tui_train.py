@@ -4,9 +4,7 @@ dataset and prompt pickers with a live sample, the memory estimate against the G
 screen's duplicate, and Launch starting a real run on the tiny model and opening it."""
 
 import dataclasses
-import asyncio
 import json
-import signal
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,8 @@ from ffui.paths import Paths
 SIZE = (80, 24)
 GiB = 1024 ** 3
 
+from tui_support import notifications as notices, settle  # noqa: E402
+
 
 def app_for(home: Path, gpus=None):
     from ffui.gpu import GpuInfo, GpuState
@@ -26,24 +26,6 @@ def app_for(home: Path, gpus=None):
     state = GpuState(gpus=[GpuInfo(i, name, mem_total_mb=mb) for i, (name, mb) in enumerate(gpus)]) if gpus \
         else GpuState(reason="no GPU")
     return make_app(Paths(home=home, db=home / "ffui.db"), gpu_probe=lambda: state, reconcile=False)
-
-
-async def settle(pilot, rounds: int = 3):
-    """Let the screens' workers finish (not the app's GPU poller, which never does)."""
-    app = pilot.app
-    for i in range(rounds + 2):
-        await pilot.pause(0.2 if i == rounds else 0.05)  # the form checks 0.15 s after the last change
-        busy = [w for w in app.workers if w.node is not app and w.group != "tail" and not w.is_finished]
-        if busy:  # (bounded: a live screen's poll may be mid-flight)
-            try:
-                await asyncio.wait_for(asyncio.gather(*[w.wait() for w in busy], return_exceptions=True), 10)
-            except asyncio.TimeoutError:
-                pass
-    await pilot.pause()
-
-
-def notices(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 def text_of(screen, selector: str) -> str:

@@ -55,6 +55,26 @@ async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 10.0, w
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def settle(pilot, rounds: int = 3, timeout: float = 10.0):
+    """Let the screens' workers finish (not the app's GPU poller, which never does).
+
+    Bounded: a live screen's poll may be mid-flight. One longer pause lets forms that check
+    their fields 0.15 s after the last change do so.
+    """
+    import asyncio
+
+    app = pilot.app
+    for i in range(rounds + 2):
+        await pilot.pause(0.2 if i == rounds else 0.05)
+        busy = [w for w in app.workers if w.node is not app and w.group != "tail" and not w.is_finished]
+        if busy:
+            try:
+                await asyncio.wait_for(asyncio.gather(*[w.wait() for w in busy], return_exceptions=True), timeout)
+            except asyncio.TimeoutError:
+                pass
+    await pilot.pause()
+
+
 def notifications(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import sys
 import traceback
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar

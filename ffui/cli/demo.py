@@ -8,7 +8,6 @@ model and the dataset and trains a new run.
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 
 import click
 
