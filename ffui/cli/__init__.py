@@ -127,19 +127,21 @@ def main(ctx: click.Context, home: Path | None, db_path: Path | None) -> None:
 def _reconcile(paths: Paths) -> None:
     """Every start gives orphaned runs a supervisor again and starts queued runs.
 
-    Quiet on purpose: a database problem is reported by the command itself.
+    A database problem is left to the command itself to report.
     """
+    from ffui.db import DatabaseError, connect
+    from ffui.jobs.manager import reconcile
+
+    async def go():
+        async with connect(paths.db, paths.home) as db:
+            await reconcile(db)
+
     try:
-        from ffui.db import connect
-        from ffui.jobs.manager import reconcile
-
-        async def go():
-            async with connect(paths.db, paths.home) as db:
-                await reconcile(db)
-
         run(go())
-    except Exception:
-        pass
+    except DatabaseError:
+        pass  # the command opens the database itself and says what is wrong
+    except Exception as exc:  # the command still runs; say why runs were not checked
+        click.echo(f"ffui: warning: running jobs were not checked ({exc.__class__.__name__}: {exc})", err=True)
 
 
 def _open_ui(ctx: click.Context) -> None:

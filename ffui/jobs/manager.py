@@ -202,9 +202,9 @@ async def concurrency_limit(db: Database) -> int:
 
 def spawn_supervisor(db: Database, run_id: int) -> int:
     """Start a detached supervisor (own session; its launcher exits at once, so no zombie)."""
-    run_dir_log = db.home / "training_outputs" / ".supervisors.log"
-    run_dir_log.parent.mkdir(parents=True, exist_ok=True)
-    with open(run_dir_log, "ab") as log:
+    log_path = db.home / "training_outputs" / ".supervisors.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
         out = subprocess.run(
             [sys.executable, "-m", SUPERVISOR_MODULE, "--db", str(db.path), "--home", str(db.home),
              f"--run={run_id}", "--daemon"],
