@@ -16,7 +16,8 @@ from ffui.paths import Paths
 SIZE = (80, 24)
 GiB = 1024 ** 3
 
-from tui_support import notifications as notices, settle  # noqa: E402
+from screens.train_form import TrainScreen  # noqa: E402
+from tui_support import notifications as notices, settle, wait_for  # noqa: E402
 
 
 def app_for(home: Path, gpus=None):
@@ -229,9 +230,11 @@ async def test_duplicate_config_from_a_run_fills_the_form(home):
     app = app_for(home)
     async with app.run_test(size=SIZE) as pilot:
         assert await app.show_train_config(hp)  # what the Runs screen's d does
-        await settle(pilot, 4)
-        form = app.screen
-        assert form.query_one("#tr-model").value == "/models/base"
+        # the form is built (1-2 s on a busy machine) and then filled: wait for that, not a fixed time
+        form = await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and
+                              app.screen.query_one("#tr-model").value == "/models/base" and app.screen,
+                              timeout=60, what="the form filled from the run's config")
+        await settle(pilot)
         assert form.query_one("#hp-lora_r").value == "4" and form.query_one("#hp-method").value == "full"
         assert form.query_one("#hp-target_modules").value == "q_proj, v_proj"
         assert form.query_one("#hp-early_stopping_patience").value == "2"
