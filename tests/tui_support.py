@@ -64,6 +64,8 @@ async def settle(pilot, rounds: int = 3, timeout: float = 10.0):
     import asyncio
 
     app = pilot.app
+    if hasattr(app, "wait_for_db"):  # mode keys wait for the database, which opens after the first frame
+        await asyncio.wait_for(app.wait_for_db(), timeout)
     for i in range(rounds + 2):
         await pilot.pause(0.2 if i == rounds else 0.05)
         busy = [w for w in app.workers if w.node is not app and w.group != "tail" and not w.is_finished]
