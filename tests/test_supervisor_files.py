@@ -63,3 +63,20 @@ async def test_secret_values_printed_by_a_trainer_are_redacted(db):
     assert "hf_LEAKYtoken12345" not in text and "***" in text
     row = await db.fetchone("SELECT * FROM training_runs WHERE id = ?", (run["id"],))
     assert "hf_LEAKYtoken12345" not in json.dumps(row) and "***" in row["error_message"]
+
+
+async def test_a_replacement_supervisor_knows_the_done_its_predecessor_ingested(db):
+    """The old supervisor committed `done` and died before recording the outcome; a cancel
+    then arrived. The run finished and saved its adapter: it is completed, not failed or cancelled."""
+    events = [{"type": "start", "backend": "cpu", "total_steps": 2},
+              {"type": "stopped", "step": 1, "checkpoint": "/runs/x/checkpoints/checkpoint-1"},
+              {"type": "start", "backend": "cpu", "total_steps": 2, "resumed_from_step": 1},
+              {"type": "step", "step": 2, "total": 2, "loss": 0.5},
+              {"type": "done", "adapter_path": "/runs/x/adapter", "metrics": {"final_loss": 0.5}}]
+    run = await orphan_run(db, ["hello"], events)
+    size = (Path(run["storage_path"]) / "events.jsonl").stat().st_size
+    await fdb.update_training_run(db, run["id"], events_offset=size, metadata={"cancel_requested": 1.0})
+    await supervise(str(db.path), str(db.home), run["id"])
+    run = await fdb.get_training_run(db, run["id"])
+    assert run["status"] == "completed", run["error_message"]
+    assert (await fdb.get_adapter(db, run["adapter_id"]))["location"] == "/runs/x/adapter"

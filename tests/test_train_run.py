@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -288,6 +289,41 @@ def test_resume_continues_the_step_count(stopped_run):
     assert resumed[0]["type"] == "start" and resumed[0]["resumed_from_step"] == stopped_at
     assert [e["step"] for e in of_type(resumed, "step")] == [stopped_at + 1, stopped_at + 2, stopped_at + 3]
     assert resumed[-1]["type"] == "done" and resumed[-1]["metrics"]["steps"] == stopped_at + 3
+
+
+def test_a_stop_that_arrives_at_the_last_step_completes_the_run(tiny_model, tmp_path):
+    """Cancelling as the last step ends must not leave a finished run without its adapter."""
+    config = {**BASE_CONFIG, "base_model": str(tiny_model), "max_steps": 1}
+    run = make_run(tmp_path, "late-stop", config)
+    (run / "control").mkdir()
+    (run / "control" / "stop").touch()  # honoured at the end of a step: here, the last one
+    assert train(run) == 0, (run / "train.log").read_text()[-3000:]
+    evs = events(run)
+    assert evs[-1]["type"] == "done" and evs[-1]["metrics"]["steps"] == 1
+    assert not of_type(evs, "stopped")
+    assert Path(evs[-1]["adapter_path"], "adapter_model.safetensors").exists()
+    assert not (run / "control" / "stop").exists()
+
+
+def test_resuming_from_the_final_checkpoint_saves_it_without_training_further(tiny_model, tmp_path):
+    """A run that died after its last checkpoint but before saving its adapter (a full disk,
+    a kill) resumes into a complete run, not into a step past the end."""
+    config = {**BASE_CONFIG, "base_model": str(tiny_model), "max_steps": 4, "save_steps": 2}
+    run = make_run(tmp_path, "final-ckpt", config)
+    assert train(run) == 0, (run / "train.log").read_text()[-3000:]
+    first = events(run)
+    shutil.rmtree(run / "adapter")
+    config["resume_from_checkpoint"] = "last"
+    (run / "config.json").write_text(json.dumps(config))
+    assert train(run) == 0, (run / "train.log").read_text()[-3000:]
+    second = events(run)[len(first):]
+    assert second[0]["type"] == "start" and second[0]["resumed_from_step"] == 4
+    assert not of_type(second, "step")
+    done = second[-1]
+    assert done["type"] == "done" and done["metrics"]["steps"] == 4
+    assert done["metrics"]["first_loss"] == first[-1]["metrics"]["first_loss"]
+    assert Path(done["adapter_path"], "adapter_model.safetensors").exists()
+    assert "already holds all 4 steps" in (run / "train.log").read_text()
 
 
 def test_checkpoint_file_saves_without_stopping(tiny_model, tmp_path):

@@ -125,6 +125,30 @@ class RunSupervisor:
             if len(log_lines) < 2000 and len(ev_lines) < 2000 and not final:
                 return run
 
+    def recall_outcome_events(self, run: dict) -> None:
+        """A replacement supervisor learns the terminal events its predecessor already ingested
+        (a `done` committed just before it was killed must still make the run complete)."""
+        offset = run.get("events_offset") or 0
+        if not offset:
+            return
+        try:
+            with open(Path(run["storage_path"]) / "events.jsonl", "rb") as fh:
+                data = fh.read(offset)
+        except OSError:
+            return
+        for raw in data.splitlines():
+            try:
+                ev = json.loads(raw)
+                kind = ev["type"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if kind == "start":  # a resumed run: only the latest attempt counts
+                self.events.clear()
+            elif kind in ("done", "error"):
+                self.events[kind] = ev
+            elif kind in ("stopped", "cancelled"):
+                self.events["stopped"] = ev
+
     def log_row(self, line: str, level: str | None = None, source: str = "train") -> dict:
         if level is None:
             low = line.lower()
@@ -141,6 +165,7 @@ class RunSupervisor:
         metrics = run.setdefault("metrics", {}) or {}
         run["metrics"] = metrics
         if kind == "start":
+            self.events.clear()  # terminal events of an earlier attempt (before a resume) do not count
             fields["backend"] = ev.get("backend")
             if ev.get("total_steps"):
                 fields["total_steps"] = ev["total_steps"]
@@ -193,6 +218,8 @@ class RunSupervisor:
         meta = run.get("metadata") or {}
         if not meta.get("cancel_requested"):
             return
+        if "done" in self.events:
+            return  # finished already: nothing to stop, and a signal now would only disturb its exit
         now = time.monotonic()
         if self.cancel_seen_at is None:
             self.cancel_seen_at = now
@@ -214,7 +241,9 @@ class RunSupervisor:
                 out["exit_signal"] = -returncode
             else:
                 out["exit_code"] = returncode
-        if done and (returncode in (0, None)):
+        # A cancel that lands after the trainer wrote `done` may signal it while it exits: the
+        # adapter is saved, so the run is complete, whatever that late signal did to the exit code.
+        if done and (returncode in (0, None) or (cancel and returncode in (-signal.SIGTERM, -signal.SIGKILL))):
             out["status"] = "completed"
         elif cancel or (stopped and returncode in (0, None)):
             out["status"] = "cancelled"
@@ -267,6 +296,8 @@ class RunSupervisor:
         if not await self.claim():
             return "not-owner"
         run = await get_training_run(self.db, self.run_id)
+        if run.get("trainer_pid") is not None:  # taking over from a supervisor that died
+            self.recall_outcome_events(run)
         if run.get("trainer_pid") is None:
             try:
                 await self.start_trainer(run)

@@ -35,6 +35,9 @@ class EventCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         self._first_step = state.global_step
+        if state.global_step:  # resumed: the losses before the checkpoint count toward first/final loss
+            self.losses = [float(h["loss"]) for h in state.log_history
+                           if "loss" in h and math.isfinite(float(h["loss"]))]
         self._window.update(tokens=state.num_input_tokens_seen or 0, step=state.global_step)
         self.events.emit("start", total_steps=state.max_steps, resumed_from_step=state.global_step or None,
                          **self.start_fields)

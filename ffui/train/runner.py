@@ -107,8 +107,33 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
         "data": {**dataclasses.asdict(stats), "train_examples": len(train_recs), "eval_examples": len(eval_recs)},
     }
     trainer, callback = _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control, start_fields)
-    trainer.train(resume_from_checkpoint=plan["run"]["resume_from_checkpoint"])
+    resume = plan["run"]["resume_from_checkpoint"]
+    if resume and _checkpoint_is_final(resume):
+        _adopt_final_checkpoint(trainer, callback, resume)
+    else:
+        trainer.train(resume_from_checkpoint=resume)
     return _finish(run_dir, cfg, trainer, callback, events, control, started)
+
+
+def _checkpoint_is_final(path: str) -> bool:
+    """A checkpoint saved at the run's last step: resuming would train one step past the end."""
+    try:
+        state = json.loads((Path(path) / "trainer_state.json").read_text(encoding="utf-8"))
+        return 0 < int(state.get("max_steps") or 0) <= int(state.get("global_step") or 0)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _adopt_final_checkpoint(trainer, callback, path: str) -> None:
+    """Finish a run whose last checkpoint already holds every step (it was stopped or
+    crashed after its final step): load those weights and save them as the result."""
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(path)
+    trainer.state = TrainerState.load_from_json(str(Path(path) / "trainer_state.json"))
+    callback.on_train_begin(trainer.args, trainer.state, trainer.control)
+    print(f"{Path(path).name} already holds all {trainer.state.max_steps} steps: "
+          "saving it as the result without training further", flush=True)
 
 
 def _read_inputs(run_dir: Path):
@@ -200,7 +225,10 @@ def _finish(run_dir, cfg, trainer, callback, events, control, started) -> int:
     if callback.nan_step is not None:
         raise NonFiniteLoss(f"loss became NaN/inf at step {callback.nan_step}; training stopped",
                             "lower learning_rate, keep max_grad_norm > 0, or use precision=bf16/fp32 instead of fp16")
-    if callback.stopping:
+    if callback.stopping and step >= trainer.state.max_steps > 0:
+        control.stop_handled()  # the stop came at the last step: the run is complete, not cancelled
+        print(f"stop requested at the last step ({step}); finishing the run", flush=True)
+    elif callback.stopping:
         control.stop_handled()
         events.emit("stopped", step=step, checkpoint=callback.last_checkpoint)
         print(f"stopped at step {step}; resume from {callback.last_checkpoint}", flush=True)
