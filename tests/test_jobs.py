@@ -192,7 +192,7 @@ async def test_two_runs_on_one_cpu_queue(jobs_home, tiny_model):
 
 
 async def test_checkpoint_now_saves_without_stopping(jobs_home, tiny_model, ffui):
-    run = await start(jobs_home, tiny_model, steps=40, save_steps=1000)
+    run = await start(jobs_home, tiny_model, steps=400, save_steps=1000)  # still running when asked
     run = await wait_until(jobs_home, run["id"], lambda r: (r.get("current_step") or 0) >= 3)
     r = ffui("runs", "checkpoint", run["id"], home=jobs_home)
     assert r.returncode == 0, r.stderr
