@@ -74,6 +74,33 @@ async def test_handler_batches_redacts_secrets_and_flushes_on_close(home, db):
     assert rows[0]["func_name"] == "test_handler_batches_redacts_secrets_and_flushes_on_close"
 
 
+async def test_handler_logs_what_was_true_when_the_call_was_made(home, db):
+    """Formatting may happen in the writer thread; a line still says what it said at the call,
+    and one unformattable record costs only itself."""
+    handler = DbLogHandler(db.path, run_id=7, source="app")
+    log = logging.getLogger("ffui.test.frozen")
+    log.propagate = False  # pytest's own capture would trip over the broken record
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    items = ["a"]
+    state = {"step": 1}
+    log.info("items %s", items)
+    log.info("at %(step)s", state)
+    log.info("count %d", 3)
+    log.info("broken %d", "not a number")
+    log.info("after %s", "the broken one")
+    items.append("b")
+    state["step"] = 2
+    handler.close()
+    log.removeHandler(handler)
+    rows = sorted(await fdb.get_logs(db, logger="ffui.test.frozen"), key=lambda r: r["id"])
+    messages = [r["message"] for r in rows]
+    assert messages[:3] == ["items ['a']", "at 1", "count 3"]
+    assert "broken %d" in messages[3] and "could not be formatted" in messages[3]
+    assert messages[4] == "after the broken one"
+    assert {r["run_id"] for r in rows} == {7}
+
+
 def test_handler_never_blocks_the_caller(home):
     """emit() only queues: 20,000 records take far less than one commit each would."""
     from ffui.db import open_sync

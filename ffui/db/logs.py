@@ -192,21 +192,11 @@ class DbLogHandler(logging.Handler):
         if self._closed:
             return
         try:
-            exc = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None
-            self._queue.put(
-                (
-                    record.created,
-                    record.levelname,
-                    record.name,
-                    record.getMessage(),
-                    record.module,
-                    record.funcName,
-                    record.lineno,
-                    exc,
-                    getattr(record, "run_id", self.run_id),
-                    getattr(record, "source", self.source),
-                )
-            )
+            if record.exc_info or type(record.msg) is not str or not _deferrable(record.args):
+                # A traceback, or arguments that could change before the writer formats them:
+                # capture the text now (what QueueHandler.prepare does for every record).
+                record = _frozen(record, self.run_id, self.source)
+            self._queue.put(record)  # the writer thread reads its fields and formats the message
         except Exception:
             self.handleError(record)
 
@@ -258,23 +248,41 @@ class DbLogHandler(logging.Handler):
             item = self._queue.get(timeout=self.flush_interval)
         except queue.Empty:
             return batch, waiters, stop
+        get = self._queue.get_nowait
         while True:
-            if item is None:
-                stop = True
-            elif isinstance(item, threading.Event):
-                waiters.append(item)
-            else:
+            if type(item) is tuple or isinstance(item, logging.LogRecord):
                 batch.append(item)
-            if len(batch) >= self.batch_size:
-                break
+                if len(batch) >= self.batch_size:
+                    break
+            elif item is None:
+                stop = True
+            else:
+                waiters.append(item)
             try:
-                item = self._queue.get_nowait()
+                item = get()
             except queue.Empty:
                 break
         return batch, waiters, stop
 
-    def _write(self, conn, batch: list[tuple]) -> None:
-        rows = [(*r[:3], redact(r[3]), *r[4:7], redact(r[7]), *r[8:]) for r in batch] if _secrets else batch
+    def _rows(self, batch: list) -> list[tuple]:
+        run_id, source = self.run_id, self.source
+        rows = [r if type(r) is tuple else (
+            r.created, r.levelname, r.name, r.getMessage(), r.module, r.funcName, r.lineno, None,
+            getattr(r, "run_id", run_id), getattr(r, "source", source)) for r in batch]
+        if _secrets:
+            rows = [(*r[:3], redact(r[3]), *r[4:7], redact(r[7]), *r[8:]) for r in rows]
+        return rows
+
+    def _write(self, conn, batch: list) -> None:
+        try:
+            rows = self._rows(batch)
+        except Exception as exc:  # a record whose message cannot be formatted: keep the rest
+            rows = []
+            for r in batch:
+                try:
+                    rows.extend(self._rows([r]))
+                except Exception:
+                    rows.extend(self._rows([_frozen(r, self.run_id, self.source, broken=exc)]))
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_INSERT_EPOCH, rows)
@@ -287,3 +295,28 @@ class DbLogHandler(logging.Handler):
 
                 print(f"ffui: log lines could not be written to the database ({exc}); they are dropped", file=sys.stderr)
             self.dropped += len(rows)
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), bytes)
+
+
+def _deferrable(args) -> bool:
+    """Arguments the writer thread can format later and still get today's text."""
+    if not args:
+        return True
+    if type(args) is tuple:
+        return all(type(a) in _IMMUTABLE for a in args)
+    return False  # a mapping (logging's %(name)s form) may change under us
+
+
+def _frozen(record: logging.LogRecord, run_id: int | None, source: str, broken: Exception | None = None) -> tuple:
+    """The row of a record, captured now."""
+    try:
+        if broken is not None:
+            raise broken
+        message = record.getMessage()
+    except Exception as exc:
+        message = f"{record.msg!r} {record.args!r} (log message could not be formatted: {exc})"
+    exc_text = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None
+    return (record.created, record.levelname, record.name, message, record.module, record.funcName,
+            record.lineno, exc_text, getattr(record, "run_id", run_id), getattr(record, "source", source))
