@@ -165,11 +165,34 @@ class FfuiApp(App[None]):
             if ready is not None:
                 ready()
         self.run_worker(self._watch_gpus, name="gpus", group="gpus", exit_on_error=False)
+        self.run_worker(self.load_keymap, name="keymap", exit_on_error=False)
         if self._reconcile:
             self.run_worker(self._reconcile_runs, name="reconcile", exit_on_error=False)
 
     async def wait_for_db(self) -> None:
         await self._db_ready.wait()
+
+    async def load_keymap(self) -> None:
+        """Apply the user's keymap (the setting ui.keymap); say what in it could not be used."""
+        from ffui.db import get_setting
+        from screens import keymap
+
+        try:
+            text = await get_setting(self.db, keymap.SETTING)
+            if not text:
+                return
+            known = await asyncio.to_thread(lambda: {k.id for k in keymap.all_bindings()})
+            mapping, problems = keymap.parse_keymap(text, known)
+        except Exception as exc:
+            self.notify_error(exc)
+            return
+        self.set_keymap(mapping)
+        from screens.widgets.header import AppHeader
+
+        for header in self.screen.query(AppHeader):
+            header.refresh()
+        for problem in problems:
+            self.notify(problem, severity="warning", timeout=10)
 
     async def _reconcile_runs(self) -> None:
         """Every ffui start gives orphaned runs a supervisor again and starts queued ones."""

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
 GENERAL = (
-    "1-6 switch modes (each keeps its place) · ctrl+p command palette · F1/? this help · "
+    "1-6 switch modes (each keeps its place; `ffui keys` and the ui.keymap setting change keys) · ctrl+p command palette · F1/? this help · "
     "q quit (running jobs keep running) · tab moves between fields · escape closes dialogs"
 )
 

@@ -304,3 +304,66 @@ def test_no_mode_imports_torch_or_transformers(fixed_home):
     result = startup_probe(fixed_home, visit=True)
     assert result["heavy"] == [], f"the UI process imported {result['heavy']}"
     assert {"runs", "datasets", "train", "playground", "logs", "settings"} <= set(result["modes"])
+
+
+def _store_keymap(home: Path, value: str) -> None:
+    from ffui.db import open_sync
+
+    conn = open_sync(home / "ffui.db")
+    conn.execute("INSERT INTO settings(key, value) VALUES ('ui.keymap', ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (value,))
+    conn.close()
+
+
+async def test_a_user_keymap_moves_keys_and_the_header_follows(fixed_home, ffui):
+    r = ffui("settings", "set", "ui.keymap", '{"app.mode.runs": "f2", "app.mode.datasets": "f3,ctrl+d"}',
+             home=fixed_home)
+    assert r.returncode == 0, r.stderr
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "f2" in screen_text(app).splitlines()[0], what="the header with f2")
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.current_mode == "datasets", what="f3 opening Datasets")
+        await pilot.press("1")  # no longer bound
+        await pilot.pause()
+        assert app.current_mode == "datasets"
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.current_mode == "runs", what="f2 opening Runs")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: app.current_mode == "datasets", what="the second key of a binding")
+        await pilot.press("3")  # untouched bindings keep their keys
+        await wait_for(pilot, lambda: app.current_mode == "train", what="3 opening Train")
+
+
+async def test_a_broken_keymap_is_one_warning_and_the_rest_applies(fixed_home):
+    _store_keymap(fixed_home, '{"app.mode.runz": "f2", "app.mode.logs": "f5"}')
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: notifications(app), what="the keymap warning")
+        assert any("app.mode.runz" in n and "ffui keys" in n for n in notifications(app))
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.current_mode == "logs", what="the valid entry applied")
+    _store_keymap(fixed_home, "{not json")
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: notifications(app), what="the keymap warning")
+        assert any("not valid JSON" in n for n in notifications(app))
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.current_mode == "datasets", what="the default keys")
+
+
+def test_keys_lists_every_binding_and_the_keymap_setting_is_checked(fixed_home, ffui):
+    r = ffui("keys", home=fixed_home)
+    assert r.returncode == 0, r.stderr
+    ids = [line.split()[0] for line in r.stdout.splitlines() if line.strip() and not line.startswith("*")]
+    assert {"app.mode.runs", "runs.cancel", "app.quit"} <= set(ids) and len(ids) == len(set(ids))
+    for bad, says in (('{"app.mode.run": "f2"}', "no binding has the id 'app.mode.run'"),
+                      ('{"app.mode.runs": "f2"', "not valid JSON"),
+                      ('["f2"]', "must be a JSON object"),
+                      ('{"app.mode.runs": 2}', "needs a key as a string")):
+        r = ffui("settings", "set", "ui.keymap", bad, home=fixed_home)
+        assert r.returncode == 1 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ffui("settings", "get", "ui.keymap", home=fixed_home).returncode == 1  # nothing was stored
+    assert ffui("settings", "set", "ui.keymap", '{"runs.cancel": "k"}', home=fixed_home).returncode == 0
+    r = ffui("keys", home=fixed_home)
+    assert any(line.split()[:2] == ["runs.cancel", "k"] and "*" in line for line in r.stdout.splitlines())

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     ("train", "train"),
     ("runs", "runs"),
     ("demo", "demo"),
+    ("keys", "keys"),
 )
 
 
@@ -65,6 +66,13 @@ class FfuiGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("ffui: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `ffui keys | head`: the reader left; that is not an error
+            import os
+            import sys
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second complaint when Python flushes at exit
+            ctx.exit(0)
         except user_errors() as exc:
             raise UserError(str(exc)) from None
         except OSError as exc:

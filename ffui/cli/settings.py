@@ -52,6 +52,10 @@ def settings_set(key: str, value: str | None) -> None:
             value = sys.stdin.readline().rstrip("\r\n")
     if value == "" and secret:
         raise UserError(f"no value given for {key}; nothing was changed")
+    if key == "ui.keymap":
+        from ffui.cli.keys import check_keymap
+
+        check_keymap(value)
     with_db(set_setting, key, value)
     click.echo(f"{key} set" + (" (stored as a secret)" if secret else ""))
 

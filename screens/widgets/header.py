@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widget import Widget
 
 from screens.widgets.format import short_path
@@ -34,7 +35,11 @@ class AppHeader(Widget):
         current = getattr(app, "current_mode", "")
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" ffui ", style="bold reverse")
+        keymap = getattr(app, "_keymap", {})  # the user's keymap (ui.keymap) moves the mode keys
         for mode, key, label in MODE_TABS:
+            mine = keymap.get(f"app.mode.{mode}")
+            if mine:
+                key = app.get_key_display(Binding(mine.split(",")[0], ""))
             style = "bold reverse" if mode == current else ""
             text.append(" ")
             text.append(f"{key} {label}" if mode == current else f"{key}", style=style or "dim")
