@@ -195,3 +195,85 @@ def test_dataset_file_round_trip(tmp_path):
     path = tmp_path / "dataset.jsonl"
     path.write_text("\n".join(json.dumps({"text": t}) for t in ["a", "b"]) + "\n\n")
     assert [r.data["text"] for r in read_records(path)] == ["a", "b"]
+
+
+# ---- tool and function-calling turns -------------------------------------------------------
+
+STRICT_TEMPLATE = (  # Llama-2 style: only system/user/assistant, anything else raises
+    "{% for m in messages %}{% if m['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{ raise_exception('Conversation roles must be user/assistant/system') }}{% endif %}"
+    "{{ '[' + m['role'] + '] ' + m['content'] + eos_token + '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '[assistant] ' }}{% endif %}"
+)
+TOOL_TEMPLATE = (  # Qwen2.5 style: tool calls rendered as <tool_call> JSON, tool results as tool_response
+    "{% for m in messages %}"
+    "{% if m['role'] == 'tool' %}{{ '<|user|>\n<tool_response>\n' + m['content'] + '\n</tool_response>' + eos_token + '\n' }}"
+    "{% elif m['role'] == 'assistant' %}{{ '<|assistant|>\n' + m['content'] }}"
+    "{% for c in m.get('tool_calls', []) %}{{ '<tool_call>\n{\"name\": \"' + c['function']['name'] + '\", \"arguments\": ' "
+    "+ (c['function']['arguments'] | tojson) + '}\n</tool_call>' }}{% endfor %}{{ eos_token + '\n' }}"
+    "{% else %}{{ '<|' + m['role'] + '|>\n' + m['content'] + eos_token + '\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+GLAIVE = {"messages": [  # sharegpt function calling as stored after import (roles kept)
+    {"role": "system", "content": "You can call get_weather(city)."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "function_call", "content": '{"name": "get_weather", "arguments": {"city": "Paris"}}'},
+    {"role": "observation", "content": '{"temp_c": 18}'},
+    {"role": "assistant", "content": "It is 18 degrees in Paris."}]}
+OPENAI = {"messages": [  # OpenAI chat format with tool_calls and a tool turn
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 18}'},
+    {"role": "assistant", "content": "It is 18 degrees in Paris."}]}
+
+
+def tool_tokenize(tok, datas, template=None):
+    import copy
+
+    from ffui.train.data import prepare_tokenizer, warn_tool_fallbacks
+
+    t = copy.deepcopy(tok)
+    s = DataSettings(chat_template=template)
+    warnings: list[str] = []
+    prepare_tokenizer(t, s, warnings.append)
+    records = recs(*copy.deepcopy(datas))
+    warn_tool_fallbacks(records, s, warnings.append)
+    examples, _ = tokenize_records(records, t, s)
+    return t, examples, warnings
+
+
+def test_function_calls_are_trained_and_tool_results_are_not(tok):
+    t, (ex,), warnings = tool_tokenize(tok, [GLAIVE])  # the tiny model's <|role|> template: any role renders
+    trained = trained_text(t, ex)
+    assert '"name": "get_weather"' in trained and "It is 18 degrees in Paris." in trained
+    assert "temp_c" not in trained and "temp_c" in t.decode(ex["input_ids"])
+    assert "<|tool|>" in t.decode(ex["input_ids"]) and warnings == []
+
+
+def test_openai_tool_calls_become_json_text_where_the_template_cannot_render_them(tok):
+    t, (ex,), warnings = tool_tokenize(tok, [OPENAI])
+    trained = trained_text(t, ex)
+    assert '{"name": "get_weather", "arguments": {"city": "Paris"}}' in trained
+    assert "temp_c" not in trained
+    assert len(warnings) == 1 and "does not render tool_calls" in warnings[0]
+
+
+def test_a_template_without_a_tool_role_gets_tool_results_as_user_turns(tok):
+    t, (ex,), warnings = tool_tokenize(tok, [GLAIVE], STRICT_TEMPLATE)
+    text = t.decode(ex["input_ids"])
+    assert '[user] Tool result:\n{"temp_c": 18}' in text and "temp_c" not in trained_text(t, ex)
+    assert any("no 'tool' role" in w for w in warnings)
+
+
+def test_a_template_with_tool_support_renders_calls_natively(tok):
+    t, (ex,), warnings = tool_tokenize(tok, [OPENAI], TOOL_TEMPLATE)
+    trained = trained_text(t, ex)
+    assert "<tool_call>" in trained and "get_weather" in trained and "tool_response" not in trained
+    assert "<tool_response>" in t.decode(ex["input_ids"]) and warnings == []
+
+
+def test_unknown_roles_are_still_rejected_with_the_accepted_ones(tok):
+    with pytest.raises(UserError) as e:
+        tokenize_records(recs({"messages": [{"role": "narrator", "content": "x"}]}), tok, DataSettings())
+    assert "line 1" in str(e.value) and "tool" in str(e.value)

@@ -1,7 +1,7 @@
 """Dataset pipeline: dataset.jsonl -> tokenized examples with label masks -> batches.
 
 Record shapes (one JSON object per line):
-  {"messages": [{"role": "system|user|assistant", "content": str}, ...]}  chat, all turns
+  {"messages": [{"role": "system|user|assistant|tool", "content": str}, ...]}  chat, all turns
   {"input": str, "output": str[, "system": str]}   a user/assistant pair, or prompt_template
   {"text": str}                                     plain language modelling
   any object of fields                              only with a prompt_template
@@ -25,7 +25,18 @@ from typing import Any, Iterable
 from ffui.train.events import UserError
 
 IGNORE = -100
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
+# Roles that other dataset conventions use, as the trainer renders them. A function call
+# (glaive/sharegpt "function_call") is something the model says: it is an assistant turn and
+# is trained on. A function's result ("observation", "ipython", ...) is a tool turn: the model
+# reads it and never learns to produce it.
+ROLE_ALIASES = {
+    "human": "user", "gpt": "assistant", "model": "assistant", "bot": "assistant",
+    "function_call": "assistant", "tool_call": "assistant", "tool_calls": "assistant",
+    "observation": "tool", "function_response": "tool", "tool_response": "tool", "function": "tool",
+    "ipython": "tool",
+}
+TOOL_RESULT_PREFIX = "Tool result:\n"
 
 # Used (with a warning) when chat data meets a tokenizer without a chat template.
 FALLBACK_CHAT_TEMPLATE = (
@@ -46,6 +57,7 @@ class DataSettings:
     prompt_template: dict | None = None
     chat_template: str | None = None
     pad_to_multiple_of: int | None = None
+    chat_caps: dict | None = None  # filled by prepare_tokenizer: see chat_capabilities
 
 
 @dataclass
@@ -117,12 +129,12 @@ def _bad(rec: Record, what: str, hint: str) -> UserError:
 def record_kind(rec: Record, has_prompt_template: bool) -> str:
     d = rec.data
     if "messages" in d:
-        msgs = d["messages"]
-        if not isinstance(msgs, list) or not msgs or not all(
-            isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in msgs
-        ):
-            raise _bad(rec, "'messages' must be a non-empty list of {role, content} with role in system/user/assistant",
+        msgs = normalise_messages(d["messages"])
+        if msgs is None:
+            raise _bad(rec, "'messages' must be a non-empty list of {role, content} with role in "
+                            "system/user/assistant/tool (or function_call/observation)",
                        'e.g. {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}')
+        d["messages"] = msgs
         return "messages"
     if "text" in d and not (has_prompt_template and len(d) > 1):  # a bare {"text"} is always plain LM
         if not isinstance(d["text"], str) or not d["text"]:
@@ -138,6 +150,87 @@ def record_kind(rec: Record, has_prompt_template: bool) -> str:
                "use {messages: [...]}, {input, output} or {text}; other fields need a prompt_template")
 
 
+def normalise_messages(msgs: Any) -> list[dict] | None:
+    """Turns in the trainer's roles (None if they cannot be): aliases mapped, OpenAI content
+    parts joined, an assistant's ``tool_calls`` and a tool turn's ``name``/``tool_call_id`` kept."""
+    if not isinstance(msgs, list) or not msgs:
+        return None
+    out = []
+    for m in msgs:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            return None
+        role = ROLE_ALIASES.get(m["role"], m["role"])
+        if role not in ROLES:
+            return None
+        content = m.get("content")
+        if isinstance(content, list):  # OpenAI content parts: the text ones
+            content = "".join(p.get("text") or "" for p in content
+                              if isinstance(p, dict) and p.get("type", "text") == "text")
+        calls = m.get("tool_calls") or m.get("function_call") if role == "assistant" else None
+        if content is None and calls:
+            content = ""
+        if not isinstance(content, str):
+            return None
+        msg = {"role": role, "content": content}
+        if calls:
+            msg["tool_calls"] = calls if isinstance(calls, list) else [calls]
+        if role == "tool":
+            msg.update({k: m[k] for k in ("name", "tool_call_id") if isinstance(m.get(k), str)})
+        out.append(msg)
+    return out
+
+
+def chat_capabilities(tokenizer) -> dict[str, bool]:
+    """What the chat template renders: a 'tool' role, and an assistant's tool_calls."""
+    probe_call = {"type": "function", "function": {"name": "ffui_probe_fn", "arguments": {"x": 1}}}
+    convs = {
+        "tool_role": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "calling"},
+                      {"role": "tool", "content": "ffui_probe_result"}, {"role": "assistant", "content": "a"}],
+        "tool_calls": [{"role": "user", "content": "q"},
+                       {"role": "assistant", "content": "", "tool_calls": [probe_call]},
+                       {"role": "tool", "content": "r"}, {"role": "assistant", "content": "a"}],
+    }
+    needles = {"tool_role": "ffui_probe_result", "tool_calls": "ffui_probe_fn"}
+    caps = {}
+    for what, conv in convs.items():
+        try:
+            caps[what] = needles[what] in tokenizer.apply_chat_template(conv, tokenize=False)
+        except Exception:  # templates that raise on roles they do not know
+            caps[what] = False
+    return caps
+
+
+def _calls_as_text(calls: list) -> str:
+    out = []
+    for c in calls:
+        fn = c.get("function", c) if isinstance(c, dict) else {}
+        args = fn.get("arguments") if isinstance(fn, dict) else None
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                pass
+        out.append(json.dumps({"name": fn.get("name") if isinstance(fn, dict) else None, "arguments": args},
+                              ensure_ascii=False))
+    return "\n".join(out)
+
+
+def adapt_to_template(msgs: list[dict], caps: dict[str, bool] | None) -> list[dict]:
+    """Tool turns in a form this template can show: tool results as user turns where it has no
+    tool role, calls as JSON text in the assistant's turn where it does not render tool_calls."""
+    if caps is None or not any(m["role"] == "tool" or m.get("tool_calls") for m in msgs):
+        return msgs
+    out = []
+    for m in msgs:
+        if m["role"] == "tool" and not caps.get("tool_role"):
+            m = {"role": "user", "content": TOOL_RESULT_PREFIX + m["content"]}
+        elif m.get("tool_calls") and not caps.get("tool_calls"):
+            text = _calls_as_text(m["tool_calls"])
+            m = {"role": "assistant", "content": (m["content"] + "\n" if m["content"] else "") + text}
+        out.append(m)
+    return out
+
+
 def render_segments(rec: Record, tokenizer, s: DataSettings) -> tuple[list[tuple[str, bool]], bool]:
     """[(text, trainable)], and whether the model's own bos/eos must be added around it."""
     kind = record_kind(rec, s.prompt_template is not None)
@@ -145,7 +238,7 @@ def render_segments(rec: Record, tokenizer, s: DataSettings) -> tuple[list[tuple
         return [(rec.data["text"], True)], True
     if kind == "template":
         return _template_segments(rec, s), True
-    msgs = rec.data["messages"] if kind == "messages" else _pair_messages(rec.data)
+    msgs = adapt_to_template(rec.data["messages"], s.chat_caps) if kind == "messages" else _pair_messages(rec.data)
     return _chat_segments(rec, msgs, tokenizer, s.completion_only_loss), False
 
 
@@ -243,6 +336,26 @@ def prepare_tokenizer(tokenizer, s: DataSettings, warn) -> None:
         tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
         warn("the tokenizer has no chat template; using a simple <|role|> template "
              "(set chat_template in the config to choose one)")
+    s.chat_caps = chat_capabilities(tokenizer)
+
+
+def warn_tool_fallbacks(records: list[Record], s: DataSettings, warn) -> None:
+    """Say once per run how tool turns are shown when the chat template cannot show them."""
+    caps = s.chat_caps or {}
+    has_tool = has_calls = False
+    for rec in records:
+        for m in rec.data.get("messages") or ():
+            role = m.get("role") if isinstance(m, dict) else None
+            if not isinstance(role, str):
+                continue
+            has_tool = has_tool or ROLE_ALIASES.get(role, role) == "tool"
+            has_calls = has_calls or bool(m.get("tool_calls") or m.get("function_call"))
+    if has_tool and not caps.get("tool_role"):
+        warn("the chat template has no 'tool' role: tool results are given to the model as user turns "
+             f"starting '{TOOL_RESULT_PREFIX.strip()}' (set chat_template to one with tool support to change this)")
+    if has_calls and not caps.get("tool_calls"):
+        warn("the chat template does not render tool_calls: each call is trained as JSON text "
+             '({"name": ..., "arguments": ...}) in the assistant\'s turn')
 
 
 def tokenize_records(records: list[Record], tokenizer, s: DataSettings) -> tuple[list[dict], DataStats]:

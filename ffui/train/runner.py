@@ -164,6 +164,7 @@ def _load_and_tokenize(model_name: str, plan: dict, train_recs, eval_recs, event
     else:
         tokenizer = backends.load_tokenizer(model_name)
     data.prepare_tokenizer(tokenizer, settings, events.warning)
+    data.warn_tool_fallbacks(train_recs + eval_recs, settings, events.warning)
     train_rows, stats = _tokenize(train_recs, tokenizer, settings, events, "training")
     eval_rows, _ = _tokenize(eval_recs, tokenizer, dataclasses.replace(settings, packing=False), events, "eval")
     if model is None:
