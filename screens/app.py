@@ -166,6 +166,7 @@ class FfuiApp(App[None]):
                 ready()
         self.run_worker(self._watch_gpus, name="gpus", group="gpus", exit_on_error=False)
         self.run_worker(self.load_keymap, name="keymap", exit_on_error=False)
+        self.run_worker(self.load_theme, name="theme", exit_on_error=False)
         if self._reconcile:
             self.run_worker(self._reconcile_runs, name="reconcile", exit_on_error=False)
 
@@ -193,6 +194,36 @@ class FfuiApp(App[None]):
             header.refresh()
         for problem in problems:
             self.notify(problem, severity="warning", timeout=10)
+
+    THEME_ALIASES = {"dark": "textual-dark", "light": "textual-light", "ansi": "ansi-dark"}
+
+    async def load_theme(self) -> None:
+        """The setting ui.theme picks the colours; a theme chosen in the palette is kept there."""
+        from ffui.db import get_setting
+
+        try:
+            wanted = (await get_setting(self.db, "ui.theme") or "").strip()
+        except Exception as exc:
+            self.notify_error(exc)
+            return
+        name = self.THEME_ALIASES.get(wanted, wanted)
+        if name and self.theme != "ansi-dark":  # a 16-colour terminal keeps the ANSI theme
+            if name in self.available_themes:
+                self.theme = name
+            else:
+                names = ", ".join(["dark", "light"] + sorted(t for t in self.available_themes if "ansi" not in t))
+                self.notify(f"ui.theme: there is no theme {wanted!r}; choose one of: {names}",
+                            severity="warning", timeout=10)
+        self.watch(self, "theme", self._save_theme, init=False)
+
+    async def _save_theme(self, theme: str) -> None:
+        from ffui.db import set_setting
+
+        if self.db is not None:
+            try:
+                await set_setting(self.db, "ui.theme", theme)
+            except Exception as exc:
+                self.notify_error(exc)
 
     async def _reconcile_runs(self) -> None:
         """Every ffui start gives orphaned runs a supervisor again and starts queued ones."""

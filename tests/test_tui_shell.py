@@ -306,15 +306,6 @@ def test_no_mode_imports_torch_or_transformers(fixed_home):
     assert {"runs", "datasets", "train", "playground", "logs", "settings"} <= set(result["modes"])
 
 
-def _store_keymap(home: Path, value: str) -> None:
-    from ffui.db import open_sync
-
-    conn = open_sync(home / "ffui.db")
-    conn.execute("INSERT INTO settings(key, value) VALUES ('ui.keymap', ?) "
-                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (value,))
-    conn.close()
-
-
 async def test_a_user_keymap_moves_keys_and_the_header_follows(fixed_home, ffui):
     r = ffui("settings", "set", "ui.keymap", '{"app.mode.runs": "f2", "app.mode.datasets": "f3,ctrl+d"}',
              home=fixed_home)
@@ -336,14 +327,14 @@ async def test_a_user_keymap_moves_keys_and_the_header_follows(fixed_home, ffui)
 
 
 async def test_a_broken_keymap_is_one_warning_and_the_rest_applies(fixed_home):
-    _store_keymap(fixed_home, '{"app.mode.runz": "f2", "app.mode.logs": "f5"}')
+    _store_setting(fixed_home, "ui.keymap", '{"app.mode.runz": "f2", "app.mode.logs": "f5"}')
     app = app_for(fixed_home)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: notifications(app), what="the keymap warning")
         assert any("app.mode.runz" in n and "ffui keys" in n for n in notifications(app))
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.current_mode == "logs", what="the valid entry applied")
-    _store_keymap(fixed_home, "{not json")
+    _store_setting(fixed_home, "ui.keymap", "{not json")
     app = app_for(fixed_home)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: notifications(app), what="the keymap warning")
@@ -367,3 +358,38 @@ def test_keys_lists_every_binding_and_the_keymap_setting_is_checked(fixed_home, 
     assert ffui("settings", "set", "ui.keymap", '{"runs.cancel": "k"}', home=fixed_home).returncode == 0
     r = ffui("keys", home=fixed_home)
     assert any(line.split()[:2] == ["runs.cancel", "k"] and "*" in line for line in r.stdout.splitlines())
+
+
+async def test_the_theme_setting_applies_and_a_theme_picked_in_the_app_is_kept(fixed_home):
+    _store_setting(fixed_home, "ui.theme", "light")
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.theme == "textual-light", what="the light theme")
+        app.theme = "nord"  # what ctrl+p > "Change theme" does
+        await wait_for(pilot, lambda: _setting(fixed_home, "ui.theme") == "nord", what="the theme saved")
+    _store_setting(fixed_home, "ui.theme", "solarised-purple")
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: notifications(app), what="the theme warning")
+        assert any("no theme 'solarised-purple'" in n and "light" in n for n in notifications(app))
+    assert _setting(fixed_home, "ui.theme") == "solarised-purple"  # a bad value is reported, not overwritten
+
+
+def _store_setting(home: Path, key: str, value: str) -> None:
+    from ffui.db import open_sync
+
+    conn = open_sync(home / "ffui.db")
+    conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+    conn.close()
+
+
+def _setting(home: Path, key: str):
+    from ffui.db import open_sync
+
+    conn = open_sync(home / "ffui.db")
+    try:
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
