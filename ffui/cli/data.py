@@ -86,7 +86,7 @@ def data_import(source, name, fmt, mapping, split, skip_bad, description) -> Non
         bar.close()
     _bad_report(res)
     rate = res["rows"] / res["seconds"] if res["seconds"] else 0
-    click.echo(f"imported {res['rows']:,} rows into {res['name']} ({res['format']}, from "
+    click.echo(f"imported {_rows(res['rows'])} into {res['name']} ({res['format']}, from "
                f"{res['kind']}) in {res['seconds']:.1f}s ({rate:,.0f} rows/s)")
 
 
@@ -168,7 +168,7 @@ def data_show(name, n, offset, as_json) -> None:
     if as_json:
         click.echo(json.dumps({"dataset": info, "rows": rows}, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{info['name']}: {info['rows']:,} rows, format {info['format']}, "
+    click.echo(f"{info['name']}: {_rows(info['rows'])}, format {info['format']}, "
                f"created {info['created_at']}")
     click.echo(f"source: {info['details'] or info['source']}")
     if info.get("op"):
@@ -185,7 +185,7 @@ def data_rm(name) -> None:
     from ffui.data import store
 
     res = with_db(store.remove, name)
-    click.echo(f"removed {res['name']} ({res['rows']:,} rows)")
+    click.echo(f"removed {res['name']} ({_rows(res['rows'])})")
     if res["unbound_prompts"]:
         click.echo(f"prompts now bound to no dataset: {', '.join(res['unbound_prompts'])}")
 
@@ -211,7 +211,7 @@ def data_merge(sources, name, interleave, fmt, mapping, split, skip_bad) -> None
     finally:
         bar.close()
     _bad_report(res)
-    click.echo(f"merged {len(sources)} sources into {res['name']}: {res['rows']:,} rows "
+    click.echo(f"merged {len(sources)} sources into {res['name']}: {_rows(res['rows'])} "
                f"({res['format']}, {'interleaved' if interleave else 'concatenated'})")
 
 
@@ -226,7 +226,7 @@ def data_dedupe(name, out, normalised) -> None:
     from ffui.data import store
 
     res = with_db(store.dedupe, name, name=out, normalised=normalised)
-    click.echo(f"{res['name']}: {res['rows']:,} rows ({res['removed']:,} duplicates removed)")
+    click.echo(f"{res['name']}: {_rows(res['rows'])} ({res['removed']:,} duplicates removed)")
 
 
 @data.command("filter")
@@ -243,7 +243,7 @@ def data_filter(name, out, min_chars, max_chars, field, drop_empty) -> None:
 
     res = with_db(store.filter_dataset, name, name=out, min_chars=min_chars,
                   max_chars=max_chars, field=field, drop_empty=drop_empty)
-    click.echo(f"{res['name']}: {res['rows']:,} rows ({res['removed']:,} filtered out)")
+    click.echo(f"{res['name']}: {_rows(res['rows'])} ({res['removed']:,} filtered out)")
 
 
 @data.command("split")
@@ -258,7 +258,7 @@ def data_split(name, ratios, seed, prefix) -> None:
     from ffui.data import store
 
     res = with_db(store.split, name, ratios=ratios, seed=seed, prefix=prefix)
-    click.echo(", ".join(f"{p['name']}: {p['rows']:,} rows" for p in res["parts"])
+    click.echo(", ".join(f"{p['name']}: {_rows(p['rows'])}" for p in res["parts"])
                + f" (seed {seed})")
 
 
@@ -275,7 +275,7 @@ def data_sample(name, n, fraction, seed, out) -> None:
     if (n is None) == (fraction is None):
         raise UserError("give either -n ROWS or --fraction F")
     res = with_db(store.sample, name, name=out, n=n, fraction=fraction, seed=seed)
-    click.echo(f"{res['name']}: {res['rows']:,} rows sampled from {name} (seed {seed})")
+    click.echo(f"{res['name']}: {_rows(res['rows'])} sampled from {name} (seed {seed})")
 
 
 @data.command("shuffle")
@@ -287,7 +287,7 @@ def data_shuffle(name, seed, out) -> None:
     from ffui.data import store
 
     res = with_db(store.shuffle, name, name=out, seed=seed)
-    click.echo(f"{res['name']}: {res['rows']:,} rows shuffled (seed {seed})")
+    click.echo(f"{res['name']}: {_rows(res['rows'])} shuffled (seed {seed})")
 
 
 @data.command("export")
@@ -303,7 +303,7 @@ def data_export(name, path, fmt, shape, overwrite) -> None:
     from ffui.data import store
 
     res = with_db(store.export_dataset, name, path, fmt=fmt, shape=shape, overwrite=overwrite)
-    click.echo(f"exported {res['rows']:,} rows of {res['name']} to {res['path']} "
+    click.echo(f"exported {_rows(res['rows'])} of {res['name']} to {res['path']} "
                f"({res['format']}, {res['shape']})")
 
 
@@ -322,3 +322,7 @@ def data_stats(name, tokenizer, against, as_json) -> None:
         click.echo(json.dumps(st, ensure_ascii=False, indent=2))
     else:
         click.echo(format_stats(st["name"], st))
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
