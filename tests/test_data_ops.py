@@ -185,3 +185,17 @@ async def test_rm_and_registry(db, a, tmp_path):
     assert (await store.count(db, "a-dedupe")) == 8  # derived datasets stay
     with pytest.raises(DataError, match="no dataset named"):
         await store.page(db, "a")
+
+
+def test_removing_a_dataset_or_a_run_asks_first_and_a_script_must_say_yes(tmp_path, ffui):
+    home = tmp_path / "home"
+    home.mkdir()
+    src = tmp_path / "d.jsonl"
+    src.write_text("".join(json.dumps({"input": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(3)))
+    assert ffui("data", "import", src, "--name", "keep", home=home).returncode == 0
+    r = ffui("data", "rm", "keep", home=home, input="")  # not a terminal: no prompt to answer
+    assert r.returncode == 1 and "--yes" in r.stderr and "3 rows" in r.stderr
+    assert "keep" in ffui("data", "list", home=home).stdout
+    r = ffui("data", "rm", "keep", "--yes", home=home, input="")
+    assert r.returncode == 0 and "removed keep (3 rows)" in r.stdout
+    assert "keep" not in ffui("data", "list", home=home).stdout

@@ -44,6 +44,19 @@ class UserError(click.ClickException):
         click.echo(f"ffui: {self.format_message()}", err=True)
 
 
+def confirm_destructive(what: str, yes: bool, flag: str = "--yes") -> None:
+    """Ask before something that cannot be undone: a prompt at a terminal; elsewhere (a
+    script, a pipe) the caller must have said ``--yes``, so nothing goes by accident."""
+    import sys
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError(f"this would {what}, which cannot be undone; add {flag} to do it without a prompt")
+    if not click.confirm(f"{what[0].upper()}{what[1:]}?", default=False, err=True):
+        raise UserError("nothing was changed")
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is written for users (one line, no traceback)."""
     from ffui.db import CatalogError, DatabaseError

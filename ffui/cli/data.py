@@ -12,7 +12,7 @@ import time
 
 import click
 
-from ffui.cli import UserError, with_db
+from ffui.cli import UserError, confirm_destructive, with_db
 
 FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "chatml", "openai", "input-output", "text"]
 
@@ -180,10 +180,13 @@ def data_show(name, n, offset, as_json) -> None:
 
 @data.command("rm")
 @click.argument("name")
-def data_rm(name) -> None:
-    """Remove dataset NAME and its rows."""
+@click.option("-y", "--yes", is_flag=True, help="do not ask first")
+def data_rm(name, yes) -> None:
+    """Remove dataset NAME and its rows (asks first)."""
     from ffui.data import store
 
+    info = with_db(store.show, name)
+    confirm_destructive(f"remove dataset {info['name']} and its {_rows(info['rows'])}", yes)
     res = with_db(store.remove, name)
     click.echo(f"removed {res['name']} ({_rows(res['rows'])})")
     if res["unbound_prompts"]:

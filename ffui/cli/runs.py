@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ffui.cli import UserError, get_paths, run, with_db
+from ffui.cli import UserError, confirm_destructive, get_paths, run, with_db
 
 EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 3}
 
@@ -223,13 +223,16 @@ def runs_checkpoint(run_id) -> None:
 @runs.command("rm")
 @click.argument("run_id", type=int)
 @click.option("--artifacts", is_flag=True, help="also delete its directory under training_outputs/")
-def runs_rm(run_id, artifacts) -> None:
-    """Delete a run that has ended (its files stay unless --artifacts)."""
+@click.option("-y", "--yes", is_flag=True, help="do not ask first")
+def runs_rm(run_id, artifacts, yes) -> None:
+    """Delete a run that has ended (its files stay unless --artifacts; asks first)."""
     from ffui.db import FINAL_STATUSES, delete_training_run
     from ffui.jobs.manager import get_run
 
     r = with_db(get_run, run_id)
     if r["status"] not in FINAL_STATUSES:
         raise UserError(f"run {run_id} is {r['status']}; cancel it first (ffui runs cancel {run_id})")
+    confirm_destructive(f"delete run {run_id} ({r['name']}, {r['status']}) and its logs"
+                        + (f", with {r['storage_path']} (checkpoints, adapter)" if artifacts else ""), yes)
     with_db(delete_training_run, run_id, delete_artifacts=artifacts)
     click.echo(f"run {run_id} deleted" + (" with its files" if artifacts else f"; its files stay in {r['storage_path']}"))
