@@ -263,8 +263,11 @@ class FfuiApp(App[None]):
         The traceback of an internal error goes to HOME/ffui-crash.log, never to the screen.
         """
         from ffui.cli import user_errors
+        from ffui.db import describe_sqlite_error
 
-        if isinstance(exc, user_errors()):
+        if describe_sqlite_error(exc):
+            message = describe_sqlite_error(exc)
+        elif isinstance(exc, user_errors()):
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         elif isinstance(exc, OSError) and exc.strerror:
             where = f" ({exc.filename})" if exc.filename else ""

@@ -94,6 +94,11 @@ class FfuiGroup(click.Group):
                 raise UserError(f"the disk is full{where}: free some space and try again; nothing was lost") from None
             raise UserError(f"{exc.strerror or exc}{where}") from None
         except Exception as exc:  # a bug: keep the screen clean, keep the details
+            from ffui.db import describe_sqlite_error
+
+            meaning = describe_sqlite_error(exc)
+            if meaning:
+                raise UserError(meaning) from None
             paths: Paths | None = ctx.obj if isinstance(ctx.obj, Paths) else None
             crash = _write_crash(paths, exc)
             raise UserError(f"internal error: {exc.__class__.__name__}: {exc} (details in {crash}; please report it)") from None

@@ -41,7 +41,8 @@ from ffui.db.catalog import (
     update_model,
     update_prompt,
 )
-from ffui.db.core import SCHEMA_VERSION, Database, DatabaseError, connect, init_db, open_db, open_sync
+from ffui.db.core import (SCHEMA_VERSION, Database, DatabaseError, connect, describe_sqlite_error, init_db,
+                          open_db, open_sync)
 from ffui.db.export import ImportReport, export_database, export_to_json, import_database, import_from_json
 from ffui.db.logs import DbLogHandler, add_log_lines, clear_logs, get_log_count, get_logs, redact, register_secret
 from ffui.db.scraped_data import (

@@ -43,6 +43,30 @@ class DatabaseError(Exception):
     """A problem with the database file that the user can act on; str() is one line."""
 
 
+# What SQLite's own errors mean for a user, and what to do; matched on SQLite's message text.
+_SQLITE_MEANINGS = (
+    ("database or disk is full", "the disk holding the database is full: free some space and try again "
+                                 "(nothing of the failed change was written)"),
+    ("database is locked", "the database stayed busy (another ffui was writing, a large import perhaps); "
+                           "try again in a moment"),
+    ("readonly database", "the database file is read-only: check its permissions and its folder's"),
+    ("unable to open database file", "cannot open the database file: check that its folder exists and is writable"),
+    ("disk i/o error", "the disk reported an I/O error while using the database: check the disk "
+                       "(dmesg, df) before going on"),
+)
+
+
+def describe_sqlite_error(exc: BaseException) -> str | None:
+    """One line for a user about an sqlite3 error, or None when it is not one they can act on."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    text = str(exc).lower()
+    for needle, meaning in _SQLITE_MEANINGS:
+        if needle in text:
+            return meaning
+    return None
+
+
 def _migration_scripts() -> list[tuple[int, str, str]]:
     folder = resources.files("ffui.db") / "migrations"
     out = []

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -269,6 +270,10 @@ class RunSupervisor:
         else:
             out["status"] = "failed"
             out["error_message"] = f"the trainer exited with code {returncode}; see: ffui runs logs {self.run_id}"
+        if out["status"] == "failed" and not error and disk_full(run.get("storage_path")):
+            # A full disk also swallows the trainer's own error event and log lines: say it here.
+            out["error_message"] = (f"the disk holding {run['storage_path']} is full: free some space, then "
+                                    f"ffui runs resume {self.run_id}")
         return out
 
     async def finish(self, run: dict, returncode: int | None) -> str:
@@ -326,6 +331,16 @@ class RunSupervisor:
                 # Nothing of this tick was committed: start again from the stored state.
                 run = await get_training_run(self.db, self.run_id)
             await asyncio.sleep(POLL_S)
+
+
+DISK_FULL_BYTES = 8 << 20  # less than this free: a checkpoint or a log line cannot be written
+
+
+def disk_full(path: str | None) -> bool:
+    try:
+        return bool(path) and shutil.disk_usage(path).free < DISK_FULL_BYTES
+    except OSError:
+        return False
 
 
 async def register_adapter(db: Database, run: dict, done: dict) -> None:

@@ -7,6 +7,7 @@ an `error` event with a message and a hint, and a distinct exit code (ffui.train
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import time
@@ -44,6 +45,11 @@ def main(run_dir: str | Path) -> int:
         events.emit("stopped", step=None, checkpoint=None)
         return EXIT_INTERRUPTED
     except Exception as e:
+        if _is_disk_full(e):
+            return _fail(events, UserError(
+                f"the disk is full: {str(e).splitlines()[0][:200]}",
+                "free some space (a lower save_total_limit keeps fewer checkpoints), then resume the run "
+                "from its last checkpoint", kind="disk"))
         if _is_oom(e):
             return _fail(events, OutOfMemory(
                 f"out of memory: {str(e).splitlines()[0][:200]}",
@@ -58,9 +64,24 @@ def main(run_dir: str | Path) -> int:
 
 
 def _fail(events: EventWriter, e: TrainerError) -> int:
-    print(f"error: {e.message}" + (f" ({e.hint})" if e.hint else ""), flush=True)
-    events.error(e.message, e.hint, kind=e.kind, exit_code=e.exit_code)
+    try:
+        print(f"error: {e.message}" + (f" ({e.hint})" if e.hint else ""), flush=True)
+        events.error(e.message, e.hint, kind=e.kind, exit_code=e.exit_code)
+    except OSError:  # a full disk takes the log and the event too; the exit code still tells
+        pass
     return e.exit_code
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    """ENOSPC, also as torch.save reports it (a RuntimeError from its stream writer)."""
+    while e is not None:
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return True
+        text = str(e).lower()
+        if "no space left on device" in text or ("pytorchstreamwriter" in text and "write failed" in text):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _is_oom(e: BaseException) -> bool:
