@@ -38,6 +38,21 @@ def key_table(screen: Screen) -> Table:
     return table
 
 
+def reflow(text: str) -> str:
+    """Help text as paragraphs that wrap to the dialog: the line breaks of the source go,
+    blank lines (paragraphs) and list items ('- ') stay."""
+    out: list[str] = []
+    for line in text.strip().splitlines():
+        line = line.strip()
+        if not line:
+            out.append("")
+        elif out and out[-1] and not line.startswith(("- ", "• ")):
+            out[-1] += " " + line
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="help.close"),
@@ -54,7 +69,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(classes="modal-dialog modal-wide", id="help"):
             yield Label(f"Help: {title}", classes="modal-title")
             with VerticalScroll(classes="modal-body"):
-                about = (self.target.HELP or "").strip()
+                about = reflow(self.target.HELP or "")
                 if about:
                     yield Static(about, classes="help-about")
                 yield Static(key_table(self.target), classes="help-keys")

@@ -234,3 +234,11 @@ def test_accelerate_command_for_several_gpus():
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[-3:] == ["-m", "ffui.train", "/runs/r1"]
     assert build_trainer_command("/runs/r1", 1, python="p") == ["p", "-m", "ffui.train", "/runs/r1"]
+
+
+def test_a_model_is_registered_once(jobs_home, tiny_model, ffui):
+    r = ffui("models", "add", tiny_model, "--name", "mine", home=jobs_home)
+    assert r.returncode == 0, r.stderr
+    r = ffui("models", "add", str(tiny_model) + "/", "--name", "again", home=jobs_home)
+    assert r.returncode == 1 and "already registered as 'mine'" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert ffui("models", "list", home=jobs_home).stdout.count(str(tiny_model)) == 1

@@ -34,7 +34,16 @@ def models_add(id_or_path: str, name: str | None, description: str | None) -> No
         fields = {"type": "huggingface", "huggingface_model_name": id_or_path, "name": name or id_or_path}
     else:
         raise UserError(f"{id_or_path!r} is neither an existing directory nor a hub id like org/name")
-    model_id = with_db(create_model, description=description, framework="transformers", **fields)
+    async def add(db):
+        where = fields.get("location") or fields.get("huggingface_model_name")
+        same = await db.fetchone("SELECT id, name FROM models WHERE location = ? OR huggingface_model_name = ?",
+                                 (where, where))
+        if same:  # one row per model: runs and adapters point at it
+            raise UserError(f"{where} is already registered as {same['name']!r} ({same['id'][:8]}); "
+                            f"see: ffui models list")
+        return await create_model(db, description=description, framework="transformers", **fields)
+
+    model_id = with_db(add)
     click.echo(f"model {fields['name']!r} added ({model_id})")
 
 
