@@ -121,9 +121,11 @@ or goes back."""
     @work(exclusive=True, group="preview", exit_on_error=False)
     async def run_preview(self, path: str, fmt: str, asked_import: bool = False) -> None:
         from ffui.data.importer import preview_import
+        from ffui.db import get_setting
 
         try:
-            pv = await asyncio.to_thread(preview_import, path, fmt=fmt, n=5)
+            token = await get_setting(self.app.db, "huggingface.token")  # a gated or private hub dataset
+            pv = await asyncio.to_thread(preview_import, path, fmt=fmt, n=5, token=token)
         except BaseException:
             self.preview, self.preview_key = None, None
             self.set_status("")

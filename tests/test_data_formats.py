@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ffui.data import store
+from ffui.data.errors import DataError
 from ffui.data.formats import Layout, detect_layout, normalise_row
 from ffui.data.importer import preview_import
 from ffui.data.training import export_for_training
@@ -113,6 +114,33 @@ async def test_json_array_roundtrip(db, tmp_path, fmt):
     assert [list(r) for r in read_jsonl(out)] == [list(r) for r in rows]  # key order too
 
 
+async def test_a_json_object_wrapping_the_rows_imports_its_rows(db, tmp_path):
+    """SQuAD-style {"version", "data": [...]}, a {"train", "test"} object, one pretty-printed row."""
+    src = tmp_path / "squad.json"
+    src.write_text(json.dumps({"version": "v2", "data": SAMPLES["input-output"]}, indent=2), encoding="utf-8")
+    res = await store.import_dataset(db, src, name="wrapped")
+    assert (res["format"], res["rows"], res["kind"]) == ("input-output", len(SAMPLES["input-output"]), "json")
+    out = tmp_path / "out.jsonl"
+    await store.export_dataset(db, "wrapped", out)
+    assert read_jsonl(out) == SAMPLES["input-output"]
+
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"train": ALPACA[:3], "test": ALPACA[3:]}), encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        await store.import_dataset(db, splits, name="both")
+    assert "'train', 'test'" in str(e.value) and "--split" in str(e.value)
+    res = await store.import_dataset(db, splits, name="test-part", split="test")
+    assert (res["format"], res["rows"]) == ("alpaca", 1)
+
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(CHATML[0], indent=2), encoding="utf-8")
+    res = await store.import_dataset(db, one, name="one")
+    assert (res["format"], res["rows"]) == ("chatml", 1)
+    out = tmp_path / "one.jsonl"
+    await store.export_dataset(db, "one", out)
+    assert read_jsonl(out) == [CHATML[0]]
+
+
 async def test_multiturn_stored_whole(db, tmp_path):
     await store.import_dataset(db, write_jsonl(tmp_path / "s.jsonl", SHAREGPT), name="s")
     page = await store.page(db, "s", limit=10)
@@ -130,7 +158,8 @@ async def test_multiturn_stored_whole(db, tmp_path):
     assert got[0]["messages"][1] == {"role": "user", "content": "Hi! Can you help me plan a trip?"}
 
 
-@pytest.mark.parametrize("fmt,delim", [("alpaca", ","), ("input-output", "\t"), ("text", ",")])
+@pytest.mark.parametrize("fmt,delim", [("alpaca", ","), ("input-output", "\t"), ("text", ","),
+                                       ("alpaca", ";")])  # ';': spreadsheets in many locales
 async def test_csv_tsv_roundtrip(db, tmp_path, fmt, delim):
     rows = [{k: str(v) for k, v in r.items()} for r in SAMPLES[fmt]]
     cols = list(dict.fromkeys(k for r in rows for k in r))

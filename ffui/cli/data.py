@@ -101,7 +101,10 @@ def data_preview(source, fmt, mapping, split, rows, as_json) -> None:
     """Show how SOURCE would be imported, without writing anything."""
     from ffui.data.importer import preview_import
 
-    p = preview_import(source, fmt=fmt, mapping=list(mapping), split=split, n=rows)
+    from ffui.db import get_setting
+
+    token = with_db(get_setting, "huggingface.token")  # a gated or private hub dataset
+    p = preview_import(source, fmt=fmt, mapping=list(mapping), split=split, n=rows, token=token)
     if as_json:
         click.echo(json.dumps(p, ensure_ascii=False, indent=2, default=str))
         return

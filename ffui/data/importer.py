@@ -217,8 +217,10 @@ class ImportPlan:
 
 def plan_import(spec: str | os.PathLike, *, fmt: str = "auto",
                 mapping: dict[str, str] | list[str] | None = None, split: str | None = None,
-                skip_bad: bool = False, limit: int | None = None) -> ImportPlan:
-    """Open ``spec`` (file, save_to_disk folder or hub id) and decide its layout.
+                skip_bad: bool = False, limit: int | None = None,
+                token: str | None = None) -> ImportPlan:
+    """Open ``spec`` (file, save_to_disk folder or hub id) and decide its layout. ``token``: the
+    Hugging Face token for a gated or private hub dataset (see ffui.data.readers.open_source).
 
     Raises DataError for problems with the input as a whole: missing file, empty file, binary
     data, unknown format, a ``--map`` column that is not there, no valid row at all.
@@ -227,7 +229,7 @@ def plan_import(spec: str | os.PathLike, *, fmt: str = "auto",
         mp = parse_mapping(mapping)
     except ValueError as e:
         raise DataError(None, None, str(e)) from None
-    src = open_source(spec, split=split)
+    src = open_source(spec, split=split, token=token)
     it = src.rows()
     peeked: list[tuple[int, Any]] = []
     sample: list[dict] = []
@@ -266,10 +268,11 @@ def plan_import(spec: str | os.PathLike, *, fmt: str = "auto",
 
 def preview_import(spec: str | os.PathLike, *, fmt: str = "auto",
                    mapping: dict[str, str] | list[str] | None = None,
-                   split: str | None = None, n: int = 5) -> dict[str, Any]:
+                   split: str | None = None, n: int = 5,
+                   token: str | None = None) -> dict[str, Any]:
     """What an import would do, without writing: kind, detected format and columns, the first
     ``n`` raw rows and their canonical records, bad rows among them. Raises DataError."""
-    plan = plan_import(spec, fmt=fmt, mapping=mapping, split=split, skip_bad=True)
+    plan = plan_import(spec, fmt=fmt, mapping=mapping, split=split, skip_bad=True, token=token)
     raw = [r for _, r in plan._peeked if type(r) is dict][:n]
     records = []
     plan.limit = n

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import json
 import os
 import re
@@ -74,6 +75,7 @@ class RowSource:
     split: str | None = None
     columns: list[str] | None = None  # known up front for CSV/TSV/Parquet/hf
     features: dict[str, Any] = field(default_factory=dict)
+    wrapper_key: str | None = None  # a .json object holding the rows under this key
 
     def where(self, loc: int) -> str:
         return f"{self.unit} {loc}"
@@ -114,6 +116,9 @@ class RowSource:
 
     def _rows_json(self) -> Iterator[tuple[int, Any]]:
         """A JSON array of objects, parsed element by element in bounded memory."""
+        if self.wrapper_key is not None:
+            yield from self._rows_wrapped()
+            return
         dec = json.JSONDecoder()
         decoder = codecs.getincrementaldecoder("utf-8-sig")()
         chunk = 1 << 20
@@ -213,8 +218,19 @@ class RowSource:
             if pos < len(st["buf"]):
                 raise fail(pos, "unexpected text after the closing ']' of the JSON array")
 
+    def _rows_wrapped(self) -> Iterator[tuple[int, Any]]:
+        """{"version": ..., "data": [rows]}: the rows of the wrapper key, numbered from 1."""
+        obj = _load_json_object(self.path)
+        rows = obj[self.wrapper_key] if self.wrapper_key else [obj]  # "": the object is the one row
+        for n, row in enumerate(rows, 1):
+            self.done = n
+            if type(row) is not dict:
+                yield n, RowError(f"expected an object in {self.wrapper_key!r}, got {_json_type(row)}")
+            else:
+                yield n, row
+
     def _rows_csv(self) -> Iterator[tuple[int, Any]]:
-        return self._rows_delimited(",")
+        return self._rows_delimited(_csv_delimiter(self.path))
 
     def _rows_tsv(self) -> Iterator[tuple[int, Any]]:
         return self._rows_delimited("\t")
@@ -344,8 +360,9 @@ class RowSource:
             except StopIteration:
                 return
             except Exception as e:
-                raise DataError(self.path, f"row {n + 1}",
-                                f"reading the hub dataset failed: {_first_line(e)}") from None
+                raise _hub_error(self.path, e, self._hub_token) or DataError(
+                    self.path, f"row {n + 1}",
+                    f"reading the hub dataset failed: {_first_line(e)}") from None
             n += 1
             self.done = n
             yield n, row
@@ -396,15 +413,18 @@ def _check_text_head(path: str, head: bytes) -> None:
 
 
 def open_source(spec: str | os.PathLike, *, split: str | None = None,
-                kind: str | None = None) -> RowSource:
-    """Open a file, a ``save_to_disk`` folder or a hub id for streaming. Raises DataError."""
+                kind: str | None = None, token: str | None = None) -> RowSource:
+    """Open a file, a ``save_to_disk`` folder or a hub id for streaming. Raises DataError.
+
+    ``token``: the Hugging Face token for gated or private hub datasets (None: HF_TOKEN or
+    huggingface_hub's own login, if any)."""
     spec = os.fspath(spec)
     path = os.path.expanduser(spec)
     if kind == "hub" or (not os.path.exists(path) and kind is None):
         if kind == "hub" or (_HUB_ID.match(spec) and ("/" in spec or "." not in spec)
                              and os.path.splitext(spec)[1].lower() not in _EXT_KIND
                              and not os.path.isdir(spec.split("/")[0])):
-            return _open_hub(spec, split)
+            return _open_hub(spec, split, token)
         raise DataError(spec, None, "no such file or folder")
     if os.path.isdir(path):
         return _open_hf_folder(path, split)
@@ -445,8 +465,74 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
     if kind == "json":
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if stripped.startswith(b"{"):
+            key = _wrapper_key(spec, path, size, split)
+            if key is not None:
+                obj_rows = len(_load_json_object(path)[key]) if key else 1
+                return RowSource(path=spec, kind="json", unit="row", progress_unit="rows", total=obj_rows,
+                                 split=split, wrapper_key=key)
             kind = "jsonl"  # many .json files are JSON Lines
     return RowSource(path=spec, kind=kind, unit="line", progress_unit="bytes", total=size)
+
+
+MAX_WRAPPED_JSON = 512 << 20  # a wrapped .json file is parsed whole; JSONL and arrays stream
+
+
+@functools.lru_cache(maxsize=2)
+def _load_json_object(path: str) -> dict:
+    with open(path, "rb") as f:
+        return json.loads(f.read().decode("utf-8-sig"))
+
+
+def _is_turn(d: dict) -> bool:
+    return ("role" in d and ("content" in d or "tool_calls" in d)) or ("from" in d and "value" in d)
+
+
+def _wrapper_key(spec: str, path: str, size: int, split: str | None) -> str | None:
+    """The key of a .json file that is ONE object holding the rows in a list (SQuAD's
+    {"version", "data": [...]}, {"train": [...], "test": [...]}); None for JSON Lines."""
+    with open(path, "rb") as f:
+        first = f.readline()
+        more = f.readline().strip()
+    try:
+        json.loads(first)
+        one_line = True
+        if more:
+            return None  # one object per line: JSON Lines
+    except ValueError:
+        one_line = False  # a pretty-printed object spans lines
+    if size > MAX_WRAPPED_JSON:
+        return None  # read as JSON Lines; its errors say what is wrong
+    try:
+        obj = _load_json_object(path)
+    except (ValueError, UnicodeDecodeError):
+        return None  # JSON Lines reading reports the line and the problem
+    if type(obj) is not dict:
+        return None
+    lists = [k for k, v in obj.items() if type(v) is list and v and type(v[0]) is dict and not _is_turn(v[0])]
+    if not lists:
+        return None if one_line else ""  # a single row (on one line, JSON Lines reads it)
+    if split is not None:
+        if split not in lists:
+            raise DataError(spec, None, f"the file holds rows under {', '.join(map(repr, lists))}, not {split!r}",
+                            f"pick one with --split {lists[0]}")
+        return split
+    if len(lists) > 1:
+        raise DataError(spec, None, f"the file holds rows under several keys: {', '.join(map(repr, lists))}",
+                        f"pick one with --split {lists[0]}")
+    return lists[0]
+
+
+def _csv_delimiter(path: str) -> str:
+    """',' unless the header line has no comma but semicolons or pipes (European spreadsheet
+    exports use ';')."""
+    with open(path, "rb") as f:
+        header = f.readline().decode("utf-8", errors="replace")
+    if "," in header:
+        return ","
+    for d in (";", "|"):
+        if d in header:
+            return d
+    return ","
 
 
 def _open_hf_folder(path: str, split: str | None) -> RowSource:
@@ -521,7 +607,53 @@ def _hub_unreachable(timeout: float = 3.0) -> str | None:
         return f"{host}:{port}: {e.strerror or e}"
 
 
-def _open_hub(spec: str, split: str | None) -> RowSource:
+_SET_TOKEN = "ffui settings set huggingface.token"
+
+
+def _hub_error(spec: str, e: BaseException, token: bool) -> DataError | None:
+    """One line for a hub refusal (gated, missing or private, bad token), or None.
+
+    huggingface_hub's exceptions may sit anywhere in the cause chain. datasets turns gated and
+    missing repos into a DatasetNotFoundError that it re-raises ``from None``, cutting the chain,
+    so for that one its message is all there is to go on. Without a token the hub answers 401
+    both for a gated repo and for one that does not exist (or is private)."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    seen, x = [], e
+    while x is not None and len(seen) < 20:
+        seen.append(x)
+        x = x.__cause__ or x.__context__
+    http = next((x for x in seen if isinstance(x, HfHubHTTPError)), None)
+    status = getattr(getattr(http, "response", None), "status_code", None)
+    text = str(e) if type(e).__name__ == "DatasetNotFoundError" else ""
+    page = f"{(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').rstrip('/')}/datasets/{spec}"
+    if isinstance(http, GatedRepoError) or "is a gated dataset" in text:
+        if token and (status == 403 or "ask for access" in text):
+            return DataError(spec, None, "access denied: the hub dataset is gated and your Hugging "
+                             "Face token has not been granted access",
+                             f"ask for access on {page}, or set another token with: {_SET_TOKEN}")
+        return DataError(spec, None, "access denied: the hub dataset is gated and needs a Hugging "
+                         "Face token", f"accept its terms on {page}, then set your token with: "
+                         f"{_SET_TOKEN}")
+    if isinstance(http, RevisionNotFoundError) or text.startswith("Revision "):
+        return DataError(spec, None, "no such revision of the hub dataset")
+    if isinstance(http, RepositoryNotFoundError) or "doesn't exist on the Hub" in text:
+        return DataError(spec, None, "no such dataset on the hub", "check the id" + (
+            "; if it is private, check that your token can read it" if token else
+            f"; if it is private, set your Hugging Face token with: {_SET_TOKEN}"))
+    if status in (401, 403):
+        what = ": the Hugging Face token is invalid or lacks permission" if token else ""
+        return DataError(spec, None, f"the hub refused access ({status}){what}",
+                         f"set a valid token with: {_SET_TOKEN}")
+    return None
+
+
+def _open_hub(spec: str, split: str | None, token: str | None = None) -> RowSource:
     hint = ("no network access to the hub? download the dataset elsewhere and import its "
             "files or its save_to_disk folder")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or \
@@ -546,14 +678,24 @@ def _open_hub(spec: str, split: str | None) -> RowSource:
     except Exception:
         pass
     try:
-        ds = datasets.load_dataset(spec, split=split or "train", streaming=True)
+        from huggingface_hub import get_token
+
+        have_token = bool(token or get_token())  # HF_TOKEN or huggingface_hub's own login
+    except Exception:
+        have_token = bool(token)
+    try:
+        ds = datasets.load_dataset(spec, split=split or "train", streaming=True, token=token or None)
         it = iter(ds)
         first = next(it)
     except StopIteration:
         raise DataError(spec, None, "the hub dataset is empty") from None
     except Exception as e:
-        raise DataError(spec, None, f"cannot load the hub dataset: {_first_line(e)}",
-                        hint) from None
+        if "Bad split" in str(e):
+            hint = "choose one with --split NAME"
+        elif not isinstance(e, ConnectionError) and "Connect" not in type(e).__name__:
+            hint = None  # not a network problem: the message says what is wrong
+        raise _hub_error(spec, e, have_token) or DataError(
+            spec, None, f"cannot load the hub dataset: {_first_line(e)}", hint) from None
 
     def rows():
         yield first
@@ -568,4 +710,5 @@ def _open_hub(spec: str, split: str | None) -> RowSource:
     src = RowSource(path=spec, kind="hub", unit="row", progress_unit="rows", total=total,
                     split=split or "train")
     src._hub_dataset = rows()  # type: ignore[attr-defined]
+    src._hub_token = have_token  # type: ignore[attr-defined]
     return src

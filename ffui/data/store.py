@@ -261,8 +261,11 @@ async def import_dataset(db, spec: str | os.PathLike, *, name: str, fmt: str = "
     """
     t0 = time.perf_counter()
     name = await _check_new_name(db, name)
+    from ffui.db import get_setting
+
+    token = await get_setting(db, "huggingface.token")  # gated/private hub datasets
     plan = await asyncio.to_thread(plan_import, spec, fmt=fmt, mapping=mapping, split=split,
-                                   skip_bad=skip_bad)
+                                   skip_bad=skip_bad, token=token)
     src = plan.source
     hub = src.kind == "hub"
     origin = {"kind": src.kind, "path": src.path if hub else os.path.abspath(src.path),

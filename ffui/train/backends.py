@@ -126,13 +126,55 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
+_SET_TOKEN = "ffui settings set huggingface.token"
+
+
+def _hub_refusal(name: str, e: BaseException) -> UserError | None:
+    """A UserError for a hub that said no (gated, missing or private, bad token), or None.
+
+    transformers raises OSError from huggingface_hub's error, so the cause chain says which."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+    )
+
+    x, http = e, None
+    for _ in range(20):
+        if x is None or isinstance(x, HfHubHTTPError):
+            http = x
+            break
+        x = x.__cause__ or x.__context__
+    if http is None:
+        return None
+    status = getattr(getattr(http, "response", None), "status_code", None)
+    token = bool(os.environ.get("HF_TOKEN"))  # the supervisor passes the stored token this way
+    page = f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{name}"
+    if isinstance(http, GatedRepoError):
+        if token and status == 403:
+            return UserError(f"access denied: base model {name!r} is gated and your Hugging Face token has not "
+                             "been granted access", f"ask for access on {page}, or set another token with: {_SET_TOKEN}",
+                             kind="model")
+        return UserError(f"access denied: base model {name!r} is gated and needs a Hugging Face token",
+                         f"accept its terms on {page}, then set your token with: {_SET_TOKEN}", kind="model")
+    if isinstance(http, RepositoryNotFoundError):
+        return UserError(f"base model {name!r} is not on the Hugging Face hub", "check base_model" + (
+            "; if it is private, check that your token can read it" if token else
+            f"; if it is private, set your token with: {_SET_TOKEN}"), kind="model")
+    if status in (401, 403):
+        return UserError(f"the hub refused access to base model {name!r} ({status})"
+                         + (": the Hugging Face token is invalid or lacks permission" if token else ""),
+                         f"set a valid token with: {_SET_TOKEN}", kind="model")
+    return None
+
+
 def _from_pretrained(loader, name: str, what: str, **kwargs):
     try:
         return loader.from_pretrained(name, **kwargs)
     except OSError as e:
-        raise UserError(f"cannot load the {what} of {name!r}: {str(e).splitlines()[0]}",
-                        "check base_model (a model directory with config.json and weights, or a hub id)",
-                        kind="model") from None
+        raise _hub_refusal(name, e) or UserError(
+            f"cannot load the {what} of {name!r}: {str(e).splitlines()[0]}",
+            "check base_model (a model directory with config.json and weights, or a hub id)", kind="model") from None
 
 
 # ---- loading ------------------------------------------------------------------------------
