@@ -52,7 +52,7 @@ def all_bindings() -> list[KeyInfo]:
                 continue
             for b in cls.__dict__.get("BINDINGS", ()):
                 if isinstance(b, Binding) and b.id and b.id not in found:
-                    found[b.id] = KeyInfo(b.id, b.key, b.description or b.action, cls.__name__)
+                    found[b.id] = KeyInfo(b.id, b.key, b.tooltip or b.description or b.action, cls.__name__)
     return list(found.values())
 
 
