@@ -98,7 +98,7 @@ class Poller:
             self._arm(self.interval)
             return
         self.busy = True
-        self.node.run_worker(self._run(), group="poll", exit_on_error=False)
+        self.node.run_worker(self._run, group="poll", exit_on_error=False)  # (a coroutine object would warn if never started)
 
     async def _run(self) -> None:
         try:
