@@ -143,12 +143,14 @@ class RunSupervisor:
                 kind = ev["type"]
             except (ValueError, KeyError, TypeError):
                 continue
-            if kind == "start":  # a resumed run: only the latest attempt counts
-                self.events.clear()
-            elif kind in ("done", "error"):
-                self.events[kind] = ev
-            elif kind in ("stopped", "cancelled"):
-                self.events["stopped"] = ev
+            self.remember(kind, ev)
+
+    def remember(self, kind: str, ev: dict) -> None:
+        """Keep the terminal events of the latest attempt (a resume starts a new one)."""
+        if kind == "start":
+            self.events.clear()
+        elif kind in _TERMINAL:
+            self.events[_TERMINAL[kind]] = ev
 
     def log_row(self, line: str, level: str | None = None, source: str = "train") -> dict:
         if level is None:
@@ -165,8 +167,8 @@ class RunSupervisor:
             return  # a torn or foreign line: train.log has the full story
         metrics = run.setdefault("metrics", {}) or {}
         run["metrics"] = metrics
+        self.remember(kind, ev)
         if kind == "start":
-            self.events.clear()  # terminal events of an earlier attempt (before a resume) do not count
             fields["backend"] = ev.get("backend")
             if ev.get("total_steps"):
                 fields["total_steps"] = ev["total_steps"]
@@ -193,18 +195,15 @@ class RunSupervisor:
         elif kind == "warning":
             rows.append(self.log_row(f"warning: {ev.get('message')}", "WARNING", "events"))
         elif kind == "error":
-            self.events["error"] = ev
             msg = ev.get("message", "the trainer failed")
             hint = ev.get("hint")
             fields["error_message"] = f"{msg}" + (f" ({hint})" if hint else "")
             rows.append(self.log_row(f"error: {fields['error_message']}", "ERROR", "events"))
         elif kind == "done":
-            self.events["done"] = ev
             fields["adapter_path"] = ev.get("adapter_path")
             metrics["final"] = ev.get("metrics") or {}
             fields["progress"] = 1.0
         elif kind in ("stopped", "cancelled"):
-            self.events["stopped"] = ev
             if ev.get("checkpoint"):
                 fields["checkpoint_path"] = ev["checkpoint"]
         fields["metrics"] = metrics
@@ -333,6 +332,7 @@ class RunSupervisor:
             await asyncio.sleep(POLL_S)
 
 
+_TERMINAL = {"done": "done", "error": "error", "stopped": "stopped", "cancelled": "stopped"}
 DISK_FULL_BYTES = 8 << 20  # less than this free: a checkpoint or a log line cannot be written
 
 
