@@ -265,8 +265,9 @@ class FfuiApp(App[None]):
         from ffui.cli import user_errors
         from ffui.db import describe_sqlite_error
 
-        if describe_sqlite_error(exc):
-            message = describe_sqlite_error(exc)
+        meaning = describe_sqlite_error(exc)
+        if meaning:
+            message = meaning
         elif isinstance(exc, user_errors()):
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         elif isinstance(exc, OSError) and exc.strerror:
