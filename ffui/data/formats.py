@@ -365,6 +365,15 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
     MAX = MAX_FIELD_CHARS
     enc = _encode
 
+    def meta_json(meta: dict | None) -> str | None:
+        """The row's metadata_json (None when there is none), within the field limit."""
+        if not meta:
+            return None
+        m = enc(meta)
+        if len(m) > MAX:
+            raise _too_long("the other columns", len(m))
+        return m
+
     if fmt == "input-output":
         ci, co = cols["input"], cols["output"]
         canon = (ci, co)
@@ -391,12 +400,7 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
                 raise _too_long(f"field {ci!r}", len(i))
             if len(o) > MAX:
                 raise _too_long(f"field {co!r}", len(o))
-            if meta:
-                m = enc(meta)
-                if len(m) > MAX:
-                    raise _too_long("the other columns", len(m))
-                return i, o, None, m
-            return i, o, None, None
+            return i, o, None, meta_json(meta)
         return norm
 
     if fmt == "text":
@@ -418,12 +422,7 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
                     meta["extra"] = extra
             if len(t) > MAX:
                 raise _too_long(f"field {ct!r}", len(t))
-            if meta:
-                m = enc(meta)
-                if len(m) > MAX:
-                    raise _too_long("the other columns", len(m))
-                return t, "", None, m
-            return t, "", None, None
+            return t, "", None, meta_json(meta)
         return norm
 
     if fmt == "alpaca":
@@ -467,12 +466,7 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
                                 len(text_in))
             if len(out) > MAX:
                 raise _too_long(f"field {cout!r}", len(out))
-            if meta:
-                m = enc(meta)
-                if len(m) > MAX:
-                    raise _too_long("the other columns", len(m))
-                return text_in, out, None, m
-            return text_in, out, None, None
+            return text_in, out, None, meta_json(meta)
         return norm
 
     # chat formats
@@ -492,12 +486,7 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
         if len(mj) > MAX:
             raise _too_long(f"the conversation in {cc!r}", len(mj))
         i, o = chat_preview(msgs)
-        if meta:
-            m = enc(meta)
-            if len(m) > MAX:
-                raise _too_long("the other columns", len(m))
-            return i, o, mj, m
-        return i, o, mj, None
+        return i, o, mj, meta_json(meta)
 
     def norm(row: dict) -> Normalised:
         try:
