@@ -5,9 +5,10 @@
 its own screen stack. Screen modules are imported when their mode is first shown, so the
 first frame only pays for Textual and the Runs screen.
 
-One ``ffui.db.Database`` is opened before the first screen is composed (``on_load``) and
-closed on exit; screens use ``self.app.db`` from async handlers and workers (aiosqlite
-runs every query in its own thread). Quitting never touches running jobs: they belong to
+One ``ffui.db.Database`` is opened right after the first frame and closed on exit;
+screens use ``self.app.db`` from async handlers and workers (aiosqlite runs every query in
+its own thread), and what loads as a screen mounts asks ``await self.app.database()``,
+which waits out the first ~0.1 s. Quitting never touches running jobs: they belong to
 their own supervisor processes.
 """
 
@@ -139,8 +140,9 @@ class FfuiApp(App[None]):
     async def _open_database(self) -> None:
         """Open the database right after the first frame (importing ffui.db costs ~0.1 s).
 
-        Until it is open, mode keys wait for it (``wait_for_db``) and the Runs screen says
-        'loading'; so every screen still finds ``app.db`` open when it is composed.
+        Until it is open, mode keys and ``show_train_config`` wait for it (``wait_for_db``),
+        the Runs screen says 'loading', and the loaders of the other screens and of the
+        command palette wait in ``database()``: a screen shown early fills once it is open.
         """
         try:
             core = await asyncio.to_thread(importlib.import_module, "ffui.db")
@@ -172,6 +174,15 @@ class FfuiApp(App[None]):
 
     async def wait_for_db(self) -> None:
         await self._db_ready.wait()
+
+    async def database(self):
+        """The open database, once it is open: a screen shown in the first ~0.1 s waits for it."""
+        await self._db_ready.wait()
+        if self.db is None:
+            from ffui.db import DatabaseError
+
+            raise DatabaseError(self.startup_error or "the database is not open")
+        return self.db
 
     async def load_keymap(self) -> None:
         """Apply the user's keymap (the setting ui.keymap); say what in it could not be used."""
@@ -309,6 +320,7 @@ class FfuiApp(App[None]):
 
     async def show_train_config(self, hp: dict) -> bool:
         """Switch to the Train form and give it a config; False if the form cannot take one."""
+        await self.wait_for_db()  # the form reads its pickers from the database as it mounts
         await self.switch_mode("train")
         form = self.get_screen_stack("train")[0]
         load = getattr(form, "load_config", None)

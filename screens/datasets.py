@@ -90,7 +90,7 @@ Operations make new datasets; the source is never changed."""
 
         if select is not None:
             self._select_after = select
-        self.datasets = await store.list_datasets(self.app.db)
+        self.datasets = await store.list_datasets(await self.app.database())
         self._fill()
 
     def _fill(self) -> None:

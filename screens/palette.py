@@ -46,7 +46,7 @@ class _ListProvider(Provider):
 
 class RunsProvider(_ListProvider):
     async def load(self):
-        rows = await self.app.db.fetchall(
+        rows = await (await self.app.database()).fetchall(
             "SELECT id, name, status, progress FROM training_runs ORDER BY id DESC LIMIT 200")
         return [(f"Open run {r['id']}: {r['name']} ({r['status']})",
                  f"{float(r['progress'] or 0) * 100:.0f}% done", partial(self.app.open_run, r["id"])) for r in rows]
@@ -56,7 +56,7 @@ class DatasetsProvider(_ListProvider):
     discover_count = 3
 
     async def load(self):
-        rows = await self.app.db.fetchall(
+        rows = await (await self.app.database()).fetchall(
             "SELECT id, COALESCE(name, '#' || id) AS name, pair_count FROM scrape_sessions ORDER BY id DESC LIMIT 200")
         return [(f"Browse dataset {r['name']}", f"{r['pair_count'] or 0:,} rows",
                  partial(self._open, r["id"])) for r in rows]
@@ -75,7 +75,7 @@ class ModelsProvider(_ListProvider):
     discover_count = 3
 
     async def load(self):
-        rows = await self.app.db.fetchall(
+        rows = await (await self.app.database()).fetchall(
             "SELECT id, name, huggingface_model_name, location FROM models ORDER BY rowid DESC LIMIT 200")
         out = []
         for r in rows:

@@ -143,7 +143,7 @@ ctrl+n starts a new chat. The model runs in a separate worker process, stopped w
         """Adapters (registered, and completed runs' adapters) with their base models."""
         from ffui.db import list_adapters, list_models
 
-        db = self.app.db
+        db = await self.app.database()
         models = {m["id"]: m for m in await list_models(db)}
         found: dict[str, dict] = {}
         for a in await list_adapters(db):

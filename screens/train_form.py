@@ -250,7 +250,7 @@ escape leaves a field, so the number keys switch modes again."""
         """Datasets and prompts for the pickers (they change in other modes)."""
         from ffui.data import store
 
-        db = self.app.db
+        db = await self.app.database()
         self.datasets = await store.list_datasets(db)
         prompts = await store.list_prompts(db)
         ds = self.query_one("#tr-dataset", Select)

@@ -244,6 +244,32 @@ async def test_duplicate_config_from_a_run_fills_the_form(home):
         assert cfg["target_modules"] == ["q_proj", "v_proj"] and cfg["prompt_template"] == hp["prompt_template"]
 
 
+async def test_a_config_handed_over_before_the_database_opens_still_fills_the_form(home, monkeypatch):
+    """CI once ran the duplicate before the app's database was open: the form's pickers failed
+    to load and the config it was holding was never put in. Now the form waits for the database."""
+    import asyncio
+
+    await make_home(home)
+    real_open = fdb.open_db
+
+    async def slow_open(*args, **kwargs):  # a loaded machine: the database opens a second late
+        await asyncio.sleep(1.0)
+        return await real_open(*args, **kwargs)
+
+    monkeypatch.setattr(fdb, "open_db", slow_open)
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.db is None
+        assert await app.show_train_config({"base_model": "/models/base", "lora_r": 4})
+        form = await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and
+                              app.screen.query_one("#tr-model").value == "/models/base" and app.screen,
+                              timeout=30, what="the form filled once the database opened")
+        await settle(pilot)
+        assert form.query_one("#hp-lora_r").value == "4" and not form.has_unsaved_changes()
+        assert form.query_one("#tr-dataset").value is not None  # the pickers loaded too
+        assert not [n.message for n in app._notifications if n.severity == "error"]
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     pytest.importorskip("torch")
