@@ -59,9 +59,9 @@ async def test_a_run_started_elsewhere_appears_within_two_seconds(real):
         async with fdb.connect(real["home"] / "ffui.db", real["home"]) as other:  # another process's view
             run = await fdb.create_training_run(other, "from-the-cli", base_model="tiny", status="completed")
             # polled once a second; the generous timeout only keeps a loaded CI machine from flaking
-            await wait_for(pilot, lambda: runs_screen_cells(app, run["id"]), timeout=5, what="the new run")
+            await wait_for(pilot, lambda: runs_screen_cells(app, run["id"]), timeout=20, what="the new run")
             await fdb.delete_training_run(other, run["id"], delete_artifacts=True)
-        await wait_for(pilot, lambda: not runs_screen_cells(app, run["id"]), timeout=5, what="the deleted run to go")
+        await wait_for(pilot, lambda: not runs_screen_cells(app, run["id"]), timeout=20, what="the deleted run to go")
 
 
 async def test_a_finished_run_shows_its_log_chart_metrics_config_and_adapter(real):
@@ -270,7 +270,7 @@ async def run(pilot):
     written = int(proc.communicate()[0])
     if written:
         last = f"fast line {written - 1} "
-        await wait_for(pilot, lambda: tail.items[-1].startswith(last), timeout=5)
+        await wait_for(pilot, lambda: tail.items[-1].startswith(last), timeout=20)
     out.update(max_lag=max(lags), p99=sorted(lags)[int(len(lags) * 0.99)], written=written, held=len(tail.items),
                max_lines=tail.max_lines)
     app.exit()

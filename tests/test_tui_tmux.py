@@ -45,7 +45,7 @@ class Terminal:
             # an escape followed too soon by a key reads as alt+key: give each key its own moment
             time.sleep(0.6 if key == "Escape" else pause)
 
-    def wait_for(self, text: str, timeout: float = 10.0) -> str:
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()

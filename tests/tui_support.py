@@ -41,8 +41,11 @@ def app_for(home: Path, gpu: GpuState = NO_GPU, **kw):
     return make_app(paths_for(home), gpu_probe=lambda: gpu, **kw)
 
 
-async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"):
-    """Let the app run until ``predicate()`` is truthy; fail with ``what`` after ``timeout``."""
+async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"):
+    """Let the app run until ``predicate()`` is truthy; fail with ``what`` after ``timeout``.
+
+    It returns as soon as the predicate holds, so the generous default only costs time when a
+    test fails; it keeps a CI machine busy with other suites from failing a waiting test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
