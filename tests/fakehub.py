@@ -20,9 +20,10 @@ huggingface_hub, datasets and transformers talk to it unchanged when ``HF_ENDPOI
 Errors carry the hub's ``X-Error-Code`` / ``X-Error-Message`` headers, which huggingface_hub
 turns into its exceptions: an unknown repo is ``RepoNotFound`` (401 without a token, 404 with
 one, as on the hub, which does not tell strangers whether a private repo exists); a gated repo's
-files need ``Authorization: Bearer <hub.token>`` (401 ``GatedRepo`` without it; its info and
-file list stay public, as on the hub); a wrong token is 401 "Invalid credentials in
-Authorization header" everywhere; an unknown revision is ``RevisionNotFound`` and a missing
+files need ``Authorization: Bearer <hub.token>`` (401 ``GatedRepo`` without it; 403 ``GatedRepo``
+"not in the authorized list" with ``hub.ungranted_token``, a valid token whose user has not been
+granted access; its info and file list stay public, as on the hub); a wrong token is 401
+"Invalid credentials in Authorization header" everywhere; an unknown revision is ``RevisionNotFound`` and a missing
 file ``EntryNotFound`` (404, with ``X-Repo-Commit``).
 
 Every request is recorded in ``hub.requests`` (method, path with query, host, Authorization
@@ -99,8 +100,10 @@ def _read_repo(repo_id: str, kind: str, folder: Path, gated: bool) -> Repo:
 
 
 class FakeHub:
-    def __init__(self, token: str = "hf_fakehubTOKEN0123456789abcdefXYZ"):
+    def __init__(self, token: str = "hf_fakehubTOKEN0123456789abcdefXYZ",
+                 ungranted_token: str = "hf_fakehubNOTGRANTED0123456789abcd"):
         self.token = token
+        self.ungranted_token = ungranted_token  # valid, but its user was never granted a gated repo
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[Request] = []
         self.unknown: list[str] = []
@@ -159,11 +162,12 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self.segs = [unquote(s) for s in url.path.split("/")[1:]]
-        self.authed = False
+        self.authed = self.granted = False
         if auth is not None:
-            if auth != f"Bearer {self.hub.token}":
+            if auth not in (f"Bearer {self.hub.token}", f"Bearer {self.hub.ungranted_token}"):
                 return self._error(401, None, "Invalid credentials in Authorization header")
             self.authed = True
+            self.granted = auth == f"Bearer {self.hub.token}"
         try:
             self._route()
         except (BrokenPipeError, ConnectionResetError):  # the client went away
@@ -305,6 +309,11 @@ class _Handler(BaseHTTPRequestHandler):
             what = "dataset" if kind == "dataset" else "model"
             return self._error(401, "GatedRepo", f"Access to {what} {repo_id} is restricted. You must "
                                "have access to it and be authenticated to access it. Please log in.")
+        if repo.gated and not self.granted:
+            page = f"{self.hub.url}/{'datasets/' if kind == 'dataset' else ''}{repo_id}"
+            return self._error(403, "GatedRepo", f"Access to {'dataset' if kind == 'dataset' else 'model'} "
+                               f"{repo_id} is restricted and you are not in the authorized list. "
+                               f"Visit {page} to ask for access.")
         entry = repo.files.get(path)
         if entry is None:
             return self._error(404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": repo.sha})

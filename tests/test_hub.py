@@ -172,6 +172,21 @@ def test_a_wrong_token_is_reported_as_such(ffui, home, hub, tmp_path):
     assert "hf_wrong" not in r.stderr + r.stdout
 
 
+def test_a_token_not_granted_access_is_told_to_ask_for_it(ffui, home, hub, tmp_path):
+    """A valid token whose user has not been granted the gated repo: the hub answers 403, and the
+    user needs to ask for access (or use another token), not to set a token."""
+    hub.add_dataset("org/gated-chat", chat_repo(tmp_path / "gated"), gated=True)
+    r = ffui("settings", "set", "huggingface.token", home=home, input=hub.ungranted_token + "\n", env=hub.env)
+    assert r.returncode == 0, r.stderr
+    r = ffui("data", "import", "org/gated-chat", "--name", "chat", home=home, env=hub.env)
+    line = one_error_line(r, "org/gated-chat", "has not been granted access", "ask for access on",
+                          f"{hub.url}/datasets/org/gated-chat")
+    assert hub.ungranted_token not in r.stderr + r.stdout
+    assert [q for q in hub.requests if q.auth == f"Bearer {hub.ungranted_token}"], "the stored token was sent"
+    assert "set your token" not in line  # it is set: asking for access is what helps
+    assert ffui("data", "list", home=home, env=hub.env).stdout.startswith("no datasets yet"), "nothing imported"
+
+
 # -- training a hub model -------------------------------------------------------------------------
 
 
@@ -233,6 +248,21 @@ def test_train_a_gated_hub_model(ffui, home, hub, tiny_model, chat_dataset, kill
     assert TOKEN not in r.stdout + r.stderr + show.stdout + logs.stdout
     with sqlite3.connect(home / "ffui.db") as con:
         assert TOKEN not in json.dumps(con.execute("SELECT * FROM app_logs").fetchall(), default=str)
+
+
+def test_gated_hub_model_with_a_token_not_granted_access_says_to_ask_for_it(ffui, home, hub, tiny_model,
+                                                                            chat_dataset, kill_runs):
+    hub.add_model("org/tiny", tiny_model, gated=True)
+    r = ffui("settings", "set", "huggingface.token", home=home, input=hub.ungranted_token + "\n", env=hub.env)
+    assert r.returncode == 0, r.stderr
+    r = ffui("train", "--dataset", "chat", "--model", "org/tiny", "--set", "max_steps=3",
+             "--set", "num_gpu=0", "--wait", home=home, env=hub.env, timeout=300)
+    assert r.returncode != 0 and "Traceback" not in r.stdout + r.stderr
+    run = json.loads(ffui("runs", "show", "1", "--json", home=home, env=hub.env).stdout)
+    reason = run["error_message"]
+    assert run["status"] == "failed" and "\n" not in reason, reason
+    assert "has not been granted access" in reason and f"ask for access on {hub.url}/org/tiny" in reason, reason
+    assert hub.ungranted_token not in r.stdout + r.stderr + json.dumps(run)
 
 
 def test_gated_hub_model_without_a_token_fails_with_a_clear_reason(ffui, home, hub, tiny_model, chat_dataset,
