@@ -28,7 +28,7 @@ FORMATS = [("auto-detect", "auto"), ("alpaca", "alpaca"), ("sharegpt", "sharegpt
 
 def default_name(path: str) -> str:
     base = os.path.basename(os.path.normpath(os.path.expanduser(path))) or "dataset"
-    stem = re.sub(r"\.(jsonl|json|csv|tsv|parquet|txt|gz)$", "", base, flags=re.I)
+    stem = re.sub(r"\.(jsonl|json|csv|tsv|parquet|txt|gz|gzip|bz2|xz|lzma)$", "", base, flags=re.I)
     stem = re.sub(r"\.(jsonl|json|csv|tsv)$", "", stem, flags=re.I)
     name = re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "dataset"
     return name if not name.isdigit() else f"dataset-{name}"
@@ -39,7 +39,7 @@ class ImportScreen(FfuiScreen):
 
     CSS_PATH = "datasets.tcss"
     HELP = """Import a dataset. Type a path (tab completes; a file of JSONL, JSON, CSV, TSV or Parquet,
-or a save_to_disk folder) and press enter: the format is detected and the first rows are shown,
+also .gz/.bz2/.xz-compressed, or a save_to_disk folder) and press enter: the format is detected and the first rows are shown,
 nothing is written yet. Change the format if the guess is wrong, name the dataset, then ctrl+s
 imports (a progress bar shows how far). escape cancels an import in progress (nothing is kept)
 or goes back."""

@@ -140,6 +140,35 @@ async def test_damaged_parquet_and_folder(db, tmp_path):
     await rejects(db, folder, "save_to_disk")
 
 
+async def test_damaged_or_unsupported_compressed_files(db, tmp_path):
+    import gzip
+    import lzma
+
+    data = b"\n".join(lines(GOOD * 2000)) + b"\n"
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(data)[:3000])  # a download that stopped
+    await rejects(db, cut, "cannot decompress the gzip file", "cut short")
+    await rejects(db, cut, "cannot decompress", skip_bad=True)  # not a bad row: the file is broken
+    fake = tmp_path / "plain.jsonl.xz"
+    fake.write_bytes(data)  # named .xz, not compressed
+    await rejects(db, fake, "cannot decompress the xz file")
+    bad_row = tmp_path / "bad.jsonl.xz"
+    bad_row.write_bytes(lzma.compress(b"\n".join(lines(GOOD[:2]) + [b"{broken"] + lines(GOOD[2:])) + b"\n"))
+    await rejects(db, bad_row, "line 3", "malformed JSON")  # lines count in the decompressed text
+    for name, tool in (("a.jsonl.zst", "zstd -d a.jsonl.zst"), ("b.zip", "unzip b.zip")):
+        p = tmp_path / name
+        p.write_bytes(b"\x28\xb5\x2f\xfd" + os.urandom(64))
+        await rejects(db, p, "does not unpack", tool)
+    parquet_gz = tmp_path / "d.parquet.gz"
+    buf = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pylist(GOOD), buf)
+    parquet_gz.write_bytes(gzip.compress(buf.read_bytes()))
+    await rejects(db, parquet_gz, "decompress it first")
+    txt = tmp_path / "notes.txt"
+    txt.write_text("Some prose.\n")
+    await rejects(db, txt, "plain text", '{"text": "..."}')
+
+
 async def test_missing_file_and_hub_offline(db, tmp_path, monkeypatch):
     await rejects(db, tmp_path / "nope.jsonl", "no such file")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -176,6 +176,40 @@ async def test_csv_tsv_roundtrip(db, tmp_path, fmt, delim):
     assert read_jsonl(out) == rows
 
 
+COMPRESSORS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESSORS))
+@pytest.mark.parametrize("inner,fmt", [(".jsonl", "sharegpt"), (".json", "chatml"), (".csv", "alpaca")])
+async def test_compressed_files_import_as_they_are(db, tmp_path, suffix, inner, fmt):
+    """Hub and Kaggle datasets often come as .jsonl.gz, .json.bz2, .csv.xz: read without unpacking."""
+    import importlib
+
+    rows = SAMPLES[fmt]
+    plain = tmp_path / f"data{inner}"
+    if inner == ".jsonl":
+        write_jsonl(plain, rows)
+    elif inner == ".json":
+        plain.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    else:
+        rows = [{k: str(r.get(k, "")) for k in ("instruction", "input", "output")} for r in rows]
+        with open(plain, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    src = tmp_path / f"data{inner}{suffix}"
+    src.write_bytes(importlib.import_module(COMPRESSORS[suffix]).compress(plain.read_bytes()))
+    preview = preview_import(str(src), n=2)
+    assert preview["format"] == fmt and len(preview["rows"]) == 2
+    res = await store.import_dataset(db, src, name="z")
+    assert (res["format"], res["rows"], res["bad"]) == (fmt, len(rows), 0)
+    out = tmp_path / "out.jsonl"
+    await store.export_dataset(db, "z", out)
+    assert read_jsonl(out) == rows
+    if inner == ".jsonl":
+        assert out.read_bytes() == plain.read_bytes()
+
+
 @pytest.mark.parametrize("fmt", list(SAMPLES))
 async def test_parquet_roundtrip(db, tmp_path, fmt):
     table = pa.Table.from_pylist(COLUMNAR[fmt])

@@ -75,7 +75,9 @@ def _bad_report(res: dict) -> None:
 @click.option("--skip-bad", is_flag=True, help="leave bad rows out (counted and reported)")
 @click.option("--description", help="a note kept in the dataset registry")
 def data_import(source, name, fmt, mapping, split, skip_bad, description) -> None:
-    """Import SOURCE (JSONL, JSON, CSV, TSV, Parquet, a save_to_disk folder or a hub id)."""
+    """Import SOURCE (JSONL, JSON, CSV, TSV, Parquet, a save_to_disk folder or a hub id).
+
+    Text files may be compressed (.gz, .bz2, .xz): they are read as they are."""
     from ffui.data import store
 
     bar = _Bar(f"importing {name}")

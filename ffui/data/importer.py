@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from .errors import DataError, RowError
 from .formats import Layout, detect_layout, make_normaliser, parse_mapping
-from .readers import RowSource, _json_type, jsonl_line_problem, open_source
+from .readers import RowSource, _json_type, jsonl_line_problem, open_source, reading
 
 SAMPLE_ROWS = 200       # rows looked at to detect the format
 MAX_BAD_EXAMPLES = 20   # bad rows described in the report (all are counted)
@@ -174,7 +174,7 @@ class ImportPlan:
         loads = json.loads
         good = self.good
         lineno = 0
-        with open(src.path, "rb") as f:
+        with reading(src._local, src.path) as f:
             if last:
                 for _ in f:
                     lineno += 1

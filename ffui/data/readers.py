@@ -7,18 +7,26 @@ be read (malformed JSON, bad bytes, wrong shape) is yielded as a :class:`RowErro
 place of the dict, so the caller can stop with a clear message or, with ``--skip-bad``, count it
 and go on. Problems with the file as a whole raise :class:`DataError`.
 
+Text files may be compressed (``.jsonl.gz``, ``.csv.bz2``, ``.json.xz``): :func:`open_bytes`
+decompresses as it reads, and progress counts the compressed bytes read from disk.
+
 Only the standard library and pyarrow are imported here; ``datasets`` is imported lazily for hub
 ids.
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import contextlib
 import csv
 import functools
+import gzip
 import json
+import lzma
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -38,6 +46,75 @@ _EXT_KIND = {
     ".tsv": "tsv", ".tab": "tsv",
     ".parquet": "parquet", ".pq": "parquet",
 }
+
+def _reading_tell(base):
+    """``base`` (GzipFile, BZ2File, LZMAFile) over a file of its own, whose ``tell()`` is the
+    position in the compressed file: what progress against the file's size needs."""
+
+    class Decompressing(base):
+        def __init__(self, path: str):
+            self._compressed = open(path, "rb")
+            try:
+                super().__init__(fileobj=self._compressed, mode="rb") if base is gzip.GzipFile \
+                    else super().__init__(self._compressed, mode="rb")
+            except BaseException:
+                self._compressed.close()
+                raise
+
+        def tell(self) -> int:
+            return self._compressed.tell()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._compressed.close()
+
+    Decompressing.__name__ = f"Decompressing{base.__name__}"
+    return Decompressing
+
+
+_COMPRESSED = {".gz": _reading_tell(gzip.GzipFile), ".gzip": _reading_tell(gzip.GzipFile),
+               ".bz2": _reading_tell(bz2.BZ2File), ".xz": _reading_tell(lzma.LZMAFile),
+               ".lzma": _reading_tell(lzma.LZMAFile)}
+#: containers and codecs ffui does not unpack itself, with what to do instead
+_UNREAD = {".zst": "zstd -d FILE", ".zstd": "zstd -d FILE", ".zip": "unzip FILE", ".7z": "7z x FILE",
+           ".tar": "tar -xf FILE", ".tgz": "tar -xzf FILE", ".rar": "unrar x FILE"}
+_DAMAGED = (EOFError, zlib.error, lzma.LZMAError, OSError)  # gzip.BadGzipFile is an OSError
+
+
+def compression(path: str) -> str | None:
+    """The compression suffix of ``path`` that ffui decompresses while reading ('.gz'), or None."""
+    ext = os.path.splitext(path)[1].lower()
+    return ext if ext in _COMPRESSED else None
+
+
+def open_bytes(path: str):
+    """``path`` opened for reading bytes, decompressed if its name ends in .gz, .bz2 or .xz."""
+    ext = compression(path)
+    return _COMPRESSED[ext](path) if ext else open(path, "rb")
+
+
+@contextlib.contextmanager
+def reading(path: str, spec: str | None = None):
+    """:func:`open_bytes` as a context; a damaged or cut-short compressed file is one DataError."""
+    f = open_bytes(path)
+    try:
+        yield f
+    except _DAMAGED as e:
+        if compression(path) is None:
+            raise
+        raise _damaged(spec or path, path, e) from None
+    finally:
+        f.close()
+
+
+def _damaged(spec: str, path: str, e: BaseException) -> DataError:
+    what = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".xz": "xz", ".lzma": "xz"}[compression(path)]
+    return DataError(spec, None, f"cannot decompress the {what} file: {_first_line(e)}",
+                     "the file may be cut short or damaged; download or compress it again")
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -84,13 +161,25 @@ class RowSource:
         return DataError(self.path, self.where(loc) if loc is not None else None, message, hint)
 
     # -- iteration -------------------------------------------------------------------------
+    @property
+    def _local(self) -> str:
+        """The file's path on this machine (``path`` is what the user gave, ``~`` and all)."""
+        return os.path.expanduser(self.path)
+
     def rows(self) -> Iterator[tuple[int, Any]]:
-        return getattr(self, f"_rows_{self.kind}")()
+        rows = getattr(self, f"_rows_{self.kind}")()
+        return self._decompressed(rows) if self.kind not in ("hub", "hf") and compression(self.path) else rows
+
+    def _decompressed(self, rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        try:
+            yield from rows
+        except _DAMAGED as e:  # (DataError is not among them)
+            raise _damaged(self.path, self._local, e) from None
 
     def _rows_jsonl(self) -> Iterator[tuple[int, Any]]:
         loads = json.loads
         lineno = 0
-        with open(self.path, "rb") as f:
+        with open_bytes(self._local) as f:
             for line in f:
                 lineno += 1
                 if not lineno & 4095:
@@ -123,7 +212,7 @@ class RowSource:
         decoder = codecs.getincrementaldecoder("utf-8-sig")()
         chunk = 1 << 20
         st = {"buf": "", "eof": False, "raw": 0, "line": 1, "lpos": 0}
-        f = open(self.path, "rb")
+        f = open_bytes(self._local)
 
         def fill(pos: int, n: int = chunk) -> int:
             """Drop buf[:pos], append the next n bytes decoded; returns the new pos (0)."""
@@ -142,7 +231,7 @@ class RowSource:
                                 f"not valid UTF-8 (byte 0x{e.object[e.start]:02x} at column "
                                 f"{col})", "re-save the file as UTF-8") from None
             st["raw"] += len(data)
-            self.done = st["raw"]
+            self.done = f.tell()
             if not data:
                 st["eof"] = True
             buf = st["buf"]
@@ -220,7 +309,7 @@ class RowSource:
 
     def _rows_wrapped(self) -> Iterator[tuple[int, Any]]:
         """{"version": ..., "data": [rows]}: the rows of the wrapper key, numbered from 1."""
-        obj = _load_json_object(self.path)
+        obj = _load_json_object(self._local)
         rows = obj[self.wrapper_key] if self.wrapper_key else [obj]  # "": the object is the one row
         for n, row in enumerate(rows, 1):
             self.done = n
@@ -230,7 +319,7 @@ class RowSource:
                 yield n, row
 
     def _rows_csv(self) -> Iterator[tuple[int, Any]]:
-        return self._rows_delimited(_csv_delimiter(self.path))
+        return self._rows_delimited(_csv_delimiter(self._local))
 
     def _rows_tsv(self) -> Iterator[tuple[int, Any]]:
         return self._rows_delimited("\t")
@@ -258,7 +347,7 @@ class RowSource:
                     state["bad"][state["line"]] = describe_bad_bytes(raw)
                     yield raw.decode("utf-8", errors="replace")
 
-        with open(self.path, "rb") as f:
+        with open_bytes(self._local) as f:
             reader = csv.reader(lines(f), delimiter=delimiter, strict=False)
             try:
                 header = next(reader)
@@ -316,7 +405,7 @@ class RowSource:
         try:
             # buffered page-by-page reads: memory follows the batch, not the row group (a
             # 1,000,000-row file written with pyarrow's defaults is one row group)
-            pf = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
+            pf = pq.ParquetFile(self._local, pre_buffer=False, buffer_size=1 << 20)
         except Exception as e:  # pyarrow raises several kinds
             raise DataError(self.path, None, f"cannot read the Parquet file: {_first_line(e)}",
                             "the file may be damaged or not Parquet") from None
@@ -397,8 +486,8 @@ def jsonl_line_problem(line: bytes, e: ValueError) -> RowError | None:
     return RowError(_explain_json_error(line, e))
 
 
-def _sniff(path: str) -> bytes:
-    with open(path, "rb") as f:
+def _sniff(path: str, spec: str) -> bytes:
+    with reading(path, spec) as f:
         return f.read(8192)
 
 
@@ -422,7 +511,7 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
     path = os.path.expanduser(spec)
     if kind == "hub" or (not os.path.exists(path) and kind is None):
         if kind == "hub" or (_HUB_ID.match(spec) and ("/" in spec or "." not in spec)
-                             and os.path.splitext(spec)[1].lower() not in _EXT_KIND
+                             and os.path.splitext(spec)[1].lower() not in {**_EXT_KIND, **_COMPRESSED, **_UNREAD}
                              and not os.path.isdir(spec.split("/")[0])):
             return _open_hub(spec, split, token)
         raise DataError(spec, None, "no such file or folder")
@@ -431,13 +520,23 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
     if not os.access(path, os.R_OK):
         raise DataError(spec, None, "the file is not readable (permission denied)")
     size = os.path.getsize(path)
+    packed = compression(path)
+    inner = path[: -len(packed)] if packed else path  # data.jsonl.gz reads as data.jsonl
+    unpack = _UNREAD.get(os.path.splitext(path)[1].lower())
+    if unpack:
+        raise DataError(spec, None, f"ffui does not unpack {os.path.splitext(path)[1].lower()} files",
+                        f"unpack it with `{unpack.replace('FILE', os.path.basename(path))}` and import "
+                        "the file inside; .gz, .bz2 and .xz files are read as they are")
     if kind is None:
-        kind = _EXT_KIND.get(os.path.splitext(path)[1].lower())
-    head = _sniff(path)
+        kind = _EXT_KIND.get(os.path.splitext(inner)[1].lower())
+    head = _sniff(path, spec)
     if size == 0 or not head.strip():
         raise DataError(spec, None, "the file is empty; nothing to import")
     if head.startswith(b"PAR1"):
         kind = "parquet"
+    if kind == "parquet" and packed:
+        raise DataError(spec, None, f"a Parquet file inside {packed} cannot be read in place",
+                        "decompress it first (Parquet compresses its own columns)")
     if kind is None:
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if stripped.startswith(b"["):
@@ -445,8 +544,11 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
         elif stripped.startswith(b"{"):
             kind = "jsonl"
         else:
+            if os.path.splitext(inner)[1].lower() in (".txt", ".md", ".text"):
+                raise DataError(spec, None, "plain text files are not read as rows",
+                                'write one JSON object per line, {"text": "..."}, and name the file .jsonl')
             raise DataError(spec, None, "cannot tell the file type",
-                            "name it .jsonl, .json, .csv, .tsv or .parquet")
+                            "name it .jsonl, .json, .csv, .tsv or .parquet (.gz, .bz2 or .xz on top is fine)")
     if kind == "parquet":
         if not head.startswith(b"PAR1"):
             raise DataError(spec, None, "the file is not Parquet (no PAR1 header)",
@@ -465,7 +567,8 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
     if kind == "json":
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if stripped.startswith(b"{"):
-            key = _wrapper_key(spec, path, size, split)
+            # (compressed, the text is several times the file: 512 MB of gzip may be 4 GB of JSON)
+            key = _wrapper_key(spec, path, size * 8 if packed else size, split)
             if key is not None:
                 obj_rows = len(_load_json_object(path)[key]) if key else 1
                 return RowSource(path=spec, kind="json", unit="row", progress_unit="rows", total=obj_rows,
@@ -479,7 +582,7 @@ MAX_WRAPPED_JSON = 512 << 20  # a wrapped .json file is parsed whole; JSONL and 
 
 @functools.lru_cache(maxsize=2)
 def _load_json_object(path: str) -> dict:
-    with open(path, "rb") as f:
+    with reading(path) as f:
         return json.loads(f.read().decode("utf-8-sig"))
 
 
@@ -490,7 +593,7 @@ def _is_turn(d: dict) -> bool:
 def _wrapper_key(spec: str, path: str, size: int, split: str | None) -> str | None:
     """The key of a .json file that is ONE object holding the rows in a list (SQuAD's
     {"version", "data": [...]}, {"train": [...], "test": [...]}); None for JSON Lines."""
-    with open(path, "rb") as f:
+    with reading(path, spec) as f:
         first = f.readline()
         more = f.readline().strip()
     try:
@@ -525,7 +628,7 @@ def _wrapper_key(spec: str, path: str, size: int, split: str | None) -> str | No
 def _csv_delimiter(path: str) -> str:
     """',' unless the header line has no comma but semicolons or pipes (European spreadsheet
     exports use ';')."""
-    with open(path, "rb") as f:
+    with reading(path) as f:
         header = f.readline().decode("utf-8", errors="replace")
     if "," in header:
         return ","
