@@ -308,6 +308,37 @@ async def test_write_training_file(db, tmp_path):
         [r["messages"] for r in CHATML]
 
 
+async def test_a_system_prompt_column_leads_the_conversation_in_training_and_chatml(db, tmp_path):
+    """sharegpt exports with a top-level "system", OpenOrca's "system_prompt" beside a pair: stored
+    as they came, and the model is trained with them as the first turn."""
+    sharegpt = [{"system": "Answer in French.", "conversations": [
+        {"from": "human", "value": "Hello"}, {"from": "gpt", "value": "Bonjour"}]},
+        {"system": "Ignored: the conversation has its own.", "conversations": [
+            {"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"},
+            {"from": "gpt", "value": "Hey"}]}]
+    orca = [{"id": "t0.1", "system_prompt": "Think step by step.", "question": "2+2?", "response": "4"},
+            {"id": "t0.2", "system_prompt": "", "question": "3+3?", "response": "6"}]
+    await store.import_dataset(db, write_jsonl(tmp_path / "sg.jsonl", sharegpt), name="sg")
+    await store.import_dataset(db, write_jsonl(tmp_path / "orca.jsonl", orca), name="orca")
+
+    await store.write_training_file(db, "sg", tmp_path / "sg-train.jsonl")
+    first, second = read_jsonl(tmp_path / "sg-train.jsonl")
+    assert first["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant"]
+    assert second["messages"][0]["content"] == "Be brief."
+    await store.write_training_file(db, "orca", tmp_path / "orca-train.jsonl")
+    lines = read_jsonl(tmp_path / "orca-train.jsonl")
+    assert (lines[0]["system"], lines[0]["input"], lines[0]["output"]) == ("Think step by step.", "2+2?", "4")
+    assert "system" not in lines[1]  # an empty column is no system prompt
+
+    await store.export_dataset(db, "orca", tmp_path / "orca-chat.jsonl", shape="chatml")
+    assert read_jsonl(tmp_path / "orca-chat.jsonl")[0]["messages"] == [
+        {"role": "system", "content": "Think step by step."}, {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"}]
+    await store.export_dataset(db, "sg", tmp_path / "sg-out.jsonl")  # its own format: unchanged
+    assert read_jsonl(tmp_path / "sg-out.jsonl") == sharegpt
+
+
 def test_preview_writes_nothing(tmp_path):
     src = write_jsonl(tmp_path / "a.jsonl", ALPACA)
     p = preview_import(src, n=2)

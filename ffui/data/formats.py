@@ -650,6 +650,29 @@ def denormalise(rec: dict, layout: Layout) -> dict:
     return _ordered(vals, meta.get("extra"), layout)
 
 
+#: columns beside a conversation or a pair that hold the row's system prompt (sharegpt exports
+#: with a top-level "system", OpenOrca's "system_prompt", ...)
+SYSTEM_COLUMNS = ("system", "system_prompt", "system_message")
+
+
+def row_system(rec: dict) -> str | None:
+    """The system prompt a row keeps in a column of its own, or None. It is stored as it came
+    (an extra column); training and the chatml export put it first as a system turn."""
+    extra = _meta(rec).get("extra") or {}
+    for k in SYSTEM_COLUMNS:
+        v = extra.get(k)
+        if isinstance(v, str) and v.strip():
+            return v
+    return None
+
+
+def with_system(msgs: list[dict], system: str | None) -> list[dict]:
+    """``msgs`` with ``system`` as the first turn, unless there is none or a system turn already."""
+    if system is None or (msgs and msgs[0].get("role") == "system"):
+        return msgs
+    return [{"role": "system", "content": system}, *msgs]
+
+
 def pair_to_messages(rec: dict, text_role: str = "assistant") -> list[dict]:
     """Messages for a record without a conversation (pairs; text rows: one ``text_role`` turn)."""
     msgs = _messages(rec)
@@ -666,7 +689,8 @@ def to_chatml(rec: dict, layout: Layout) -> dict:
     """A canonical record as an OpenAI/chatml row ``{"messages": [...]}``.
 
     Pairs become one user and one assistant turn (alpaca: instruction and input joined by a
-    blank line, as stored); plain text rows become one assistant turn.
+    blank line, as stored); plain text rows become one assistant turn. A system prompt kept in
+    a column of the row (``system``, ``system_prompt``) becomes the first turn.
     """
     msgs = _messages(rec)
     if msgs is None:
@@ -675,7 +699,7 @@ def to_chatml(rec: dict, layout: Layout) -> dict:
         else:
             msgs = [{"role": "user", "content": rec.get("input") or ""},
                     {"role": "assistant", "content": rec.get("output") or ""}]
-    return {"messages": msgs}
+    return {"messages": with_system(msgs, row_system(rec)) if layout.format != "text" else msgs}
 
 
 def export_row(rec: dict, layout: Layout, shape: str = "original") -> dict:

@@ -3,9 +3,12 @@
 One JSON object per line, of one of three shapes:
 
 - ``{"messages": [{"role", "content", ...}, ...]}``  chat rows: every turn, system included
-- ``{"input": str, "output": str, "fields": {...}}``  pairs; ``fields`` holds the original
-  columns (``instruction``, ``input``, ``output`` for alpaca, ``question``... for mapped data) so
-  a prompt template can name them (see ffui.data.prompts.render_training_line)
+- ``{"input": str, "output": str[, "system": str], "fields": {...}}``  pairs; ``fields`` holds
+  the original columns (``instruction``, ``input``, ``output`` for alpaca, ``question``... for
+  mapped data) so a prompt template can name them (see ffui.data.prompts.render_training_line)
+
+A system prompt a row keeps in a column of its own (``system``, ``system_prompt``; see
+ffui.data.formats.row_system) leads a chat row's turns and is a pair's ``system``.
 - ``{"text": str}``                                   plain text rows
 
 The job manager calls ``ffui.data.store.write_training_file`` (which streams a stored dataset
@@ -17,20 +20,25 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
-from .formats import Layout, _messages, denormalise
+from .formats import Layout, _messages, denormalise, row_system, with_system
 
 
 def training_line(rec: dict, layout: Layout) -> dict[str, Any]:
+    if layout.format == "text":
+        msgs = _messages(rec)
+        return {"messages": msgs} if msgs is not None else {"text": rec.get("input") or ""}
+    system = row_system(rec)
     msgs = _messages(rec)
     if msgs is not None:
-        return {"messages": msgs}
-    if layout.format == "text":
-        return {"text": rec.get("input") or ""}
+        return {"messages": with_system(msgs, system)}
     if layout.is_chat:  # a chat dataset row without a conversation: make one
-        return {"messages": [{"role": "user", "content": rec.get("input") or ""},
-                             {"role": "assistant", "content": rec.get("output") or ""}]}
-    return {"input": rec.get("input") or "", "output": rec.get("output") or "",
-            "fields": denormalise(rec, layout)}
+        return {"messages": with_system([{"role": "user", "content": rec.get("input") or ""},
+                                         {"role": "assistant", "content": rec.get("output") or ""}], system)}
+    line: dict[str, Any] = {"input": rec.get("input") or "", "output": rec.get("output") or ""}
+    if system is not None:
+        line["system"] = system
+    line["fields"] = denormalise(rec, layout)
+    return line
 
 
 def export_for_training(records: Iterable[dict], layout: Layout | dict | str | None = None
