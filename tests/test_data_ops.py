@@ -59,6 +59,12 @@ async def test_dedupe_ignores_extra_columns_but_not_turns(db, tmp_path):
     await store.import_dataset(db, write_jsonl(tmp_path / "c.jsonl", chat), name="c")
     r = await store.dedupe(db, "c")
     assert (r["rows"], r["removed"]) == (2, 2)
+    # a system prompt in a column is trained as the first turn: it tells rows apart
+    pairs = [{"id": i, "system_prompt": sp, "question": "2+2?", "response": "4"}
+             for i, sp in enumerate(["Be brief.", "Be brief.", "Explain.", ""])]
+    await store.import_dataset(db, write_jsonl(tmp_path / "p.jsonl", pairs), name="p")
+    r = await store.dedupe(db, "p")
+    assert (r["rows"], r["removed"]) == (3, 1)
 
 
 async def test_merge_concat_interleave_files_and_mapping(db, a, tmp_path):

@@ -12,7 +12,7 @@ import json
 import random
 from typing import Any, Iterable, Iterator, Sequence
 
-from .formats import CHAT_FORMATS, Layout, _content_text, _meta, _messages, dumps
+from .formats import CHAT_FORMATS, Layout, _content_text, _meta, _messages, dumps, row_system
 
 # -- content -----------------------------------------------------------------------------------
 
@@ -31,20 +31,25 @@ def record_turns(rec: dict) -> list[tuple[str, str]] | None:
 def content_text(rec: dict, normalised: bool = False) -> str:
     """The training content of a record as one string (what duplicates are judged on).
 
-    Extra columns (ids, sources, ...) are not content. ``normalised``: lower case, runs of
-    whitespace collapsed to one space.
+    Extra columns (ids, sources, ...) are not content, except a system prompt kept in a column
+    (``system``, ``system_prompt``: it is trained as the first turn). ``normalised``: lower
+    case, runs of whitespace collapsed to one space.
     """
     turns = record_turns(rec)
     if turns is not None:
         if normalised:
-            return "\x1e".join(r + "\x1f" + _norm_text(c) for r, c in turns)
-        mj = rec.get("messages")
-        return mj if isinstance(mj, str) else dumps(mj)
-    i = rec.get("input") or ""
-    o = rec.get("output") or ""
-    if normalised:
-        return _norm_text(i) + "\x1f" + _norm_text(o)
-    return i + "\x1f" + o
+            text = "\x1e".join(r + "\x1f" + _norm_text(c) for r, c in turns)
+        else:
+            mj = rec.get("messages")
+            text = mj if isinstance(mj, str) else dumps(mj)
+    else:
+        i = rec.get("input") or ""
+        o = rec.get("output") or ""
+        text = _norm_text(i) + "\x1f" + _norm_text(o) if normalised else i + "\x1f" + o
+    system = row_system(rec) if rec.get("metadata") else None
+    if system is not None and not (turns and turns[0][0] == "system"):
+        text = "\x1d" + (_norm_text(system) if normalised else system) + "\x1d" + text
+    return text
 
 
 def content_key(rec: dict, normalised: bool = False) -> bytes:
