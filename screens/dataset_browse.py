@@ -318,12 +318,27 @@ class RowScreen(FfuiScreen):
         self.app.pop_screen()
 
 
+def _system_column(rec: dict) -> str | None:
+    from ffui.data.formats import row_system
+
+    try:
+        return row_system(rec)
+    except (ValueError, TypeError, AttributeError):  # odd metadata: show the row without it
+        return None
+
+
 def render_record(rec: dict, layout: Any) -> Text:
     """A record as readable text: turns for a conversation, fields for anything else."""
     out = Text()
     turns = turns_of(rec)
     if turns:
         out.append(f"{len(turns)} turns\n", style="dim")
+        first = turns[0].get("role") or turns[0].get("from")
+        system = _system_column(rec) if first != "system" else None
+        if system is not None:  # trained as the first turn (ffui.data.formats.row_system)
+            out.append("\n── system ", style="bold")
+            out.append("(its own column; trained as the first turn)", style="dim")
+            out.append("\n" + clean(system) + "\n")
         for m in turns:
             role = clean(m.get("role") or m.get("from") or "?", one_line=True)
             content = m.get("content", m.get("value", ""))

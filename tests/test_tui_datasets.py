@@ -125,6 +125,22 @@ async def test_the_list_shows_counts_and_enter_browses_pages_and_a_row_in_full(h
         assert "── question" in body and "q0" in body and "── answer" in body and "a0" in body
 
 
+def test_a_row_shows_its_system_prompt_column_as_the_first_turn():
+    from ffui.data.formats import detect_layout, normalise_row
+    from screens.dataset_browse import render_record
+
+    raw = [{"system": "You are terse.", "conversations": [{"from": "human", "value": "hi"},
+                                                         {"from": "gpt", "value": "yo"}]}]
+    lay = detect_layout(raw)
+    body = str(render_record(normalise_row(raw[0], lay), lay))
+    assert body.index("── system") < body.index("You are terse.") < body.index("── user") < body.index("hi")
+    own = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+           "system": "Not shown as a turn."}
+    lay = detect_layout([own])
+    body = str(render_record(normalise_row(own, lay), lay))
+    assert body.count("── system") == 1 and body.index("Be brief.") < body.index("── user")
+
+
 async def test_import_shows_a_preview_before_writing_then_imports_with_progress(home):
     from textual.widgets import DataTable, Input
 
