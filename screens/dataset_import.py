@@ -190,7 +190,7 @@ or goes back."""
             self.importing = False
             bar.display = False
         self.result = res
-        bad = f" ({res['bad']:,} bad rows left out)" if res.get("bad") else ""
+        bad = f" ({res['bad']:,} bad row{'' if res['bad'] == 1 else 's'} left out)" if res.get("bad") else ""
         self.app.notify(f"imported {res['rows']:,} rows into {res['name']} ({res['format']}){bad}", markup=False)
         self.dismiss(res)
 

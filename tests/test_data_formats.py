@@ -222,6 +222,48 @@ async def test_parquet_roundtrip(db, tmp_path, fmt):
     assert pq.read_table(out).to_pylist() == table.to_pylist()
 
 
+async def test_a_downloaded_hub_repo_folder_imports_its_split(db, tmp_path):
+    """A dataset repo as `huggingface-cli download` or `git clone` leaves it: data files named by
+    split (sharded parquet, a compressed JSONL), a README, a .git folder."""
+    import gzip
+
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / ".git" / "objects").mkdir(parents=True)
+    (repo / ".git" / "objects" / "stray.jsonl").write_text('{"not": "data"}\n')
+    (repo / "README.md").write_text("---\nlicense: mit\n---\n")
+    rows = COLUMNAR["chatml"] * 3
+    pq.write_table(pa.Table.from_pylist(rows[:4]), repo / "data" / "train-00000-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[4:]), repo / "data" / "train-00001-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[:1]), repo / "data" / "test-00000-of-00001.parquet")
+    (repo / "data" / "validation.jsonl.gz").write_bytes(gzip.compress(
+        "".join(json.dumps(r) + "\n" for r in rows[1:3]).encode()))
+
+    p = preview_import(str(repo), n=2)
+    assert (p["kind"], p["format"], p["total"]) == ("files", "chatml", len(rows))
+    res = await store.import_dataset(db, repo, name="train")
+    assert (res["rows"], res["format"], res["kind"]) == (len(rows), "chatml", "files")
+    await store.export_dataset(db, "train", tmp_path / "train.jsonl")
+    assert read_jsonl(tmp_path / "train.jsonl") == rows  # shard after shard, in order
+    assert (await store.import_dataset(db, repo, name="test", split="test"))["rows"] == 1
+    assert (await store.import_dataset(db, repo, name="dev", split="dev"))["rows"] == 2  # dev = validation
+    assert (await store.show(db, "dev"))["origin"]["split"] == "validation"
+
+    with pytest.raises(DataError, match="no split named 'holdout'.*train, test, validation"):
+        await store.import_dataset(db, repo, name="x", split="holdout")
+    (repo / "data" / "train-00001-of-00002.parquet").unlink()
+    (repo / "data" / "train-00001-of-00002.jsonl").write_text(json.dumps(rows[4]) + "\n" + '{"messages": [\n')
+    with pytest.raises(DataError) as ei:
+        await store.import_dataset(db, repo, name="y")
+    assert "data/train-00001-of-00002.jsonl, line 2" in str(ei.value) and "malformed JSON" in str(ei.value)
+    assert await db.scalar("SELECT COUNT(*) FROM scrape_sessions WHERE name = 'y'") == 0
+    empty = tmp_path / "empty"
+    (empty / "docs").mkdir(parents=True)
+    (empty / "docs" / "notes.md").write_text("hi")
+    with pytest.raises(DataError, match="no data files"):
+        await store.import_dataset(db, empty, name="z")
+
+
 @pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "chatml"])
 async def test_save_to_disk_folder_roundtrip(db, tmp_path, fmt):
     datasets = pytest.importorskip("datasets")

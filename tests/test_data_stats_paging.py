@@ -188,6 +188,6 @@ def test_cli(ffui, home, tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "bad.jsonl, line 2" in r.stderr
     r = ffui("data", "import", bad, "--name", "bad", "--skip-bad", home=home)
-    assert r.returncode == 0 and "left out 1 bad rows" in r.stderr
+    assert r.returncode == 0 and "left out 1 bad row:" in r.stderr
     r = ffui("data", "show", "nope", home=home)
     assert r.returncode != 0 and "no dataset named 'nope'" in r.stderr

@@ -56,7 +56,7 @@ class _Bar:
 
 def _bad_report(res: dict) -> None:
     if res.get("bad"):
-        click.echo(f"left out {res['bad']:,} bad rows:", err=True)
+        click.echo(f"left out {res['bad']:,} bad row{'' if res['bad'] == 1 else 's'}:", err=True)
         for b in res.get("bad_examples", []):
             click.echo(f"  {b}", err=True)
         if res["bad"] > len(res.get("bad_examples", [])):
@@ -71,13 +71,15 @@ def _bad_report(res: dict) -> None:
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
               help="take FIELD (instruction, input, output, messages, conversations, text) from "
                    "COLUMN; repeatable")
-@click.option("--split", help="split of a hub dataset or a DatasetDict folder")
+@click.option("--split", help="split of a hub dataset, a DatasetDict folder, a .json {train, test} object or a folder of data files")
 @click.option("--skip-bad", is_flag=True, help="leave bad rows out (counted and reported)")
 @click.option("--description", help="a note kept in the dataset registry")
 def data_import(source, name, fmt, mapping, split, skip_bad, description) -> None:
-    """Import SOURCE (JSONL, JSON, CSV, TSV, Parquet, a save_to_disk folder or a hub id).
+    """Import SOURCE (JSONL, JSON, CSV, TSV, Parquet, a save_to_disk folder, a folder of data
+    files such as a downloaded hub repo, or a hub id).
 
-    Text files may be compressed (.gz, .bz2, .xz): they are read as they are."""
+    Text files may be compressed (.gz, .bz2, .xz): they are read as they are. In a folder of
+    data files, --split picks the files whose path names that split (default: train)."""
     from ffui.data import store
 
     bar = _Bar(f"importing {name}")

@@ -66,7 +66,7 @@ class ImportPlan:
             raise RuntimeError("an ImportPlan's rows can be read once")
         self._used = True
         norm = make_normaliser(self.layout,
-                               drop_null_turn_keys=self.source.kind in ("parquet", "hf", "hub"))
+                               drop_null_turn_keys=self.source.columnar)
         limit = self.limit
 
         def chain():

@@ -37,7 +37,7 @@ MAX_FIELD_CHARS = 16_000_000
 #: The longest line (bytes) a JSONL/CSV reader accepts before even parsing it.
 MAX_LINE_BYTES = 4 * MAX_FIELD_CHARS
 
-FILE_KINDS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "hub")
+FILE_KINDS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "files", "hub")
 
 _EXT_KIND = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonlines": "jsonl",
@@ -154,8 +154,18 @@ class RowSource:
     features: dict[str, Any] = field(default_factory=dict)
     wrapper_key: str | None = None  # a .json object holding the rows under this key
 
-    def where(self, loc: int) -> str:
+    def where(self, loc: int | tuple[int, int]) -> str:
+        if self.kind == "files":  # (which file, where in it)
+            rel, sub = self._files[loc[0]]
+            return f"{rel}, {sub.where(loc[1])}"
         return f"{self.unit} {loc}"
+
+    @property
+    def columnar(self) -> bool:
+        """Rows from Arrow (Parquet, save_to_disk, hub): absent struct fields come back as nulls."""
+        if self.kind == "files":
+            return any(sub.columnar for _, sub in self._files)
+        return self.kind in ("parquet", "hf", "hub")
 
     def error(self, loc: int | None, message: str, hint: str | None = None) -> DataError:
         return DataError(self.path, self.where(loc) if loc is not None else None, message, hint)
@@ -440,6 +450,16 @@ class RowSource:
                         yield n, row
                     self.done = n
 
+    def _rows_files(self) -> Iterator[tuple[tuple[int, int], Any]]:
+        """The data files of a folder, one after the other; a location is (file index, location)."""
+        before = 0
+        for i, (_, sub) in enumerate(self._files):
+            for loc, row in sub.rows():
+                self.done = before + sub.done
+                yield (i, loc), row
+            before += sub.total or 0
+            self.done = before
+
     def _rows_hub(self) -> Iterator[tuple[int, Any]]:
         n = 0
         it = iter(self._hub_dataset)
@@ -662,9 +682,7 @@ def _open_hf_folder(path: str, split: str | None) -> RowSource:
         return src
     state = os.path.join(path, "state.json")
     if not os.path.exists(state):
-        raise DataError(path, None, "the folder is not a datasets save_to_disk folder "
-                        "(no state.json or dataset_dict.json)",
-                        "import the data files inside it one by one, or merge them")
+        return _open_data_folder(path, split)
     if split is not None:
         raise DataError(path, None, f"--split {split} given but the folder holds one split")
     try:
@@ -692,6 +710,75 @@ def _open_hf_folder(path: str, split: str | None) -> RowSource:
     src = RowSource(path=path, kind="hf", unit="row", progress_unit="rows", total=total,
                     columns=columns)
     src._arrow_files = files  # type: ignore[attr-defined]
+    return src
+
+
+#: words in a data file's path that name its split, as the hub reads them
+#: (``data/train-00000-of-00002.parquet``, ``test.jsonl``, ``validation/part-0.csv``)
+_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test",
+                "eval": "test", "evaluation": "test", "validation": "validation", "valid": "validation",
+                "val": "validation", "dev": "validation"}
+_SPLIT_TOKENS = re.compile(r"[^A-Za-z]+")
+
+
+def _split_of(rel: str) -> str:
+    """The split a data file belongs to: the last split word in its path (file name first),
+    else "train" (the hub's default for files that name none)."""
+    for part in reversed(rel.replace(os.sep, "/").split("/")):
+        words = [_SPLIT_WORDS[w.lower()] for w in _SPLIT_TOKENS.split(part) if w.lower() in _SPLIT_WORDS]
+        if words:
+            return words[0]
+    return "train"
+
+
+def _data_files(path: str) -> list[str]:
+    """Data files under ``path`` (relative, sorted), hidden folders (.git, .cache) left out."""
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in files:
+            if f.startswith("."):
+                continue
+            packed = compression(f)
+            inner = f[: -len(packed)] if packed else f
+            if os.path.splitext(inner)[1].lower() in _EXT_KIND:
+                found.append(os.path.relpath(os.path.join(root, f), path))
+    return sorted(found)
+
+
+def _open_data_folder(path: str, split: str | None) -> RowSource:
+    """A folder of data files (a hub repo downloaded or cloned: ``data/train-*.parquet``...):
+    the files of one split, read one after the other."""
+    files = _data_files(path)
+    if not files:
+        raise DataError(path, None, "the folder holds no data files and is not a save_to_disk folder",
+                        "ffui reads .jsonl, .json, .csv, .tsv and .parquet files (also .gz, .bz2, .xz) "
+                        "in it and its subfolders")
+    by_split: dict[str, list[str]] = {}
+    for rel in files:
+        by_split.setdefault(_split_of(rel), []).append(rel)
+    names = sorted(by_split, key=lambda n: (n != "train", n))
+    if split is not None and split not in by_split:
+        split = _SPLIT_WORDS.get(split.lower(), split)  # --split dev finds validation files
+    if split is None:
+        if len(by_split) > 1 and "train" not in by_split:
+            raise DataError(path, None, f"the folder holds several splits ({', '.join(names)})",
+                            "choose one with --split NAME")
+        split = "train" if "train" in by_split else names[0]
+    elif split not in by_split:
+        raise DataError(path, None, f"no split named {split!r} among its data files; splits are: "
+                        f"{', '.join(names)}", "use --split NAME")
+    chosen = by_split[split]
+    subs = []
+    for rel in chosen:
+        subs.append((rel, open_source(os.path.join(path, rel))))
+    units = {sub.progress_unit for _, sub in subs}
+    total = sum(sub.total or 0 for _, sub in subs) if len(units) == 1 and all(
+        sub.total is not None for _, sub in subs) else None
+    src = RowSource(path=path, kind="files", unit="row", progress_unit=units.pop() if len(units) == 1 else "rows",
+                    total=total, split=split if len(by_split) > 1 or split != "train" else None,
+                    columns=subs[0][1].columns)
+    src._files = subs  # type: ignore[attr-defined]
     return src
 
 
