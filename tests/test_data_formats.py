@@ -232,6 +232,7 @@ async def test_a_downloaded_hub_repo_folder_imports_its_split(db, tmp_path):
     (repo / ".git" / "objects").mkdir(parents=True)
     (repo / ".git" / "objects" / "stray.jsonl").write_text('{"not": "data"}\n')
     (repo / "README.md").write_text("---\nlicense: mit\n---\n")
+    (repo / "dataset_infos.json").write_text('{"default": {"features": {}}}')  # older repos describe themselves
     rows = COLUMNAR["chatml"] * 3
     pq.write_table(pa.Table.from_pylist(rows[:4]), repo / "data" / "train-00000-of-00002.parquet")
     pq.write_table(pa.Table.from_pylist(rows[4:]), repo / "data" / "train-00001-of-00002.parquet")

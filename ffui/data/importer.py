@@ -174,7 +174,7 @@ class ImportPlan:
         loads = json.loads
         good = self.good
         lineno = 0
-        with reading(src._local, src.path) as f:
+        with reading(src.local_path, src.path) as f:
             if last:
                 for _ in f:
                     lineno += 1

@@ -47,6 +47,7 @@ _EXT_KIND = {
     ".parquet": "parquet", ".pq": "parquet",
 }
 
+
 def _reading_tell(base):
     """``base`` (GzipFile, BZ2File, LZMAFile) over a file of its own, whose ``tell()`` is the
     position in the compressed file: what progress against the file's size needs."""
@@ -172,7 +173,7 @@ class RowSource:
 
     # -- iteration -------------------------------------------------------------------------
     @property
-    def _local(self) -> str:
+    def local_path(self) -> str:
         """The file's path on this machine (``path`` is what the user gave, ``~`` and all)."""
         return os.path.expanduser(self.path)
 
@@ -184,12 +185,12 @@ class RowSource:
         try:
             yield from rows
         except _DAMAGED as e:  # (DataError is not among them)
-            raise _damaged(self.path, self._local, e) from None
+            raise _damaged(self.path, self.local_path, e) from None
 
     def _rows_jsonl(self) -> Iterator[tuple[int, Any]]:
         loads = json.loads
         lineno = 0
-        with open_bytes(self._local) as f:
+        with open_bytes(self.local_path) as f:
             for line in f:
                 lineno += 1
                 if not lineno & 4095:
@@ -222,7 +223,7 @@ class RowSource:
         decoder = codecs.getincrementaldecoder("utf-8-sig")()
         chunk = 1 << 20
         st = {"buf": "", "eof": False, "raw": 0, "line": 1, "lpos": 0}
-        f = open_bytes(self._local)
+        f = open_bytes(self.local_path)
 
         def fill(pos: int, n: int = chunk) -> int:
             """Drop buf[:pos], append the next n bytes decoded; returns the new pos (0)."""
@@ -319,7 +320,7 @@ class RowSource:
 
     def _rows_wrapped(self) -> Iterator[tuple[int, Any]]:
         """{"version": ..., "data": [rows]}: the rows of the wrapper key, numbered from 1."""
-        obj = _load_json_object(self._local)
+        obj = _load_json_object(self.local_path)
         rows = obj[self.wrapper_key] if self.wrapper_key else [obj]  # "": the object is the one row
         for n, row in enumerate(rows, 1):
             self.done = n
@@ -329,7 +330,7 @@ class RowSource:
                 yield n, row
 
     def _rows_csv(self) -> Iterator[tuple[int, Any]]:
-        return self._rows_delimited(_csv_delimiter(self._local))
+        return self._rows_delimited(_csv_delimiter(self.local_path))
 
     def _rows_tsv(self) -> Iterator[tuple[int, Any]]:
         return self._rows_delimited("\t")
@@ -357,7 +358,7 @@ class RowSource:
                     state["bad"][state["line"]] = describe_bad_bytes(raw)
                     yield raw.decode("utf-8", errors="replace")
 
-        with open_bytes(self._local) as f:
+        with open_bytes(self.local_path) as f:
             reader = csv.reader(lines(f), delimiter=delimiter, strict=False)
             try:
                 header = next(reader)
@@ -415,7 +416,7 @@ class RowSource:
         try:
             # buffered page-by-page reads: memory follows the batch, not the row group (a
             # 1,000,000-row file written with pyarrow's defaults is one row group)
-            pf = pq.ParquetFile(self._local, pre_buffer=False, buffer_size=1 << 20)
+            pf = pq.ParquetFile(self.local_path, pre_buffer=False, buffer_size=1 << 20)
         except Exception as e:  # pyarrow raises several kinds
             raise DataError(self.path, None, f"cannot read the Parquet file: {_first_line(e)}",
                             "the file may be damaged or not Parquet") from None
@@ -722,8 +723,8 @@ _SPLIT_TOKENS = re.compile(r"[^A-Za-z]+")
 
 
 def _split_of(rel: str) -> str:
-    """The split a data file belongs to: the last split word in its path (file name first),
-    else "train" (the hub's default for files that name none)."""
+    """The split a data file belongs to: the split word nearest its file name (the name, then
+    its folders), else "train" (the hub's default for files that name none)."""
     for part in reversed(rel.replace(os.sep, "/").split("/")):
         words = [_SPLIT_WORDS[w.lower()] for w in _SPLIT_TOKENS.split(part) if w.lower() in _SPLIT_WORDS]
         if words:
@@ -731,13 +732,18 @@ def _split_of(rel: str) -> str:
     return "train"
 
 
+#: files of a dataset repo that describe it rather than hold rows
+_NOT_DATA = {"dataset_infos.json", "dataset_info.json", "dataset_dict.json", "state.json", "croissant.json"}
+
+
 def _data_files(path: str) -> list[str]:
-    """Data files under ``path`` (relative, sorted), hidden folders (.git, .cache) left out."""
+    """Data files under ``path`` (relative, sorted), hidden folders (.git, .cache) and the repo's
+    own description files (dataset_infos.json) left out."""
     found = []
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in files:
-            if f.startswith("."):
+            if f.startswith(".") or f.lower() in _NOT_DATA:
                 continue
             packed = compression(f)
             inner = f[: -len(packed)] if packed else f
