@@ -94,6 +94,10 @@ class PathSuggester(Suggester):
         folder, prefix = os.path.split(expanded)
         folder = folder or "."
         def first_match() -> str | None:  # in a thread: a slow disk never stalls typing
+            if prefix and os.path.isdir(expanded):
+                return prefix + os.sep  # a folder named in full: into it, not to a longer name
+            if prefix and os.path.exists(expanded):
+                return None  # a file named in full: nothing to complete, tab moves on
             for name in sorted(os.listdir(folder)):
                 if name.startswith(prefix) and name != prefix and (prefix.startswith(".") or not name.startswith(".")):
                     return name + (os.sep if os.path.isdir(os.path.join(folder, name)) else "")
@@ -107,9 +111,12 @@ class PathSuggester(Suggester):
 
 
 class PathInput(Input):
-    """An Input for paths: tab takes the completion shown (else moves on, as tab does)."""
+    """An Input for paths: tab takes the completion shown (else moves on, as tab does); down and
+    up always move on (a folder always has a completion to offer)."""
 
-    BINDINGS = [Binding("tab", "complete", "Complete", show=False, id="path.complete")]
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False, id="path.complete"),
+                Binding("down", "app.focus_next", "Next field", show=False, id="path.next"),
+                Binding("up", "app.focus_previous", "Previous field", show=False, id="path.previous")]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("suggester", PathSuggester())

@@ -39,8 +39,10 @@ class ImportScreen(FfuiScreen):
 
     CSS_PATH = "datasets.tcss"
     HELP = """Import a dataset. Type a path (tab completes; a file of JSONL, JSON, CSV, TSV or Parquet,
-also .gz/.bz2/.xz-compressed, or a save_to_disk folder) and press enter: the format is detected and the first rows are shown,
-nothing is written yet. Change the format if the guess is wrong, name the dataset, then ctrl+s
+also .gz/.bz2/.xz-compressed, a save_to_disk folder, a folder of data files such as a downloaded
+hub repo, or a hub id) and press enter: the format is detected and the first rows are shown,
+nothing is written yet (tab takes a path completion; down moves on to the next field). The
+preview names the split it read and the others; type one in Split and press enter to take it. Change the format if the guess is wrong, name the dataset, then ctrl+s
 imports (a progress bar shows how far). escape cancels an import in progress (nothing is kept)
 or goes back."""
     BINDINGS = [
@@ -69,6 +71,10 @@ or goes back."""
                 yield PathInput(self.initial_path, placeholder="~/data/train.jsonl (tab completes)",
                                 id="imp-path", compact=True)
             with Horizontal(classes="imp-row"):
+                yield Label("Split", classes="imp-label")
+                yield Input("", placeholder="train (or the only one); the preview lists the others",
+                            id="imp-split", compact=True)
+            with Horizontal(classes="imp-row"):
                 yield Label("Format", classes="imp-label")
                 yield Select(FORMATS, value="auto", allow_blank=False, id="imp-format", compact=True)
             with Horizontal(classes="imp-row"):
@@ -92,12 +98,14 @@ or goes back."""
     # -- preview ------------------------------------------------------------------------------
 
     def _key(self) -> tuple:
+        """(path, format, split): what a preview was made for; an import needs a current one."""
         return (os.path.expanduser(self.query_one("#imp-path", Input).value.strip()),
-                self.query_one("#imp-format", Select).value)
+                self.query_one("#imp-format", Select).value,
+                self.query_one("#imp-split", Input).value.strip() or None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "imp-path":
+        if event.input.id in ("imp-path", "imp-split"):
             self.action_preview()
         elif event.input.id == "imp-name":
             self.action_import()
@@ -111,29 +119,30 @@ or goes back."""
             self.action_preview()
 
     def action_preview(self, asked_import: bool = False) -> None:
-        path, fmt = self._key()
+        path, fmt, split = self._key()
         if not path:
             self.set_status("type the path of a file or folder to import", error=True)
             return
         self.set_status(f"reading the first rows of {path}…")
-        self.run_preview(path, fmt, asked_import)
+        self.run_preview(path, fmt, split, asked_import)
 
     @work(exclusive=True, group="preview", exit_on_error=False)
-    async def run_preview(self, path: str, fmt: str, asked_import: bool = False) -> None:
+    async def run_preview(self, path: str, fmt: str, split: str | None, asked_import: bool = False) -> None:
         from ffui.data.importer import preview_import
         from ffui.db import get_setting
 
         try:
             token = await get_setting(self.app.db, "huggingface.token")  # a gated or private hub dataset
-            pv = await asyncio.to_thread(preview_import, path, fmt=fmt, n=5, token=token)
+            pv = await asyncio.to_thread(preview_import, path, fmt=fmt, split=split, n=5, token=token)
         except BaseException:
             self.preview, self.preview_key = None, None
             self.set_status("")
             self.query_one("#imp-preview-body", Static).update(Text("No preview: see the message.", style="dim"))
             raise
-        self.preview, self.preview_key = pv, (path, fmt)
+        self.preview, self.preview_key = pv, (path, fmt, split)
         if not self.name_touched or not self.query_one("#imp-name", Input).value.strip():
-            self.query_one("#imp-name", Input).value = default_name(path)
+            picked = pv.get("split") if pv.get("split") not in (None, "train") else None
+            self.query_one("#imp-name", Input).value = default_name(path) + (f"-{picked}" if picked else "")
         self.query_one("#imp-preview-body", Static).update(render_preview(pv))
         if asked_import:
             self.set_status("check the preview first, then press ctrl+s again to import")
@@ -156,10 +165,10 @@ or goes back."""
             self.set_status("give the new dataset a name", error=True)
             self.query_one("#imp-name", Input).focus()
             return
-        self.run_import(key[0], key[1], name, self.query_one("#imp-skip", Checkbox).value)
+        self.run_import(*key, name, self.query_one("#imp-skip", Checkbox).value)
 
     @work(exclusive=True, group="import", exit_on_error=False)
-    async def run_import(self, path: str, fmt: str, name: str, skip_bad: bool) -> None:
+    async def run_import(self, path: str, fmt: str, split: str | None, name: str, skip_bad: bool) -> None:
         from ffui.data import store
 
         bar = self.query_one("#imp-progress", ProgressBar)
@@ -178,8 +187,8 @@ or goes back."""
             self.set_status(f"importing: {st.get('rows', 0):,} rows{bad}{unit} (escape cancels)")
 
         try:
-            res = await store.import_dataset(self.app.db, path, name=name, fmt=fmt, skip_bad=skip_bad,
-                                             progress=progress)
+            res = await store.import_dataset(self.app.db, path, name=name, fmt=fmt, split=split,
+                                             skip_bad=skip_bad, progress=progress)
         except asyncio.CancelledError:
             self.set_status("import cancelled: nothing was written")
             raise
@@ -225,10 +234,17 @@ def fmt_bytes(n: Any) -> str:
 def render_preview(pv: dict) -> Text:
     out = Text()
     size = f" · {fmt_bytes(pv['total'])}" if pv.get("total") and pv.get("progress_unit") == "bytes" else (
-        f" · {pv['total']:,} rows" if pv.get("total") else "")
+        f" · {pv['total']:,} row{'' if pv['total'] == 1 else 's'}" if pv.get("total") else "")
     out.append(f"{pv['kind']} → detected format: ", style="bold")
     out.append(f"{pv['format']}", style="bold reverse")
     out.append(clean(f"{size} · columns: {', '.join(map(str, pv.get('columns') or []))}", one_line=True) + "\n")
+    others = [s for s in pv.get("splits") or [] if s != pv.get("split")]
+    if pv.get("split") or others:
+        out.append(clean(f"split {pv.get('split') or 'train'}", one_line=True), style="bold")
+        if others:
+            out.append(clean(f" · also: {', '.join(others)} (type one in Split, then enter)", one_line=True),
+                       style="dim")
+        out.append("\n")
     for i, rec in enumerate(pv.get("records") or [], 1):
         msgs = rec.get("messages")
         if isinstance(msgs, list) and msgs:

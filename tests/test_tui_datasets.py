@@ -177,6 +177,37 @@ async def test_import_shows_a_preview_before_writing_then_imports_with_progress(
         assert table_text(t)[t.cursor_row][1] == "talks"
 
 
+async def test_import_a_repo_folder_picks_its_split_by_keyboard(home):
+    """A hub repo as downloaded: the preview names the split it read and the others; down leaves
+    the path field, a split typed there and enter preview that split, ctrl+s imports it."""
+    from textual.widgets import Input
+
+    data = home / "repo" / "data"
+    data.mkdir(parents=True)
+    write_chat(data / "train-00000-of-00001.jsonl", 6)
+    write_chat(data / "test-00000-of-00001.jsonl", 2)
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "i")
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one("#imp-path", Input).value = str(home / "repo")
+        await pilot.press("enter")
+        await settle(pilot)
+        preview = str(screen.query_one("#imp-preview-body").render())
+        assert "split train · also: test" in preview and "6 rows" not in preview  # (bytes for JSONL)
+        assert screen.query_one("#imp-name", Input).value == "repo"
+        await pilot.press("down", *"test", "enter")
+        await settle(pilot)
+        assert screen.query_one("#imp-split", Input).value == "test"
+        preview = str(screen.query_one("#imp-preview-body").render())
+        assert "split test · also: train" in preview
+        assert screen.query_one("#imp-name", Input).value == "repo-test"
+        await pilot.press("ctrl+s")
+        await settle(pilot, 5)
+        assert (await datasets(home))["repo-test"]["rows"] == 2
+
+
 async def test_import_asks_for_a_preview_first_and_bad_input_is_one_line(home):
     from textual.widgets import Input
 

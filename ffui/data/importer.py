@@ -280,6 +280,7 @@ def preview_import(spec: str | os.PathLike, *, fmt: str = "auto",
         records.append({"input": i, "output": o, "messages": json.loads(mj) if mj else None,
                         "metadata": json.loads(m) if m else None})
     return {"path": plan.path, "kind": plan.source.kind, "format": plan.layout.format,
+            "split": plan.source.split, "splits": plan.source.splits,
             "layout": plan.layout.to_dict(), "columns": plan.layout.key_order,
             "total": plan.source.total, "progress_unit": plan.source.progress_unit,
             "rows": raw, "records": records,

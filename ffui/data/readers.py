@@ -116,6 +116,7 @@ def _damaged(spec: str, path: str, e: BaseException) -> DataError:
                      "the file may be cut short or damaged; download or compress it again")
 
 
+SPLIT_HINT = "choose one with --split NAME (Split in the import screen)"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -154,6 +155,7 @@ class RowSource:
     columns: list[str] | None = None  # known up front for CSV/TSV/Parquet/hf
     features: dict[str, Any] = field(default_factory=dict)
     wrapper_key: str | None = None  # a .json object holding the rows under this key
+    splits: list[str] | None = None  # the splits to choose from (folders, hub), when known
 
     def where(self, loc: int | tuple[int, int]) -> str:
         if self.kind == "files":  # (which file, where in it)
@@ -591,9 +593,11 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
             # (compressed, the text is several times the file: 512 MB of gzip may be 4 GB of JSON)
             key = _wrapper_key(spec, path, size * 8 if packed else size, split)
             if key is not None:
-                obj_rows = len(_load_json_object(path)[key]) if key else 1
-                return RowSource(path=spec, kind="json", unit="row", progress_unit="rows", total=obj_rows,
-                                 split=split, wrapper_key=key)
+                obj = _load_json_object(path)
+                lists = _row_lists(obj)
+                return RowSource(path=spec, kind="json", unit="row", progress_unit="rows",
+                                 total=len(obj[key]) if key else 1, split=split, wrapper_key=key,
+                                 splits=lists if len(lists) > 1 else None)
             kind = "jsonl"  # many .json files are JSON Lines
     return RowSource(path=spec, kind=kind, unit="line", progress_unit="bytes", total=size)
 
@@ -609,6 +613,11 @@ def _load_json_object(path: str) -> dict:
 
 def _is_turn(d: dict) -> bool:
     return ("role" in d and ("content" in d or "tool_calls" in d)) or ("from" in d and "value" in d)
+
+
+def _row_lists(obj: dict) -> list[str]:
+    """The keys of a JSON object that hold rows (lists of objects that are not turns)."""
+    return [k for k, v in obj.items() if type(v) is list and v and type(v[0]) is dict and not _is_turn(v[0])]
 
 
 def _wrapper_key(spec: str, path: str, size: int, split: str | None) -> str | None:
@@ -632,17 +641,17 @@ def _wrapper_key(spec: str, path: str, size: int, split: str | None) -> str | No
         return None  # JSON Lines reading reports the line and the problem
     if type(obj) is not dict:
         return None
-    lists = [k for k, v in obj.items() if type(v) is list and v and type(v[0]) is dict and not _is_turn(v[0])]
+    lists = _row_lists(obj)
     if not lists:
         return None if one_line else ""  # a single row (on one line, JSON Lines reads it)
     if split is not None:
         if split not in lists:
             raise DataError(spec, None, f"the file holds rows under {', '.join(map(repr, lists))}, not {split!r}",
-                            f"pick one with --split {lists[0]}")
+                            f"pick one with --split {lists[0]} (Split in the import screen)")
         return split
     if len(lists) > 1:
         raise DataError(spec, None, f"the file holds rows under several keys: {', '.join(map(repr, lists))}",
-                        f"pick one with --split {lists[0]}")
+                        f"pick one with --split {lists[0]} (Split in the import screen)")
     return lists[0]
 
 
@@ -673,13 +682,14 @@ def _open_hf_folder(path: str, split: str | None) -> RowSource:
                 split = splits[0]
             else:
                 raise DataError(path, None, f"the folder holds several splits ({', '.join(splits)})",
-                                "choose one with --split NAME")
+                                SPLIT_HINT)
         if split not in splits:
             raise DataError(path, None, f"no split named {split!r}; splits are: "
-                            f"{', '.join(splits)}", "use --split NAME")
+                            f"{', '.join(splits)}", SPLIT_HINT)
         src = _open_hf_folder(os.path.join(path, split), None)
         src.path = path
         src.split = split
+        src.splits = list(splits)
         return src
     state = os.path.join(path, "state.json")
     if not os.path.exists(state):
@@ -769,11 +779,11 @@ def _open_data_folder(path: str, split: str | None) -> RowSource:
     if split is None:
         if len(by_split) > 1 and "train" not in by_split:
             raise DataError(path, None, f"the folder holds several splits ({', '.join(names)})",
-                            "choose one with --split NAME")
+                            SPLIT_HINT)
         split = "train" if "train" in by_split else names[0]
     elif split not in by_split:
         raise DataError(path, None, f"no split named {split!r} among its data files; splits are: "
-                        f"{', '.join(names)}", "use --split NAME")
+                        f"{', '.join(names)}", SPLIT_HINT)
     chosen = by_split[split]
     subs = []
     for rel in chosen:
@@ -783,7 +793,7 @@ def _open_data_folder(path: str, split: str | None) -> RowSource:
         sub.total is not None for _, sub in subs) else None
     src = RowSource(path=path, kind="files", unit="row", progress_unit=units.pop() if len(units) == 1 else "rows",
                     total=total, split=split if len(by_split) > 1 or split != "train" else None,
-                    columns=subs[0][1].columns)
+                    columns=subs[0][1].columns, splits=names)
     src._files = subs  # type: ignore[attr-defined]
     return src
 
@@ -887,7 +897,7 @@ def _open_hub(spec: str, split: str | None, token: str | None = None) -> RowSour
         raise DataError(spec, None, "the hub dataset is empty") from None
     except Exception as e:
         if "Bad split" in str(e):
-            hint = "choose one with --split NAME"
+            hint = SPLIT_HINT
         elif not isinstance(e, ConnectionError) and "Connect" not in type(e).__name__:
             hint = None  # not a network problem: the message says what is wrong
         raise _hub_error(spec, e, have_token) or DataError(
@@ -897,14 +907,15 @@ def _open_hub(spec: str, split: str | None, token: str | None = None) -> RowSour
         yield first
         yield from it
 
-    total = None
+    total, names = None, None
     try:
         info = ds.info.splits.get(split or "train") if ds.info and ds.info.splits else None
         total = info.num_examples if info else None
+        names = list(ds.info.splits) if ds.info and ds.info.splits else None
     except Exception:
         total = None
     src = RowSource(path=spec, kind="hub", unit="row", progress_unit="rows", total=total,
-                    split=split or "train")
+                    split=split or "train", splits=names)
     src._hub_dataset = rows()  # type: ignore[attr-defined]
     src._hub_token = have_token  # type: ignore[attr-defined]
     return src
