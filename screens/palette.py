@@ -56,8 +56,11 @@ class DatasetsProvider(_ListProvider):
     discover_count = 3
 
     async def load(self):
+        from ffui.data.store import SHOWN_SQL
+
         rows = await (await self.app.database()).fetchall(
-            "SELECT id, COALESCE(name, '#' || id) AS name, pair_count FROM scrape_sessions ORDER BY id DESC LIMIT 200")
+            "SELECT id, COALESCE(name, '#' || id) AS name, pair_count FROM scrape_sessions "
+            f"WHERE {SHOWN_SQL} ORDER BY id DESC LIMIT 200")
         return [(f"Browse dataset {r['name']}", f"{r['pair_count'] or 0:,} rows",
                  partial(self._open, r["id"])) for r in rows]
 

@@ -6,9 +6,13 @@ gets a row in the seed-000 registry ``datasets`` (``metadata_json["registry_id"]
 what prompts bind to. All functions take an open ``ffui.db.Database`` and a dataset given by
 name, by id (``12`` or ``"#12"``) or as its session row.
 
-Writes: one transaction per operation. Rows stream through one ``executemany`` fed by a
-generator that parses the input lazily (in the database thread), so memory is bounded by a
-batch and a bad row (which raises) rolls everything back: nothing is written.
+Writes: rows stream through ``executemany`` fed by a generator that parses the input lazily
+(in the database thread), so memory is bounded by a batch. An import or a merge creates its
+dataset marked ``filling`` (hidden from lists, refused by ``resolve``) and fills it in
+transactions of ``FILL_CHUNK_ROWS`` rows, so other writers (supervisors, the UI) never wait
+long; a bad row (which raises), a cancel or an error removes the dataset again: nothing is
+kept. A dataset left ``filling`` by a process that died is removed by the next dataset made.
+Copies of stored rows (dedupe, filter, split, sample) are one transaction each.
 Reads of whole datasets (export, stats, operations) run in a worker thread on their own
 read-only-by-use connection (WAL: they never block writers), so the event loop stays free.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -72,10 +77,39 @@ def display_name(session: dict) -> str:
     return session.get("name") or f"#{session['id']}"
 
 
-async def resolve(db, dataset: str | int | dict) -> dict:
-    """The session row of a dataset given by name, id or row. Raises DataError."""
+#: how long one write transaction of an import or a merge goes on (its rows adapt to it):
+#: between two, supervisors, the UI and the CLI get the database
+FILL_CHUNK_S = 2.0
+#: the pause after each. SQLite has no queue for the write lock: a waiting writer polls, every
+#: 100 ms once it has waited a while, so a shorter gap is almost never seen (measured: with no
+#: pause, a writer with a 1 s busy timeout failed during chunked imports). The parser fills
+#: its queue meanwhile; the pauses cost about 5% of an import's speed (docs/benchmarks.md).
+FILL_PAUSE_S = 0.11
+#: SQL: a scrape_sessions row that is not being filled (metadata written by other tools may not
+#: be JSON at all)
+SHOWN_SQL = ("(CASE WHEN json_valid(metadata_json) THEN json_extract(metadata_json, '$.filling') END) "
+          "IS NULL")
+
+
+async def resolve(db, dataset: str | int | dict, *, filling_ok: bool = False) -> dict:
+    """The session row of a dataset given by name, id or row. Raises DataError, also for a
+    dataset that an import or a merge is still filling (unless ``filling_ok``)."""
     if isinstance(dataset, dict):
         return dataset
+    row = await _lookup(db, dataset)
+    if not filling_ok and session_meta(row).get("filling"):
+        from ffui.jobs.procs import identity_alive
+
+        if identity_alive(session_meta(row)["filling"]):
+            raise DataError(None, None, f"dataset {display_name(row)!r} is still being imported "
+                            f"({row['pair_count'] or 0:,} rows so far)", "wait for the import to finish")
+        raise DataError(None, None, f"the import of {display_name(row)!r} was interrupted and left "
+                        "no dataset", f"import it again (the partial rows go then), or: ffui data rm "
+                        f"{display_name(row)}")
+    return row
+
+
+async def _lookup(db, dataset: str | int) -> dict:
     if isinstance(dataset, int):
         row = await db.fetchone("SELECT * FROM scrape_sessions WHERE id = ?", (dataset,))
     else:
@@ -89,16 +123,76 @@ async def resolve(db, dataset: str | int | dict) -> dict:
 
 
 async def _check_new_name(db, name: str) -> str:
+    await _drop_abandoned(db)
     name = (name or "").strip()
     if not name:
         raise DataError(None, None, "a dataset needs a name", "pass --name NAME")
     if not _NAME_OK.match(name) or re.fullmatch(r"\d+", name):
         raise DataError(None, None, f"bad dataset name {name!r}",
                         "use letters, digits, '-', '_' or '.'; not only digits, no '/' or '#'")
-    if await db.fetchone("SELECT id FROM scrape_sessions WHERE name = ?", (name,)):
+    held = await db.fetchone("SELECT * FROM scrape_sessions WHERE name = ?", (name,))
+    if held and session_meta(held).get("filling"):
+        raise DataError(None, None, f"a dataset named {name!r} is being imported right now",
+                        "choose another --name, or wait for that import to finish")
+    if held:
         raise DataError(None, None, f"a dataset named {name!r} exists already",
                         f"choose another --name, or remove it first: ffui data rm {name}")
     return name
+
+
+async def _drop_abandoned(db) -> None:
+    """Remove datasets whose import or merge died halfway (its process is gone)."""
+    from ffui.jobs.procs import identity_alive
+
+    rows = await db.fetchall(f"SELECT * FROM scrape_sessions WHERE NOT {SHOWN_SQL}")
+    for row in rows:
+        if not identity_alive(session_meta(row).get("filling")):
+            await _delete_session(db, row)
+
+
+@contextlib.asynccontextmanager
+async def _new_dataset(db, **create):
+    """A new dataset to fill (``_create``'s arguments): created at once, marked ``filling``, and
+    removed again if the body fails or is cancelled. The body ends with ``_finish``."""
+    from ffui.jobs.procs import identity
+
+    create["meta"] = dict(create["meta"], filling=identity())
+    async with db.transaction():
+        sid = await _create(db, **create)
+    try:
+        yield sid
+    except BaseException:
+        row = await db.fetchone("SELECT * FROM scrape_sessions WHERE id = ?", (sid,))
+        if row is not None and session_meta(row).get("filling"):
+            await _delete_session(db, row)  # (if this fails too, _drop_abandoned does it later)
+        raise
+
+
+async def _fill(db, sid: int, rows: Iterator[tuple]) -> int:
+    """Insert stored tuples into dataset ``sid`` in transactions of about ``FILL_CHUNK_S``
+    seconds, ``FILL_PAUSE_S`` apart; the row count (``pair_count``) follows. Returns how many
+    rows went in."""
+    sql = _insert_sql(sid)
+    it = iter(rows)
+    total, chunk = 0, 5_000
+    try:
+        while True:
+            t0 = time.perf_counter()
+            async with db.transaction():
+                n = await db.executemany(sql, itertools.islice(it, chunk))
+                if n:
+                    await db.execute("UPDATE scrape_sessions SET pair_count = pair_count + ? WHERE id = ?",
+                                     (n, sid))
+            total += n
+            if n < chunk:
+                return total
+            took = max(time.perf_counter() - t0, 1e-3)
+            chunk = int(min(max(chunk * FILL_CHUNK_S / took, 1_000), chunk * 4, 1_000_000))
+            await asyncio.sleep(FILL_PAUSE_S)  # the parser runs on meanwhile, into its queue
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:  # a producer thread behind it stops now, not at garbage collection
+            close()
 
 
 async def _create(db, *, name: str, layout: Layout, source: str, source_details: str | None,
@@ -126,10 +220,16 @@ async def _create(db, *, name: str, layout: Layout, source: str, source_details:
     return sid
 
 
-async def _finish(db, sid: int) -> int:
-    n = await db.scalar("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (sid,))
-    await db.execute("UPDATE scrape_sessions SET pair_count = ?, updated_at = datetime('now') "
-                     "WHERE id = ?", (n, sid))
+async def _finish(db, sid: int, imported: dict | None = None) -> int:
+    """Count a new dataset's rows and show it (no longer ``filling``); ``imported``: the import's
+    report, kept in its metadata."""
+    report = json.dumps(imported) if imported is not None else None
+    async with db.transaction():
+        n = await db.scalar("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (sid,))
+        await db.execute(
+            "UPDATE scrape_sessions SET pair_count = ?, updated_at = datetime('now'), metadata_json = "
+            "json_remove(CASE WHEN ? IS NULL THEN metadata_json ELSE json_set(metadata_json, '$.import', "
+            "json(?)) END, '$.filling') WHERE id = ?", (n, report, report, sid))
     return n
 
 
@@ -164,7 +264,7 @@ async def list_datasets(db) -> list[dict]:
     """Every dataset: id, name, format, rows, source, details, created_at."""
     rows = await db.fetchall(
         "SELECT id, name, dataset_format, pair_count, source, source_details, created_at "
-        "FROM scrape_sessions ORDER BY id")
+        f"FROM scrape_sessions WHERE {SHOWN_SQL} ORDER BY id")
     return [{"id": r["id"], "name": r["name"] or f"#{r['id']}", "format": r["dataset_format"],
              "rows": r["pair_count"] or 0, "source": r["source"],
              "details": r["source_details"], "created_at": r["created_at"]} for r in rows]
@@ -185,7 +285,15 @@ async def show(db, dataset) -> dict:
 async def remove(db, dataset) -> dict:
     """Delete a dataset and its rows. Prompts bound to it are unbound (their names returned);
     its registry row goes too unless a training run still refers to it."""
-    s = await resolve(db, dataset)
+    s = await resolve(db, dataset, filling_ok=True)
+    unbound = await _delete_session(db, s)
+    return {"id": s["id"], "name": display_name(s), "rows": s["pair_count"] or 0,
+            "unbound_prompts": unbound}
+
+
+async def _delete_session(db, s: dict) -> list[str]:
+    """Delete a session, its rows and its registry row (kept, marked, if a run refers to it);
+    returns the prompts it unbound."""
     rid = session_meta(s).get("registry_id")
     unbound: list[str] = []
     async with db.transaction():
@@ -203,8 +311,7 @@ async def remove(db, dataset) -> dict:
                                  "WHERE id = ?", (rid,))
             else:
                 await db.execute("DELETE FROM datasets WHERE id = ?", (rid,))
-    return {"id": s["id"], "name": display_name(s), "rows": s["pair_count"] or 0,
-            "unbound_prompts": unbound}
+    return unbound
 
 
 async def session_for_registry_id(db, registry_id: str) -> dict | None:
@@ -229,6 +336,11 @@ async def _with_progress(coro, plan_or_state: Callable[[], dict], progress: Prog
                 return task.result()
     except BaseException:
         task.cancel()
+        # Let it clean up (a cancelled import deletes what it wrote) before the caller goes on
+        # and, say, closes the database under it (ctrl+c in the CLI).
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # (retrieved: no "exception was never retrieved" at exit)
         raise
 
 
@@ -274,25 +386,20 @@ async def import_dataset(db, spec: str | os.PathLike, *, name: str, fmt: str = "
                                                            else "")
 
     async def run() -> int:
-        async with _bulk_cache(db), db.transaction():
-            sid = await _create(
+        async with _bulk_cache(db), _new_dataset(
                 db, name=name, layout=plan.layout, source="import", source_details=details,
                 meta={"origin": origin},
                 registry={"type": "huggingface" if hub else "local",
                           "huggingface_name": src.path if hub else None,
                           "location": None if hub else origin["path"],
-                          "description": description})
-            await db.executemany(_insert_sql(sid), plan.rows_pipelined())
+                          "description": description}) as sid:
+            await _fill(db, sid, plan.rows_pipelined(depth=24))  # (parses on through the pauses)
             if plan.good == 0:
                 raise src.error(None, "no valid rows to import" + (
                     f" ({plan.bad} bad rows, the first: {plan.bad_examples[0]})"
                     if plan.bad_examples else ""))
-            await db.execute("UPDATE scrape_sessions SET pair_count = ?, metadata_json = "
-                             "json_set(metadata_json, '$.import', json(?)) WHERE id = ?",
-                             (plan.good, json.dumps({"rows": plan.good, "bad": plan.bad,
-                                                     "bad_examples": [str(b) for b in
-                                                                      plan.bad_examples]}),
-                              sid))
+            await _finish(db, sid, {"rows": plan.good, "bad": plan.bad,
+                                    "bad_examples": [str(b) for b in plan.bad_examples]})
             return sid
 
     sid = await _with_progress(run(), lambda: _plan_state(plan), progress)
@@ -494,7 +601,7 @@ async def _copy_ids(db, *, name: str, layout: Layout, ids: Iterable[int], meta: 
                             source_details=description, meta=meta,
                             registry={"description": description})
         await db.executemany(_copy_sql(sid), ((i,) for i in ids))
-        n = await _finish(db, sid)
+        n = await _finish(db, sid)  # (joins this transaction)
     return {"id": sid, "name": name, "rows": n, "format": layout.format}
 
 
@@ -661,13 +768,11 @@ async def merge(db, sources: list[str], *, name: str, interleave_rows: bool = Fa
     plans = [p[2] for p in parts if isinstance(p[2], ImportPlan)]
 
     async def run() -> dict:
-        async with _bulk_cache(db), db.transaction():
-            sid = await _create(db, name=name, layout=dst, source="ffui",
-                                source_details="merge of " + ", ".join(labels),
-                                meta=_op_meta("merge", labels,
-                                              mode="interleave" if interleave_rows else "concat"),
-                                registry={"description": "merge of " + ", ".join(labels)})
-            await db.executemany(_insert_sql(sid), rows)
+        async with _bulk_cache(db), _new_dataset(
+                db, name=name, layout=dst, source="ffui", source_details="merge of " + ", ".join(labels),
+                meta=_op_meta("merge", labels, mode="interleave" if interleave_rows else "concat"),
+                registry={"description": "merge of " + ", ".join(labels)}) as sid:
+            await _fill(db, sid, rows)
             n = await _finish(db, sid)
         return {"id": sid, "name": name, "rows": n, "format": dst.format,
                 "bad": sum(p.bad for p in plans),

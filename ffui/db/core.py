@@ -253,8 +253,10 @@ class Database:
     async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> aiosqlite.Cursor:
         return await self.conn.execute(sql, params)
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.conn.executemany(sql, rows)
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Run ``sql`` for each of ``rows``; returns how many rows it changed."""
+        cur = await self.conn.executemany(sql, rows)
+        return cur.rowcount
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict]:
         async with self.conn.execute(sql, params) as cur:

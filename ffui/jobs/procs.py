@@ -47,6 +47,40 @@ def alive(pid: int | None, *needles: str) -> bool:
     return True
 
 
+def _start_ticks(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None  # field 22 of stat: start time since boot
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def identity(pid: int | None = None) -> dict:
+    """What tells this process (or ``pid``) apart from any later one with the same pid."""
+    pid = pid or os.getpid()
+    return {"pid": pid, "start": _start_ticks(pid), "boot": _boot_id(), "host": os.uname().nodename}
+
+
+def identity_alive(ident: dict | None) -> bool:
+    """Is the process ``identity()`` described still running? Unsure (another host): True."""
+    if not isinstance(ident, dict) or not ident.get("pid"):
+        return False
+    if ident.get("host") and ident["host"] != os.uname().nodename:
+        return True  # a database on a shared disk: that machine's processes are not ours to judge
+    if ident.get("boot") and ident["boot"] != _boot_id():
+        return False
+    pid = int(ident["pid"])
+    return not is_zombie(pid) and _start_ticks(pid) == ident.get("start") and alive(pid)
+
+
 def signal_group(pgid: int | None, sig: int) -> bool:
     if not pgid:
         return False
