@@ -55,7 +55,7 @@ def demo(steps: int) -> None:
 
     async def go():
         async with connect(paths.db, paths.home) as db:
-            if await db.fetchone("SELECT id FROM scrape_sessions WHERE name = ?", (DEMO_DATASET,)) is None:
+            if DEMO_DATASET not in {d["name"] for d in await store.list_datasets(db)}:  # (an interrupted one goes)
                 sample = resources.files("ffui") / "samples" / "demo_chat.jsonl"
                 with resources.as_file(sample) as path:
                     info = await store.import_dataset(db, str(path), name=DEMO_DATASET)

@@ -9,8 +9,8 @@ name, by id (``12`` or ``"#12"``) or as its session row.
 Writes: rows stream through ``executemany`` fed by a generator that parses the input lazily
 (in the database thread), so memory is bounded by a batch. An import or a merge creates its
 dataset marked ``filling`` (hidden from lists, refused by ``resolve``) and fills it in
-transactions of ``FILL_CHUNK_ROWS`` rows, so other writers (supervisors, the UI) never wait
-long; a bad row (which raises), a cancel or an error removes the dataset again: nothing is
+transactions of about ``FILL_CHUNK_S`` seconds, so other writers (supervisors, the UI) never
+wait long; a bad row (which raises), a cancel or an error removes the dataset again: nothing is
 kept. A dataset left ``filling`` by a process that died is removed by the next dataset made.
 Copies of stored rows (dedupe, filter, split, sample) are one transaction each.
 Reads of whole datasets (export, stats, operations) run in a worker thread on their own
@@ -88,7 +88,7 @@ FILL_PAUSE_S = 0.11
 #: SQL: a scrape_sessions row that is not being filled (metadata written by other tools may not
 #: be JSON at all)
 SHOWN_SQL = ("(CASE WHEN json_valid(metadata_json) THEN json_extract(metadata_json, '$.filling') END) "
-          "IS NULL")
+             "IS NULL")
 
 
 async def resolve(db, dataset: str | int | dict, *, filling_ok: bool = False) -> dict:
