@@ -158,8 +158,10 @@ def test_ctrl_c_on_an_import_keeps_nothing(home, ffui):
     before = counts(home / "ffui.db")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FFUI_")}
     env["FFUI_HOME"] = str(home)
+    # (a CI runner started in the background hands its children SIGINT ignored; a terminal does not)
     proc = subprocess.Popen([str(BIN / "ffui"), "data", "import", str(src), "--name", "big"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (filling_count(home / "ffui.db", "big") or 0) and time.monotonic() < deadline:
         assert proc.poll() is None, "the import ended before ctrl+c"
