@@ -177,6 +177,19 @@ async def test_import_shows_a_preview_before_writing_then_imports_with_progress(
         assert table_text(t)[t.cursor_row][1] == "talks"
 
 
+async def preview_in_import_screen(pilot, path):
+    """Datasets mode, i, the path typed in, enter: the import screen with its preview (or error)."""
+    from textual.widgets import Input
+
+    await pilot.press("2", "i")
+    await settle(pilot)
+    screen = pilot.app.screen
+    screen.query_one("#imp-path", Input).value = str(path)
+    await pilot.press("enter")
+    await settle(pilot)
+    return screen
+
+
 async def test_import_a_repo_folder_picks_its_split_by_keyboard(home):
     """A hub repo as downloaded: the preview names the split it read and the others; down leaves
     the path field, a split typed there and enter preview that split, ctrl+s imports it."""
@@ -188,12 +201,7 @@ async def test_import_a_repo_folder_picks_its_split_by_keyboard(home):
     write_chat(data / "test-00000-of-00001.jsonl", 2)
     app = app_for(home)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2", "i")
-        await settle(pilot)
-        screen = app.screen
-        screen.query_one("#imp-path", Input).value = str(home / "repo")
-        await pilot.press("enter")
-        await settle(pilot)
+        screen = await preview_in_import_screen(pilot, home / "repo")
         preview = str(screen.query_one("#imp-preview-body").render())
         assert "split train · also: test" in preview and "6 rows" not in preview  # (bytes for JSONL)
         assert screen.query_one("#imp-name", Input).value == "repo"
@@ -215,12 +223,7 @@ async def test_import_asks_for_a_preview_first_and_bad_input_is_one_line(home):
     bad.write_text('{"input": "a", "output": "b"}\n{"input": "c", "output": \n')
     app = app_for(home)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2", "i")
-        await settle(pilot)
-        screen = app.screen
-        screen.query_one("#imp-path", Input).value = str(home / "missing.jsonl")
-        await pilot.press("enter")
-        await settle(pilot)
+        screen = await preview_in_import_screen(pilot, home / "missing.jsonl")
         assert any("missing.jsonl" in n and "\n" not in n for n in notices(app))
         screen.query_one("#imp-path", Input).value = str(bad)
         await pilot.press("ctrl+s")  # no preview yet: it previews instead of importing
