@@ -658,6 +658,9 @@ SYSTEM_COLUMNS = ("system", "system_prompt", "system_message")
 def row_system(rec: dict) -> str | None:
     """The system prompt a row keeps in a column of its own, or None. It is stored as it came
     (an extra column); training and the chatml export put it first as a system turn."""
+    m = rec.get("metadata")
+    if not m or (isinstance(m, str) and '"system' not in m):
+        return None  # (stored metadata is JSON text: most rows need no parse at all)
     extra = _meta(rec).get("extra") or {}
     for k in SYSTEM_COLUMNS:
         v = extra.get(k)

@@ -46,7 +46,7 @@ def content_text(rec: dict, normalised: bool = False) -> str:
         i = rec.get("input") or ""
         o = rec.get("output") or ""
         text = _norm_text(i) + "\x1f" + _norm_text(o) if normalised else i + "\x1f" + o
-    system = row_system(rec) if rec.get("metadata") else None
+    system = row_system(rec)
     if system is not None and not (turns and turns[0][0] == "system"):
         text = "\x1d" + (_norm_text(system) if normalised else system) + "\x1d" + text
     return text
