@@ -32,3 +32,13 @@ def resolve_paths(home: str | os.PathLike | None = None, db: str | os.PathLike |
     db_s = db or os.environ.get("FFUI_DB")
     db_p = Path(db_s).expanduser().resolve() if db_s else home_p / DB_FILENAME
     return Paths(home=home_p, db=db_p)
+
+
+PRIVATE_UMASK = 0o077
+
+
+def keep_files_private() -> None:
+    """Files and folders this process creates are the user's alone (0600/0700), like the
+    database: datasets, logs and exports can be private data. Set at each entry point (the
+    ffui command, supervisors, trainers); children inherit it."""
+    os.umask(PRIVATE_UMASK)

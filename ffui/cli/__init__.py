@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import click
 
-from ffui.paths import Paths, resolve_paths
+from ffui.paths import Paths, keep_files_private, resolve_paths
 
 T = TypeVar("T")
 
@@ -35,6 +35,9 @@ COMMAND_MODULES = (
     ("demo", "demo"),
     ("keys", "keys"),
 )
+
+
+WARNED_KEY = "ffui.warned"  # ctx.meta: the database problem the start-up warning already named
 
 
 class UserError(click.ClickException):
@@ -96,10 +99,12 @@ class FfuiGroup(click.Group):
         except Exception as exc:  # a bug: keep the screen clean, keep the details
             from ffui.db import describe_sqlite_error
 
-            meaning = describe_sqlite_error(exc)
+            paths: Paths | None = ctx.obj if isinstance(ctx.obj, Paths) else None
+            meaning = describe_sqlite_error(exc, paths.db if paths else None)
+            if meaning and meaning == ctx.meta.get(WARNED_KEY):
+                ctx.exit(1)  # the start-up warning said it already: one line is enough
             if meaning:
                 raise UserError(meaning) from None
-            paths: Paths | None = ctx.obj if isinstance(ctx.obj, Paths) else None
             crash = _write_crash(paths, exc)
             raise UserError(f"internal error: {exc.__class__.__name__}: {exc} (details in {crash}; please report it)") from None
 
@@ -143,18 +148,31 @@ def with_db(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
 @click.pass_context
 def main(ctx: click.Context, home: Path | None, db_path: Path | None) -> None:
     """ffui: a fine-tuning studio for the terminal. Run without a command to open the UI."""
+    keep_files_private()
     ctx.obj = resolve_paths(home, db_path)
+    _note_empty_database(ctx.obj.db)
     if ctx.invoked_subcommand is None:
         _open_ui(ctx)
     elif ctx.invoked_subcommand not in ("db", "model") and ctx.obj.db.exists():
-        _reconcile(ctx.obj)
+        _reconcile(ctx)
 
 
-def _reconcile(paths: Paths) -> None:
+def _note_empty_database(db: Path) -> None:
+    """An empty file is made a new database (as SQLite would): fine, but not silently."""
+    try:
+        empty = db.is_file() and db.stat().st_size == 0
+    except OSError:
+        return
+    if empty:
+        click.echo(f"ffui: {db} is an empty file; making it a new ffui database", err=True)
+
+
+def _reconcile(ctx: click.Context) -> None:
     """Every start gives orphaned runs a supervisor again and starts queued runs.
 
     A database problem is left to the command itself to report.
     """
+    paths: Paths = ctx.obj
     from ffui.db import DatabaseError, connect
     from ffui.jobs.manager import reconcile
 
@@ -167,7 +185,14 @@ def _reconcile(paths: Paths) -> None:
     except DatabaseError:
         pass  # the command opens the database itself and says what is wrong
     except Exception as exc:  # the command still runs; say why runs were not checked
-        click.echo(f"ffui: warning: running jobs were not checked ({exc.__class__.__name__}: {exc})", err=True)
+        from ffui.db import describe_sqlite_error
+
+        meaning = describe_sqlite_error(exc, paths.db)
+        if meaning:  # the database cannot be written: said once, here; reading commands still work
+            ctx.meta[WARNED_KEY] = meaning
+            click.echo(f"ffui: {meaning}", err=True)
+        else:
+            click.echo(f"ffui: warning: running jobs were not checked ({exc.__class__.__name__}: {exc})", err=True)
 
 
 def _open_ui(ctx: click.Context) -> None:

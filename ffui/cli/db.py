@@ -1,4 +1,4 @@
-"""ffui db init|info|export|import"""
+"""ffui db init|info|backup|check|export|import"""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ffui.cli import get_paths, with_db
+from ffui.cli import UserError, get_paths, with_db
 
 
 @click.group()
@@ -30,7 +30,10 @@ async def _info(dbh) -> dict:
     tables = [r["name"] for r in await dbh.fetchall(
         "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     counts = {t: await dbh.scalar(f'SELECT COUNT(*) FROM "{t}"') for t in tables}
-    return {"version": await dbh.scalar("PRAGMA user_version"), "counts": counts}
+    from ffui.db.maintenance import CHECK_STATE_KEY, parse_last_check
+
+    last = parse_last_check(await dbh.scalar("SELECT value FROM app_state WHERE key = ?", (CHECK_STATE_KEY,)))
+    return {"version": await dbh.scalar("PRAGMA user_version"), "counts": counts, "last_check": last}
 
 
 @db.command("info")
@@ -48,9 +51,73 @@ def db_info(as_json: bool) -> None:
     click.echo(f"database:         {paths.db}")
     click.echo(f"training outputs: {paths.training_outputs}")
     click.echo(f"schema version:   {info['version']}")
+    last = info["last_check"]
+    if last is None:
+        click.echo("last check:       never (run: ffui db check)")
+    else:
+        click.echo(f"last check:       {last.get('checked_at')} UTC, " + ("no damage" if last.get("ok") else "DAMAGE FOUND"))
+        if not last.get("ok"):
+            click.echo(f"ffui: warning: the last check ({last.get('checked_at')} UTC) found damage in {paths.db}: "
+                       f"{_first_problem(last)}; {DAMAGE_ADVICE}", err=True)
     click.echo("rows per table:")
     for table, n in info["counts"].items():
         click.echo(f"  {table:<20} {n:>10,}")
+
+
+DAMAGE_ADVICE = ("restore your latest backup (ffui db backup makes them), or save what is readable with "
+                 "ffui db export FILE.json and import it into a new database")
+
+
+def _first_problem(check: dict) -> str:
+    problems = (check.get("problems") or []) + (check.get("foreign_key_problems") or [])
+    return problems[0] if problems else "unknown"
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(path: Path) -> None:
+    """Copy the database to PATH consistently, while ffui keeps running (a plain cp is not a backup)."""
+    import sys
+
+    from ffui.db.maintenance import PAGES_PER_STEP, backup_database
+
+    paths = get_paths()
+    if not paths.db.exists():
+        raise UserError(f"there is no database at {paths.db} to back up (see: ffui db info)")
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if total > PAGES_PER_STEP and tenth > shown[0]:  # only files that take several steps say how far
+            shown[0] = tenth
+            click.echo(f"backing up: {tenth * 10}% ({done:,} of {total:,} pages)", err=True)
+            sys.stderr.flush()
+
+    size = backup_database(paths.db, path, progress)
+    click.echo(f"backed up {paths.db} to {path} ({size / 1e6:,.1f} MB, checked, mode 0600)")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Check the database for damage (integrity_check and foreign_key_check)."""
+    from ffui.db.maintenance import check_database
+
+    paths = get_paths()
+    result = check_database(paths.db)
+    if result.ok:
+        click.echo(f"{paths.db}: no damage found (integrity_check and foreign_key_check passed)")
+    else:
+        click.echo(f"{paths.db}: DAMAGE FOUND")
+        for problem in result.problems:
+            click.echo(f"  integrity: {problem[:300]}")
+        for problem in result.foreign_key_problems:
+            click.echo(f"  foreign key: {problem}")
+        click.echo(f"what to do: {DAMAGE_ADVICE}")
+    if not result.stored:
+        click.echo("ffui: warning: the result could not be stored in the database (it is too damaged to write)",
+                   err=True)
+    if not result.ok:
+        click.get_current_context().exit(1)
 
 
 @db.command("export")

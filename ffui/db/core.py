@@ -56,14 +56,45 @@ _SQLITE_MEANINGS = (
 )
 
 
-def describe_sqlite_error(exc: BaseException) -> str | None:
-    """One line for a user about an sqlite3 error, or None when it is not one they can act on."""
+def describe_sqlite_error(exc: BaseException, db_path: Path | None = None) -> str | None:
+    """One line for a user about an sqlite3 error, or None when it is not one they can act on.
+
+    With ``db_path``, a read-only error names what exactly is read-only."""
     if not isinstance(exc, sqlite3.Error):
         return None
     text = str(exc).lower()
+    if db_path is not None and ("readonly" in text or "unable to open" in text):
+        reason = readonly_reason(Path(db_path))
+        if reason:
+            return reason
     for needle, meaning in _SQLITE_MEANINGS:
         if needle in text:
             return meaning
+    return None
+
+
+def readonly_reason(path: Path) -> str | None:
+    """Why SQLite cannot write the database at ``path``: the file system, the folder (SQLite
+    writes -wal and -shm files next to the database), the file, or leftover -wal/-shm files."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return (f"the database {path} is on a read-only file system: remount it read-write, "
+                    "or copy the database to a writable place and point --db at the copy")
+    except OSError:
+        pass
+    stuck = [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists() and not os.access(p, os.W_OK)]
+    if stuck:
+        names = " ".join(str(p) for p in stuck)
+        return (f"the database {path} is writable but {names} beside it {'are' if len(stuck) > 1 else 'is'} "
+                f"still read-only (left from when the database was): make {'them' if len(stuck) > 1 else 'it'} "
+                f"writable with chmod u+w {names} (chattr -i if immutable); do not delete them, a -wal file "
+                "holds recent changes")
+    if not os.access(folder, os.W_OK):
+        return (f"the folder {folder} of the database is read-only, and SQLite must create files beside "
+                f"{path.name} (-wal, -shm): make the folder writable, or move the database with --db")
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"the database file {path} is read-only: make it writable (chmod u+w {path})"
     return None
 
 
@@ -112,6 +143,18 @@ def check_database_file(path: Path) -> None:
 
 def _not_sqlite(path: Path) -> str:
     return f"{path} is not a SQLite database (it is left untouched); point --db or FFUI_DB at an ffui.db file"
+
+
+def _open_failure(path: Path, exc: sqlite3.DatabaseError, otherwise: str | None = None) -> str:
+    """What a failure to open an existing file means: SQLite could not write or lock it (a
+    read-only place, a full disk) is not the same as a file that is not a database."""
+    meaning = describe_sqlite_error(exc, path) if isinstance(exc, sqlite3.OperationalError) else None
+    if meaning:
+        return meaning
+    if "malformed" in str(exc).lower():
+        return (f"{path} is damaged (SQLite: {exc}); it is left untouched: restore your latest backup, "
+                "or salvage it with: sqlite3 " + f"{path} .recover | sqlite3 recovered.db")
+    return otherwise or _not_sqlite(path)
 
 
 def _create_private_file(path: Path) -> None:
@@ -214,8 +257,8 @@ def open_sync(path: str | os.PathLike, *, migrate_schema: bool = True) -> sqlite
         if existed:
             try:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
-            except sqlite3.DatabaseError:
-                raise DatabaseError(_not_sqlite(path)) from None
+            except sqlite3.DatabaseError as exc:
+                raise DatabaseError(_open_failure(path, exc)) from None
             if version > SCHEMA_VERSION:
                 raise DatabaseError(
                     f"{path} was written by a newer ffui (schema v{version}, this ffui knows v{SCHEMA_VERSION}); "
@@ -228,7 +271,8 @@ def open_sync(path: str | os.PathLike, *, migrate_schema: bool = True) -> sqlite
             migrate(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise DatabaseError(f"{path} is not a usable SQLite database ({exc}); it is left untouched") from None
+        raise DatabaseError(_open_failure(path, exc, f"{path} is not a usable SQLite database ({exc}); "
+                                                     "it is left untouched")) from None
     except BaseException:
         conn.close()
         raise
