@@ -201,9 +201,8 @@ class RunActions:
             extra=f"also delete its files: {Path(run['storage_path'] or '').name or 'none'}"))
         if not answer:
             return
-        await delete_training_run(self.app.db, run["id"], delete_artifacts=answer.extra)
-        where = "with its files" if answer.extra else f"its files stay in {run['storage_path']}"
-        self.app.notify(f"run {run['id']} deleted; {where}", markup=False)
+        files = await delete_training_run(self.app.db, run["id"], delete_artifacts=answer.extra)
+        self.app.notify(f"run {run['id']} deleted; {files}", markup=False)
         self.after_delete(run["id"])
 
     def after_run_action(self) -> None:

@@ -234,5 +234,5 @@ def runs_rm(run_id, artifacts, yes) -> None:
         raise UserError(f"run {run_id} is {r['status']}; cancel it first (ffui runs cancel {run_id})")
     confirm_destructive(f"delete run {run_id} ({r['name']}, {r['status']}) and its logs"
                         + (f", with {r['storage_path']} (checkpoints, adapter)" if artifacts else ""), yes)
-    with_db(delete_training_run, run_id, delete_artifacts=artifacts)
-    click.echo(f"run {run_id} deleted" + (" with its files" if artifacts else f"; its files stay in {r['storage_path']}"))
+    files = with_db(delete_training_run, run_id, delete_artifacts=artifacts)
+    click.echo(f"run {run_id} deleted; {files}")

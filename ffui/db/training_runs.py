@@ -147,26 +147,28 @@ async def list_training_runs(
     return [decode_run(r) for r in await db.fetchall(sql, params)]
 
 
-async def delete_training_run(db: Database, run_id: int, *, delete_artifacts: bool = False) -> bool:
+async def delete_training_run(db: Database, run_id: int, *, delete_artifacts: bool = False) -> str | None:
     """Delete a run row (and its log lines); its files stay unless ``delete_artifacts``.
 
+    Returns one line on what became of the run's files (None: there is no such run).
     Adapters it produced stay registered, with their job reference cleared.
     """
+    from ffui.runfiles import remove_run_dir
+
     run = await get_training_run(db, run_id)
     if run is None:
-        return False
+        return None
     async with db.transaction():
         if run.get("job_uuid"):
             await db.execute("UPDATE adapters SET fine_tuning_job_id = NULL WHERE fine_tuning_job_id = ?", (run["job_uuid"],))
         await db.execute("DELETE FROM app_logs WHERE run_id = ?", (run_id,))
         await db.execute("DELETE FROM training_runs WHERE id = ?", (run_id,))
-    if delete_artifacts and run.get("storage_path"):
-        path = Path(run["storage_path"])
-        root = get_managed_storage_root(db).resolve()
-        # Only ever remove a directory inside the managed root.
-        if path.resolve().is_relative_to(root) and path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-    return True
+    if not run.get("storage_path"):
+        return "it had no files"
+    if not delete_artifacts:
+        return f"its files stay in {run['storage_path']}"
+    # Only ever remove a directory of the managed root, and never through a link.
+    return remove_run_dir(Path(run["storage_path"]), get_managed_storage_root(db))
 
 
 def _now() -> str:

@@ -32,6 +32,9 @@ from ffui.db import Database, add_log_lines, connect, get_setting, get_training_
 from ffui.db.logs import redact, timestamp
 from ffui.jobs import procs
 from ffui.jobs.tail import read_lines
+from ffui.paths import keep_files_private
+from ffui.runfiles import check_run_dir, open_run_file
+from ffui.train.config import is_hub_model
 
 POLL_S = 0.3
 LOG_KEEP = 500  # logs_json keeps the LAST 500 lines
@@ -75,13 +78,16 @@ class RunSupervisor:
         from ffui.train.launch import build_trainer_command
 
         run_dir = Path(run["storage_path"])
+        check_run_dir(run_dir, self.db.training_outputs)  # never train into a link's target
         num_gpu = int(run.get("num_gpu") or run["hp"].get("num_gpu") or 0)
         cmd = build_trainer_command(run_dir, num_gpu)
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         token = await get_setting(self.db, "huggingface.token")
-        if token:  # in the environment, never on the command line
+        if not is_hub_model(run["hp"].get("base_model") or ""):
+            env.pop("HF_TOKEN", None)  # a local model needs no token: keep it out of reach
+        elif token:  # in the environment, never on the command line
             env["HF_TOKEN"] = token
-        log = open(run_dir / "train.log", "ab")
+        log = os.fdopen(open_run_file(run_dir / "train.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
         try:
             self.proc = subprocess.Popen(
                 cmd, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -133,7 +139,7 @@ class RunSupervisor:
         if not offset:
             return
         try:
-            with open(Path(run["storage_path"]) / "events.jsonl", "rb") as fh:
+            with os.fdopen(open_run_file(Path(run["storage_path"]) / "events.jsonl"), "rb") as fh:
                 data = fh.read(offset)
         except OSError:
             return
@@ -400,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=int, required=True)
     ap.add_argument("--daemon", action="store_true", help="fork and return at once (no zombie for the caller)")
     args = ap.parse_args(argv)
+    keep_files_private()
     if args.daemon:
         pid = os.fork()
         if pid:

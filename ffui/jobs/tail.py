@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from ffui.runfiles import UnsafeRunPath, open_run_file
 
 CHUNK = 1 << 20  # at most 1 MiB per read: the loop comes back for more
 
@@ -16,13 +19,13 @@ def read_lines(path: Path, offset: int, final: bool = False) -> tuple[list[str],
     keeps only its last state.
     """
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_run_file(path), "rb") as fh:  # a link put in its place is not followed
             size = fh.seek(0, 2)
             if size < offset:  # truncated or replaced: start again from the top
                 offset = 0
             fh.seek(offset)
             data = fh.read(CHUNK)
-    except FileNotFoundError:
+    except (FileNotFoundError, UnsafeRunPath):  # a link's target is never read as the run's
         return [], offset
     if not data:
         return [], offset

@@ -13,7 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ffui.train", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="directory holding config.json and dataset.jsonl")
     args = p.parse_args(argv)
+    from ffui.paths import keep_files_private
     from ffui.train.runner import main as run
+
+    keep_files_private()
 
     return run(args.run_dir)
 

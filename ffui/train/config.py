@@ -147,10 +147,14 @@ class TrainConfig:
 
     def is_hub_id(self) -> bool:
         """True when base_model is not an existing path and looks like 'org/name'."""
-        path = Path(self.base_model).expanduser()
-        if path.exists() or self.base_model.startswith(("/", ".", "~")):
-            return False
-        return bool(_HUB_ID.match(self.base_model))
+        return is_hub_model(self.base_model)
+
+
+def is_hub_model(base_model: str) -> bool:
+    """True when ``base_model`` names a hub repository (not an existing path) like 'org/name'."""
+    if Path(base_model).expanduser().exists() or base_model.startswith(("/", ".", "~")):
+        return False
+    return bool(_HUB_ID.match(base_model))
 
 
 def field_help() -> dict[str, tuple[Any, str]]:
