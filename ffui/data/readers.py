@@ -204,6 +204,9 @@ class RowSource:
                     continue
                 try:
                     row = loads(line)
+                except RecursionError:
+                    yield lineno, RowError(TOO_DEEP)
+                    continue
                 except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
                     problem = jsonl_line_problem(line, e)
                     if problem is not None:
@@ -307,6 +310,10 @@ class RowSource:
                         if st["eof"]:
                             raise fail(e.pos, f"malformed JSON in row {index + 1}: {e.msg}",
                                        no_skip) from None
+                    except RecursionError:
+                        raise DataError(self.path, f"line {ln}", f"row {index + 1}: {TOO_DEEP}",
+                                        "flatten that row or remove it; inside a JSON array it "
+                                        "cannot be skipped") from None
                     pos = fill(pos, n)
                     n = min(n * 2, 1 << 28)
                 index += 1
@@ -602,13 +609,37 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
     return RowSource(path=spec, kind=kind, unit="line", progress_unit="bytes", total=size)
 
 
-MAX_WRAPPED_JSON = 512 << 20  # a wrapped .json file is parsed whole; JSONL and arrays stream
+MAX_WRAPPED_JSON = 512 << 20
+MAX_JSON_DEPTH = 900  # about where Python's json gives up (its recursion limit is 1,000)  # a wrapped .json file is parsed whole; JSONL and arrays stream
 
 
 @functools.lru_cache(maxsize=2)
 def _load_json_object(path: str) -> dict:
     with reading(path) as f:
         return json.loads(f.read().decode("utf-8-sig"))
+
+
+TOO_DEEP = ("the JSON is nested too deeply (arrays or objects inside each other past about "
+            f"{MAX_JSON_DEPTH} levels)")
+_JSON_NESTING = re.compile(rb'"(?:[^"\\\n]|\\.)*"|[\[\]{}\n]')
+
+
+def _too_deep_line(path: str) -> int:
+    """The line where the nesting of a JSON file first goes past MAX_JSON_DEPTH (strings
+    skipped); 1 when it cannot tell. Only run to report an error."""
+    depth, line = 0, 1
+    with reading(path) as f:
+        for m in _JSON_NESTING.finditer(f.read()):
+            tok = m.group()
+            if tok == b"\n":
+                line += 1
+            elif tok in (b"[", b"{"):
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    return line
+            elif tok in (b"]", b"}"):
+                depth -= 1
+    return 1
 
 
 def _is_turn(d: dict) -> bool:
@@ -631,12 +662,17 @@ def _wrapper_key(spec: str, path: str, size: int, split: str | None) -> str | No
         one_line = True
         if more:
             return None  # one object per line: JSON Lines
-    except ValueError:
+    except (ValueError, RecursionError):
         one_line = False  # a pretty-printed object spans lines
     if size > MAX_WRAPPED_JSON:
         return None  # read as JSON Lines; its errors say what is wrong
     try:
         obj = _load_json_object(path)
+    except RecursionError:
+        if one_line and not more:  # a single line: JSON Lines reading reports it with its line
+            return None
+        raise DataError(spec, f"line {_too_deep_line(path)}", TOO_DEEP,
+                        "flatten or remove the nested values and import again") from None
     except (ValueError, UnicodeDecodeError):
         return None  # JSON Lines reading reports the line and the problem
     if type(obj) is not dict:

@@ -29,6 +29,8 @@ import sqlite3
 import time
 from typing import Any, Callable, Iterable, Iterator
 
+from ffui.db.catalog import check_name
+
 from .errors import DataError
 from .formats import Layout, export_row, record_fields
 from .importer import ImportPlan, plan_import
@@ -127,7 +129,8 @@ async def _check_new_name(db, name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise DataError(None, None, "a dataset needs a name", "pass --name NAME")
-    if not _NAME_OK.match(name) or re.fullmatch(r"\d+", name):
+    name = check_name("dataset", name)  # one line: it is shown in lists
+    if not _NAME_OK.fullmatch(name) or re.fullmatch(r"\d+", name):
         raise DataError(None, None, f"bad dataset name {name!r}",
                         "use letters, digits, '-', '_' or '.'; not only digits, no '/' or '#'")
     held = await db.fetchone("SELECT * FROM scrape_sessions WHERE name = ?", (name,))
@@ -847,9 +850,7 @@ async def add_prompt(db, name: str, dataset, *, input_template: str | None = Non
     from .prompts import (DEFAULT_COMPLETION_TEMPLATE, DEFAULT_INPUT_TEMPLATE, check_template,
                           full_template)
 
-    name = (name or "").strip()
-    if not name:
-        raise DataError(None, None, "a prompt needs a name")
+    name = check_name("prompt", name)
     if await db.fetchone("SELECT id FROM prompts WHERE name = ?", (name,)):
         raise DataError(None, None, f"a prompt named {name!r} exists already",
                         "choose another name")

@@ -8,6 +8,7 @@ wrappers around one table description, so the tables cannot drift apart in behav
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 import uuid
 from typing import Any
 
@@ -39,6 +40,35 @@ class CatalogError(ValueError):
     """A row the user asked for cannot be written; str() is one line."""
 
 
+MAX_NAME_CHARS = 200
+_KIND = {"models": "model", "datasets": "dataset", "adapters": "adapter", "configs": "config",
+         "prompts": "prompt", "evaluation_jobs": "evaluation job"}
+
+
+def _breaks_lines(ch: str) -> bool:
+    # control characters (newline, tab, escape) and the Unicode line/paragraph separators
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+
+def check_name(kind: str, name: str) -> str:
+    """A name as stored: stripped, one line (it is shown in lists and tables), not empty, bounded."""
+    name = (name or "").strip()
+    if not name:
+        raise CatalogError(f"a {kind} needs a name")
+    if any(_breaks_lines(ch) for ch in name):
+        shown = repr(name[:60]) + ("..." if len(name) > 60 else "")
+        raise CatalogError(f"a {kind} name must be one line of text, without newlines, tabs or control "
+                           f"characters (got {shown}); choose another name")
+    if len(name) > MAX_NAME_CHARS:
+        raise CatalogError(f"a {kind} name is at most {MAX_NAME_CHARS} characters (got {len(name):,}); choose a shorter one")
+    return name
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and control characters made spaces: for names ffui makes up."""
+    return " ".join("".join(" " if _breaks_lines(ch) else ch for ch in text).split())[:MAX_NAME_CHARS]
+
+
 def _check(table: str, fields: dict[str, Any]) -> None:
     bad = set(fields) - set(TABLE_COLUMNS[table])
     if bad:
@@ -49,6 +79,8 @@ async def create_row(db: Database, table: str, **fields: Any) -> str:
     fields = {k: v for k, v in fields.items() if v is not None}
     fields.setdefault("id", str(uuid.uuid4()))
     _check(table, fields)
+    if "name" in fields:
+        fields["name"] = check_name(_KIND.get(table, table), fields["name"])
     cols = ", ".join(fields)
     marks = ", ".join("?" for _ in fields)
     try:
@@ -75,6 +107,8 @@ async def update_row(db: Database, table: str, row_id: str, **fields: Any) -> bo
     _check(table, fields)
     if not fields:
         return False
+    if fields.get("name") is not None:
+        fields["name"] = check_name(_KIND.get(table, table), fields["name"])
     cols = ", ".join(f"{k} = ?" for k in fields)
     try:
         cur = await db.write(f"UPDATE {table} SET {cols} WHERE id = ?", (*fields.values(), row_id))

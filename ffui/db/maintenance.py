@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ffui.db.core import BUSY_TIMEOUT_MS, DatabaseError, open_sync, utcnow
+from ffui.db.core import DatabaseError, open_sync, utcnow
 
 CHECK_STATE_KEY = "db.last_check"
 PAGES_PER_STEP = 4096  # 16 MiB of 4 KiB pages between progress reports

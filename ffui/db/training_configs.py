@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ffui.db.catalog import check_name
 from ffui.db.core import Database
 
 
@@ -17,6 +18,7 @@ def _decode(row: dict | None) -> dict | None:
 
 async def save_training_config(db: Database, name: str, config: dict[str, Any], train_target: str | None = None) -> int:
     """Insert or replace the named config; returns its id."""
+    name = check_name("config", name)
     text = json.dumps(config, sort_keys=True)
     async with db.transaction():
         await db.execute(

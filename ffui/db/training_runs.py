@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
+from ffui.db.catalog import check_name
 from ffui.db.core import Database
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
@@ -77,6 +77,7 @@ async def create_training_run(
     **fields: Any,
 ) -> dict:
     """Create a run (status pending) and its storage directory; returns the row."""
+    name = check_name("run", name)
     stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
     root = get_managed_storage_root(db)
     storage = root / f"{_safe_name(name)}_{stamp}"

@@ -29,6 +29,7 @@ from ffui.db import (
     list_training_runs,
     update_training_run,
 )
+from ffui.db.catalog import one_line
 from ffui.jobs import procs
 from ffui.jobs.errors import JobError
 
@@ -42,13 +43,17 @@ def parse_sets(sets: Iterable[str]) -> dict[str, Any]:
     """``key=value`` pairs; values are read as YAML scalars (3 -> int, 2e-4 -> float, true, [a, b])."""
     import yaml
 
+    from ffui.bounded import TooComplex, brief, load_yaml
+
     out: dict[str, Any] = {}
     for item in sets:
         if "=" not in item:
-            raise JobError(f"--set {item!r}: expected key=value, for example --set learning_rate=1e-4")
+            raise JobError(f"--set {brief(item)}: expected key=value, for example --set learning_rate=1e-4")
         key, raw = item.split("=", 1)
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key.strip()] = load_yaml(raw) if raw.strip() else ""
+        except TooComplex as exc:
+            raise JobError(f"--set {brief(key.strip())}: the value is refused: {exc}") from None
         except yaml.YAMLError:
             out[key.strip()] = raw
     return out
@@ -57,8 +62,12 @@ def parse_sets(sets: Iterable[str]) -> dict[str, Any]:
 def load_config_file(path: Path) -> dict[str, Any]:
     import yaml
 
+    from ffui.bounded import TooComplex, load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except TooComplex as exc:
+        raise JobError(f"config {path} is refused: {exc}; write the settings out plainly") from None
     except OSError as exc:
         raise JobError(f"cannot read config {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -158,7 +167,7 @@ async def create_run(
             k: prompt_row.get(k) for k in ("prompt_template", "input_template", "completion_template")
         }
     resolved = validate_config(cfg).to_dict()
-    run_name = name or f"{Path(base_model).name}-{session.get('name') or session['id']}"
+    run_name = name or one_line(f"{Path(base_model).name}-{session.get('name') or session['id']}")
     run = await create_training_run(
         db, run_name, base_model=base_model, dataset_source="database", dataset_id=str(session["id"]), hp=resolved,
         base_model_id=model_id, prompt_id=prompt_row["id"] if prompt_row else None, num_gpu=resolved.get("num_gpu"),

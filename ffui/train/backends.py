@@ -83,6 +83,7 @@ def check_base_model(cfg: TrainConfig) -> str:
         if not (path / "config.json").exists():
             raise UserError(f"base model directory {path} has no config.json",
                             "point base_model at a Hugging Face model directory", kind="model")
+        _check_architecture_known(path)
         return str(path)
     if not cfg.is_hub_id():
         raise UserError(f"base model not found: {cfg.base_model}",
@@ -94,6 +95,38 @@ def check_base_model(cfg: TrainConfig) -> str:
                         f"download it where there is network (huggingface-cli download {cfg.base_model}) "
                         "and set base_model to the local directory", kind="model")
     return cfg.base_model
+
+
+_NO_REMOTE_CODE_HINT = ("ffui does not run code that comes with a model: use a model of an architecture built "
+                        "into transformers, or upgrade transformers with pip install -U transformers if a newer "
+                        "release has added this one")
+
+
+def _check_architecture_known(path: Path) -> None:
+    """Refuse, before transformers is asked (it would prompt, or want trust_remote_code), a model
+    whose model_type transformers does not know: it needs the code shipped in its repository."""
+    import json
+
+    from transformers import CONFIG_MAPPING
+
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        raise UserError(f"cannot read {path / 'config.json'}: {str(e).splitlines()[0][:200]}",
+                        "point base_model at a Hugging Face model directory", kind="model") from None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if not isinstance(model_type, str) or model_type in CONFIG_MAPPING:
+        return  # no model_type: transformers' own message names what is missing
+    if isinstance(config.get("auto_map"), dict):
+        raise remote_code_error(str(path), model_type)
+    raise UserError(f"base model {path} has model_type {model_type[:60]!r}, which this transformers does not know",
+                    "upgrade transformers (pip install -U transformers), or use another model", kind="model")
+
+
+def remote_code_error(name: str, model_type: str | None = None) -> UserError:
+    kind = f" (model_type {model_type[:60]!r} is not built into transformers)" if model_type else ""
+    return UserError(f"base model {name} needs code from its repository to load{kind}", _NO_REMOTE_CODE_HINT,
+                     kind="model")
 
 
 def _in_hub_cache(repo_id: str) -> bool:
@@ -169,8 +202,12 @@ def _hub_refusal(name: str, e: BaseException) -> UserError | None:
 
 
 def _from_pretrained(loader, name: str, what: str, **kwargs):
-    try:
-        return loader.from_pretrained(name, **kwargs)
+    try:  # never run a model's own code, and never stop to ask about it
+        return loader.from_pretrained(name, **{"trust_remote_code": False, **kwargs})
+    except ValueError as e:
+        if "trust_remote_code" in str(e):  # a hub model whose config names code in its repository
+            raise remote_code_error(name) from None
+        raise
     except OSError as e:
         raise _hub_refusal(name, e) or UserError(
             f"cannot load the {what} of {name!r}: {str(e).splitlines()[0]}",

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from ffui.bounded import brief
+
 Method = Literal["lora", "qlora", "full"]
 Backend = Literal["auto", "unsloth", "peft", "cpu"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
@@ -167,14 +169,15 @@ def field_help() -> dict[str, tuple[Any, str]]:
 
 
 def _unknown_key(key: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(key, names, n=1)
-    return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    close = difflib.get_close_matches(key, names, n=1) if len(key) < 100 else []
+    shown = repr(key) if len(key) <= 60 else repr(key[:57]) + "..."
+    return f"unknown key {shown}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def _check_type(key: str, value: Any, tp: Any) -> str | None:
     if _matches(value, tp):
         return None
-    return f"{key} must be {_describe(tp)}, got {json.dumps(value)}"
+    return f"{key} must be {_describe(tp)}, got {brief(value)}"  # bounded: the value may be huge
 
 
 def _matches(value: Any, tp: Any) -> bool:
@@ -204,7 +207,8 @@ def _describe(tp: Any) -> str:
     if origin is Union:
         return " or ".join(_describe(t) for t in typing.get_args(tp))
     if origin is list:
-        return f"a list of {_describe(typing.get_args(tp)[0])}s"
+        item = _describe(typing.get_args(tp)[0])
+        return f"a list of {item.split(' ', 1)[1] if item.startswith(('a ', 'an ')) else item}s"
     if tp is type(None):
         return "null"
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string", dict: "an object"}.get(tp, str(tp))
