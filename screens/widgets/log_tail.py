@@ -31,15 +31,16 @@ def read_tail(path: Path, offset: int | None, keep: int) -> tuple[list[str], int
     still moves past everything read, so a writer at 1,000 lines/s never piles up work.
     """
     from ffui.jobs.tail import read_lines
+    from ffui.runfiles import open_run_file
 
     if offset is None:
         try:
-            size = os.path.getsize(path)
+            fh = os.fdopen(open_run_file(path), "rb")  # a link in the run directory is not followed
         except OSError:
             return [], 0
-        offset = max(0, size - START_BYTES)
-        if offset:
-            with open(path, "rb") as fh:  # skip the partial line we landed in
+        with fh:
+            offset = max(0, fh.seek(0, os.SEEK_END) - START_BYTES)
+            if offset:  # skip the partial line we landed in
                 fh.seek(offset)
                 offset += len(fh.readline())
     lines: deque[str] = deque(maxlen=keep)
