@@ -18,7 +18,6 @@ import asyncio
 import gc
 import importlib
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +28,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from ffui.crash import write_crash
 from ffui.paths import Paths
 from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, RunsProvider
 from screens.widgets.base import FfuiScreen
@@ -68,23 +68,6 @@ def _screen_factory(module: str, cls: str, title: str, optional: bool = False) -
         return screen_cls()
 
     return make
-
-
-def crash_file(home: Path | None) -> Path:
-    return (home or Path.cwd()) / "ffui-crash.log"
-
-
-def write_crash(home: Path | None, exc: BaseException) -> Path:
-    """Append the traceback to HOME/ffui-crash.log (or /tmp's when the home is not writable)."""
-    target = crash_file(home)
-    try:
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
-    except OSError:
-        target = Path("/tmp/ffui-crash.log")
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
-    return target
 
 
 class FfuiApp(App[None]):
@@ -276,7 +259,7 @@ class FfuiApp(App[None]):
         from ffui.cli import user_errors
         from ffui.db import describe_sqlite_error
 
-        meaning = describe_sqlite_error(exc)
+        meaning = describe_sqlite_error(exc, self.paths.db)
         if meaning:
             message = meaning
         elif isinstance(exc, user_errors()):

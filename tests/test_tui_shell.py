@@ -228,6 +228,18 @@ async def test_errors_are_one_line_and_internal_ones_go_to_the_crash_log(fixed_h
     assert "KeyError: 'surprise'" in (fixed_home / "ffui-crash.log").read_text()
 
 
+async def test_the_crash_log_is_private_even_when_an_older_ffui_left_it_readable(fixed_home):
+    crash = fixed_home / "ffui-crash.log"
+    crash.write_text("an old traceback\n")
+    crash.chmod(0o644)
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.notify_error(KeyError("surprise"))
+        await pilot.pause()
+    assert crash.stat().st_mode & 0o777 == 0o600
+    assert crash.read_text().startswith("an old traceback\n") and "KeyError: 'surprise'" in crash.read_text()
+
+
 async def test_a_mode_whose_module_is_missing_shows_a_placeholder(fixed_home):
     from screens.app import ComingScreen, _screen_factory
 

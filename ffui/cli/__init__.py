@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import traceback
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
 import click
 
+from ffui.crash import write_crash
 from ffui.paths import Paths, keep_files_private, resolve_paths
 
 T = TypeVar("T")
@@ -105,18 +105,8 @@ class FfuiGroup(click.Group):
                 ctx.exit(1)  # the start-up warning said it already: one line is enough
             if meaning:
                 raise UserError(meaning) from None
-            crash = _write_crash(paths, exc)
+            crash = write_crash(paths.home if paths else None, exc)
             raise UserError(f"internal error: {exc.__class__.__name__}: {exc} (details in {crash}; please report it)") from None
-
-
-def _write_crash(paths: Paths | None, exc: BaseException) -> Path:
-    target = (paths.home if paths else Path.cwd()) / "ffui-crash.log"
-    try:
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
-    except OSError:
-        target = Path("/tmp/ffui-crash.log")
-    return target
 
 
 def run(coro: Awaitable[T]) -> T:
