@@ -98,7 +98,14 @@ def test_what_ffui_writes_is_private_to_the_user(home, tmp_path, ffui):
     assert ffui("data", "import", src, "--name", "d", home=home).returncode == 0
     assert ffui("db", "export", home / "all.json", home=home).returncode == 0
     assert ffui("data", "export", "d", tmp_path / "out.jsonl", home=home).returncode == 0
-    for path in (home / "all.json", tmp_path / "out.jsonl"):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    r = ffui("train", "-d", "d", "-m", model, "--name", "private", home=home)
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = (home / "training_outputs").glob("private_*")
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    for path in (home / "all.json", tmp_path / "out.jsonl", run_dir / "config.json", run_dir / "dataset.jsonl"):
         assert path.stat().st_mode & 0o777 == 0o600, path
 
 
