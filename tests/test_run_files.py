@@ -62,7 +62,9 @@ def test_a_run_directory_replaced_by_a_link_is_not_trained_into(home, tmp_path, 
     run_dir.rmdir()
     run_dir.symlink_to(elsewhere)
     assert ffui("runs", "list", home=home).returncode == 0  # schedules the pending run
-    assert _wait_final(home, run["id"])["status"] == "failed"
+    outcome = _wait_final(home, run["id"])
+    assert outcome["status"] == "failed"
+    assert outcome["error_message"].startswith(f"could not start the trainer: {run_dir} is a symbolic link")
     assert sorted(p.name for p in elsewhere.iterdir()) == ["config.json"]  # no train.log, no events
     logs = ffui("runs", "logs", str(run["id"]), home=home).stdout
     assert f"{run_dir} is a symbolic link" in logs and "does not follow links" in logs

@@ -313,6 +313,7 @@ class RunSupervisor:
                 await self.start_trainer(run)
             except OSError as exc:
                 await self.note("ERROR", f"could not start the trainer: {exc}")
+                self.events["error"] = {"message": f"could not start the trainer: {exc}"}  # the run's reason
                 return await self.finish(run, 1)
             run = await get_training_run(self.db, self.run_id)
         elif trainer_alive(run):
