@@ -137,3 +137,19 @@ def test_a_model_that_needs_its_own_code_fails_as_a_model_error(home, tmp_path, 
     assert "ffui does not run code that comes with a model" in reason[0]
     assert "bug in ffui" not in r.stdout
     assert not ran.exists()
+
+
+def test_an_import_makes_names_one_line_and_refuses_json_nested_too_deep(home, tmp_path, ffui):
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps({"training_configs": {"schema": "", "data": [
+        {"id": 1, "name": "two\nlines", "config_json": "{}", "train_target": None}]}}))
+    r = ffui("db", "import", export, home=home)
+    assert r.returncode == 0, r.stderr
+    assert "two lines" in ffui("configs", "list", home=home).stdout
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"settings": {"data": ' + "[" * DEPTH + "]" * DEPTH + "}}")
+    r = ffui("db", "import", deep, home=home)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"ffui: {deep} nests JSON arrays or objects too deeply to read, so it is not an ffui export; "
+        "nothing was imported"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ffui.db.catalog import one_line
 from ffui.db.core import Database, DatabaseError, open_sync
 from ffui.db.settings import is_secret_key
 
@@ -133,6 +134,9 @@ def load_export(path: str | Path) -> dict[str, dict]:
         raise ImportError_(f"{path} is a directory; give the path of an export .json file") from None
     except UnicodeDecodeError:
         raise ImportError_(f"{path} is not UTF-8 text, so not an ffui export; nothing was imported") from None
+    except RecursionError:
+        raise ImportError_(f"{path} nests JSON arrays or objects too deeply to read, so it is not an ffui export; "
+                           "nothing was imported") from None
     except json.JSONDecodeError as exc:
         raise ImportError_(
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file is malformed "
@@ -202,6 +206,8 @@ def import_from_json(db_path: str | Path, json_path: str | Path) -> ImportReport
             for row in rows:
                 ignored |= set(row) - set(columns[table])
                 usable = {k: v for k, v in row.items() if k in columns[table]}
+                if isinstance(usable.get("name"), str):  # names are one line: they are shown in lists
+                    usable["name"] = one_line(usable["name"])
                 if not usable:
                     report.skipped[table] += 1
                     continue
