@@ -78,7 +78,9 @@ DEPTH = 100_000
      "line 2: row 2: the JSON is nested too deeply"),
     ("wrapped.json", '{"data": [{"input": "a", "output": "b"},\n\n{"input": ' + "[" * DEPTH + "]" * DEPTH + "}]}\n",
      "line 3: the JSON is nested too deeply"),
-], ids=["jsonl", "json-array", "json-wrapped"])
+    ("deep.csv", 'conversations\n"[{""from"": ""human"", ""value"": ""hi""}, {""from"": ""gpt"", ""value"": ""yo""}]"\n'
+     + "[" * DEPTH + "]" * DEPTH + "\n", "line 3: column 'conversations': the JSON is nested too deeply"),
+], ids=["jsonl", "json-array", "json-wrapped", "csv-cell"])
 def test_json_nested_past_the_limit_is_a_data_error_with_its_line(home, tmp_path, ffui, name, text, where):
     src = tmp_path / name
     src.write_text(text)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .errors import RowError
-from .readers import MAX_FIELD_CHARS
+from .readers import MAX_FIELD_CHARS, TOO_DEEP
 
 FORMATS = ("alpaca", "sharegpt", "chatml", "input-output", "text")
 FORMAT_ALIASES = {
@@ -152,7 +152,7 @@ def _turn_shape(value: Any) -> str | None:
             return None
         try:
             value = json.loads(s)
-        except ValueError:
+        except (ValueError, RecursionError):  # not a list of turns; the row's own check says why
             return None
     if not isinstance(value, list) or not value or not isinstance(value[0], dict):
         return None
@@ -498,6 +498,8 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
                 conv = json.loads(conv)
             except ValueError as e:
                 raise RowError(f"column {cc!r} is not valid JSON: {e}") from None
+            except RecursionError:
+                raise RowError(f"column {cc!r}: {TOO_DEEP}") from None
         if type(conv) is not list or not conv:
             if conv is None or conv == []:
                 raise RowError(f"field {cc!r} has no turns (empty conversation)",
