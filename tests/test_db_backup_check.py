@@ -224,3 +224,12 @@ def test_db_check_finds_damage_says_what_to_do_and_db_info_warns_after(home, tmp
     assert warning.startswith("ffui: warning: the last check (") and "found damage" in warning
     stored = json.loads(ffui("db", "info", "--json", home=home).stdout)["last_check"]
     assert stored["ok"] is False and stored["checked_at"]
+
+
+def test_backup_and_check_of_a_home_without_a_database_say_so_and_create_nothing(tmp_path, ffui):
+    home = tmp_path / "empty-home"
+    for args, verb in ((("db", "backup", tmp_path / "b.db"), "back up"), (("db", "check"), "check")):
+        r = ffui(*args, home=home)
+        assert r.returncode == 1
+        assert r.stderr.strip() == f"ffui: there is no database at {home / 'ffui.db'} to {verb} (see: ffui db info)"
+    assert not (home / "ffui.db").exists() and not (tmp_path / "b.db").exists()

@@ -103,6 +103,8 @@ def db_check() -> None:
     from ffui.db.maintenance import check_database
 
     paths = get_paths()
+    if not paths.db.exists():
+        raise UserError(f"there is no database at {paths.db} to check (see: ffui db info)")
     result = check_database(paths.db)
     if result.ok:
         click.echo(f"{paths.db}: no damage found (integrity_check and foreign_key_check passed)")
