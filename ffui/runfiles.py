@@ -31,6 +31,10 @@ def check_run_dir(run_dir: Path, outputs_root: Path) -> None:
     real_root = os.path.realpath(outputs_root)
     if os.path.dirname(os.path.realpath(run_dir)) != real_root:
         raise UnsafeRunPath(run_dir, f"is not inside {outputs_root}")
+    with os.scandir(run_dir) as entries:  # checkpoints/, adapter/, events.jsonl: the trainer writes there
+        for entry in entries:
+            if entry.is_symlink():
+                raise UnsafeRunPath(Path(entry.path), f"is a symbolic link (to {os.readlink(entry.path)})")
 
 
 def open_run_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:

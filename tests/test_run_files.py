@@ -131,3 +131,16 @@ async def test_the_trainer_gets_the_hub_token_only_for_a_hub_model(db, tmp_path,
         sup.proc.wait(30)
         seen[name] = (Path(run["storage_path"]) / "train.log").read_text().strip()
     assert seen == {"local": "False", "hub": "True"}
+
+
+def test_a_checkpoints_folder_replaced_by_a_link_is_not_trained_into(home, tmp_path, ffui):
+    run = asyncio.run(_run_row(home))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = Path(run["storage_path"]) / "checkpoints"
+    link.symlink_to(elsewhere)
+    assert ffui("runs", "list", home=home).returncode == 0  # schedules the pending run
+    outcome = _wait_final(home, run["id"])
+    assert outcome["status"] == "failed"
+    assert outcome["error_message"].startswith(f"could not start the trainer: {link} is a symbolic link")
+    assert not list(elsewhere.iterdir())
