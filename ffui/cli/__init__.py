@@ -178,11 +178,9 @@ def _reconcile(ctx: click.Context) -> None:
         from ffui.db import describe_sqlite_error
 
         meaning = describe_sqlite_error(exc, paths.db)
-        if meaning:  # the database cannot be written: said once, here; reading commands still work
-            ctx.meta[WARNED_KEY] = meaning
-            click.echo(f"ffui: {meaning}", err=True)
-        else:
-            click.echo(f"ffui: warning: running jobs were not checked ({exc.__class__.__name__}: {exc})", err=True)
+        ctx.meta[WARNED_KEY] = meaning  # a command failing for the same reason then adds no second line
+        click.echo(f"ffui: warning: running jobs were not checked: {meaning or f'{exc.__class__.__name__}: {exc}'}",
+                   err=True)
 
 
 def _open_ui(ctx: click.Context) -> None:
