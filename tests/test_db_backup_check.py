@@ -233,3 +233,16 @@ def test_backup_and_check_of_a_home_without_a_database_say_so_and_create_nothing
         assert r.returncode == 1
         assert r.stderr.strip() == f"ffui: there is no database at {home / 'ffui.db'} to {verb} (see: ffui db info)"
     assert not (home / "ffui.db").exists() and not (tmp_path / "b.db").exists()
+
+
+def test_a_database_too_damaged_to_open_is_named_damaged_with_what_to_do(home, tmp_path, ffui):
+    _imported(ffui, home, tmp_path)
+    with open(home / "ffui.db", "r+b") as fh:  # past the 100-byte header: the schema page itself
+        fh.seek(100)
+        fh.write(b"\xff" * 300)
+    for args in (("data", "list"), ("db", "check")):
+        r = ffui(*args, home=home)
+        assert r.returncode == 1
+        (line,) = r.stderr.strip().splitlines()
+        assert line.startswith(f"ffui: {home / 'ffui.db'} is damaged (SQLite: database disk image is malformed)"), line
+        assert "restore your latest backup" in line and ".recover" in line

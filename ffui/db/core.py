@@ -153,7 +153,7 @@ def _open_failure(path: Path, exc: sqlite3.DatabaseError, otherwise: str | None 
         return meaning
     if "malformed" in str(exc).lower():
         return (f"{path} is damaged (SQLite: {exc}); it is left untouched: restore your latest backup, "
-                "or salvage it with: sqlite3 " + f"{path} .recover | sqlite3 recovered.db")
+                f"or salvage what is readable with: sqlite3 {path} .recover | sqlite3 recovered.db")
     return otherwise or _not_sqlite(path)
 
 
