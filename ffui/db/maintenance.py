@@ -36,7 +36,7 @@ def backup_database(src: Path, dest: Path, progress: Callable[[int, int], None] 
     if not dest.parent.is_dir():
         raise DatabaseError(f"cannot write the backup: folder {dest.parent} does not exist")
     tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    source = open_sync(src)
+    source = open_sync(src, migrate_schema=False)  # copied as it is, not upgraded first
     try:
         _create_private(tmp)
         target = sqlite3.connect(tmp, isolation_level=None)
@@ -90,7 +90,7 @@ class CheckResult:
 def check_database(path: Path) -> CheckResult:
     """Run integrity_check and foreign_key_check; store the verdict in app_state (when the
     damage still lets SQLite write: ``stored`` says whether it did)."""
-    conn = open_sync(path)
+    conn = open_sync(path, migrate_schema=False)  # checked as it is
     try:
         try:
             rows = conn.execute(f"PRAGMA integrity_check({MAX_REPORTED_PROBLEMS})").fetchall()
