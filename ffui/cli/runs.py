@@ -127,8 +127,8 @@ def runs_show(run_id, as_json) -> None:
     click.echo(f"  {progress_line(r)}")
     stalled = stall_text(r)
     if stalled:
-        click.echo(f"  {stalled} while {r['metadata']['stalled'].get('phase', 'training')}: no log line or event since "
-                   f"(cancel: ffui runs cancel {r['id']}; setting jobs.stall_action=fail ends such runs)")
+        click.echo(f"  {stalled} while {r['metadata']['stalled'].get('phase', 'training')}: nothing from the trainer "
+                   f"since (stop it: ffui runs cancel {r['id']}; setting jobs.stall_action=fail ends such runs)")
     for key in ("base_model", "backend", "dataset_id", "storage_path", "checkpoint_path", "created_at", "started_at", "completed_at"):
         if r.get(key):
             click.echo(f"  {key}: {r[key]}")

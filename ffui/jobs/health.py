@@ -83,9 +83,13 @@ def fmt_duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min"
 
 
-def stall_text(run: dict, now: float | None = None) -> str | None:
-    """'stalled for 5 min' for a running run whose worker has gone silent, else None."""
-    stalled = (run.get("metadata") or {}).get("stalled")
-    if run.get("status") != "running" or not isinstance(stalled, dict) or not stalled.get("since"):
+def stalled_for(status: str | None, since: float | None, now: float | None = None) -> str | None:
+    """'stalled for 5 min' for a running run whose worker went silent at ``since``, else None."""
+    if status != "running" or not since:
         return None
-    return f"stalled for {fmt_duration((now or time.time()) - float(stalled['since']))}"
+    return f"stalled for {fmt_duration((now or time.time()) - float(since))}"
+
+
+def stall_text(run: dict, now: float | None = None) -> str | None:
+    stalled = (run.get("metadata") or {}).get("stalled")
+    return stalled_for(run.get("status"), stalled.get("since") if isinstance(stalled, dict) else None, now)
