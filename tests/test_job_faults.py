@@ -225,3 +225,24 @@ async def test_two_concurrent_resumes_keep_both_or_refuse_the_second(fault_home)
         run = await fdb.get_training_run(first, run["id"])
         assert run["status"] == "pending"
         assert len(run["metadata"]["resumes"]) == len(results) - len(refused), (results, run["metadata"])
+
+
+async def test_the_runs_screen_and_the_run_screen_show_a_stalled_run(fault_home):
+    from tui_support import app_for, screen_text, wait_for
+
+    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+        await fdb.set_setting(db, "jobs.stall_s", "1")
+        run = await create_fake_run(db, "silent", steps=1000, step_s=0.05, hang_at=3)
+        await manager.schedule(db)
+        await poll(db, run["id"], lambda r: (r["metadata"] or {}).get("stalled"), "a stall mark")
+    app = app_for(fault_home, poll_s=0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        def status_and_eta():
+            cells = app.get_screen_stack("runs")[0].cells.get(run["id"], ())
+            return cells and (getattr(cells[2], "plain", cells[2]), getattr(cells[6], "plain", cells[6]))
+
+        status, eta = await wait_for(pilot, status_and_eta, what="the run in the table")
+        assert status == "stalled" and eta.endswith((" s", " min")), (status, eta)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "stalled for" in screen_text(app), what="'stalled for' on the run screen")
+        assert "ETA" not in screen_text(app)  # frozen: not shown
