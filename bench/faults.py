@@ -5,10 +5,12 @@
    followed by what the next `ffui` start does (reconcile). Compares what the workers wrote
    (train.log) with what reached app_logs: lines lost and duplicated, runs with more than one
    worker (two `start` events), and worker processes left running at the end.
+   Then TARGETED kills at the worst instant: the moment the supervisor forks the worker, before
+   it can record the worker's pid (how a second worker used to be started on a run).
 2. Parallel load: during one run, imports, listings and scripted writes from other
    connections for LOAD_S seconds; counts "database is locked" errors they got.
 
-    python bench/faults.py [--runs 6] [--kills 20] [--lines-per-s 3000] [--load-s 60] [--seed 1]
+    python bench/faults.py [--runs 6] [--kills 20] [--targeted 20] [--lines-per-s 3000] [--load-s 60] [--seed 1]
 Prints the figures; docs/reliability.md keeps the last ones. Not a test: it takes minutes.
 """
 
@@ -77,10 +79,42 @@ async def random_kills(home: Path, runs: int, kills: int, lines_per_s: int, rng:
             run = await wait_final(db, run["id"])
             written, lost, dup = await compare_lines(db, run)
             starts = [json.loads(x)["type"] for x in Path(run["storage_path"], "events.jsonl").read_text().splitlines()]
-            totals.update(written=written, lost=lost, duplicated=dup, double_workers=starts.count("start") > 1,
-                          not_completed=run["status"] != "completed")
+            totals.update(written=written, lost=lost, duplicated=dup, double_workers=int(starts.count("start") > 1),
+                          not_completed=int(run["status"] != "completed"))
     totals["left_running"] = live_workers(home)
-    return dict(totals)
+    return totals
+
+
+def wait_for_child(pid: int, timeout: float = 30) -> None:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if path.read_text().strip():
+                return
+        except OSError:
+            return
+        time.sleep(0.0005)
+
+
+async def targeted_kills(home: Path, kills: int, lines_per_s: int) -> dict:
+    totals = collections.Counter()
+    async with fdb.connect(home / "ffui.db", home) as db:
+        for i in range(kills):
+            run = await create_fake_run(db, f"targeted{i}", steps=20, step_s=0.01, lines_per_s=lines_per_s)
+            await manager.schedule(db)
+            pid = (await fdb.get_training_run(db, run["id"]))["supervisor_pid"]
+            wait_for_child(pid)
+            procs.signal_pid(pid, signal.SIGKILL)
+            totals["before_pid_recorded"] += (await fdb.get_training_run(db, run["id"]))["trainer_pid"] is None
+            while procs.alive(pid):
+                await asyncio.sleep(0.01)
+            await manager.reconcile(db)
+            run = await wait_final(db, run["id"])
+            written, lost, dup = await compare_lines(db, run)
+            starts = [json.loads(x)["type"] for x in Path(run["storage_path"], "events.jsonl").read_text().splitlines()]
+            totals.update(written=written, lost=lost, duplicated=dup, double_workers=starts.count("start") > 1)
+    return totals
 
 
 async def load_client(home: Path, kind: int, stop: float, data: Path, counts: collections.Counter) -> None:
@@ -123,6 +157,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=6)
     ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--targeted", type=int, default=20)
     ap.add_argument("--lines-per-s", type=int, default=3000)
     ap.add_argument("--load-s", type=float, default=60)
     ap.add_argument("--seed", type=int, default=1)
@@ -135,6 +170,10 @@ def main() -> None:
               f"lost {kills['lost']} and duplicated {kills['duplicated']} of {kills['written']} lines; "
               f"runs with two workers {kills['double_workers']}; not completed {kills['not_completed']}; "
               f"left running {kills['left_running']}")
+        hit = asyncio.run(targeted_kills(home, args.targeted, args.lines_per_s))
+        print(f"targeted kills: {args.targeted} supervisors killed as they forked their worker "
+              f"({hit['before_pid_recorded']} before it recorded the worker's pid): runs with two workers "
+              f"{hit['double_workers']}; lost {hit['lost']} and duplicated {hit['duplicated']} of {hit['written']} lines")
         load = asyncio.run(parallel_load(home, args.load_s, args.lines_per_s))
         print(f"parallel load: {load.get('ops', 0)} imports/listings/writes in {args.load_s:.0f} s during a run: "
               f"database is locked {load.get('locked', 0)}, other errors {load.get('other_errors', 0)}; the run "

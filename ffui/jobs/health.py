@@ -34,7 +34,9 @@ def heartbeat_path(run: dict) -> Path:
 def write_heartbeat(run: dict) -> None:
     path = heartbeat_path(run)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(procs.identity()), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(procs.identity()))
     os.replace(tmp, path)
 
 

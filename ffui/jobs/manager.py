@@ -431,6 +431,7 @@ async def _resume_locked(db: Database, run_id: int, checkpoint_step: int | None)
         (run_dir / "control" / name).unlink(missing_ok=True)
     meta = run.get("metadata") or {}
     meta.pop("cancel_requested", None)
+    meta.pop("stalled", None)
     meta.setdefault("resumes", []).append({"from_step": step, "checkpoint": str(path), "at": time.time()})
     hp = dict(run.get("hp") or {})
     hp["resume_from_checkpoint"] = str(path)

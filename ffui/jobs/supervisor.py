@@ -211,6 +211,8 @@ class RunSupervisor:
 
     def remember(self, kind: str, ev: dict) -> None:
         """Keep the terminal events of the latest attempt (a resume starts a new one)."""
+        if kind in ("start", "step"):
+            self.saw_step = kind == "step"  # no step yet in this attempt: the model is loading
         if kind == "start":
             self.events.clear()
         elif kind in _TERMINAL:
@@ -233,12 +235,10 @@ class RunSupervisor:
         run["metrics"] = metrics
         self.remember(kind, ev)
         if kind == "start":
-            self.saw_step = False
             fields["backend"] = ev.get("backend")
             if ev.get("total_steps"):
                 fields["total_steps"] = ev["total_steps"]
         elif kind == "step":
-            self.saw_step = True
             step, total = ev.get("step") or 0, ev.get("total") or run.get("total_steps")
             fields.update(current_step=step, eta_s=ev.get("eta_s"))
             if total:
