@@ -171,6 +171,8 @@ async def test_a_silent_worker_is_shown_stalled_and_can_be_failed(fault_home, ff
         while "stalled for" not in shown and time.monotonic() < deadline:
             shown = ffui("runs", "show", run["id"], home=fault_home).stdout
         assert "running" in shown and "stalled for" in shown, shown
+        listed = ffui("runs", "list", home=fault_home).stdout.splitlines()
+        assert [line.split()[1] for line in listed[1:]] == ["stalled"], listed
         await manager.cancel_run(db, run["id"], grace_s=1)
 
         await fdb.set_setting(db, "jobs.stall_action", "fail")

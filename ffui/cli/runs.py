@@ -103,9 +103,11 @@ def runs_list(status, as_json, limit) -> None:
         click.echo("no runs yet (start one: ffui train --dataset NAME --model PATH)")
         return
     click.echo(f"{'id':>4}  {'status':<9}  {'progress':>8}  {'loss':>8}  {'eta':>7}  name")
+    from ffui.jobs.health import stall_text
+
     for r in rows:
         click.echo(
-            f"{r['id']:>4}  {r['status']:<9}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
+            f"{r['id']:>4}  {'stalled' if stall_text(r) else r['status']:<9}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
             f"{fmt_eta(r.get('eta_s')) if r['status'] == 'running' else '':>7}  {r['name']}"
         )
 

@@ -32,17 +32,21 @@ def heartbeat_path(run: dict) -> Path:
 
 
 def write_heartbeat(run: dict) -> None:
+    """Who supervises the run. Unwritable (the directory is gone): reconcile judges by the pid."""
     path = heartbeat_path(run)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(procs.identity()))
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(procs.identity()))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def beat(run: dict) -> None:
     try:
-        os.utime(heartbeat_path(run))
+        os.utime(heartbeat_path(run), follow_symlinks=False)
     except OSError:
         write_heartbeat(run)
 
