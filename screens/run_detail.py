@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
+from ffui.jobs.health import stall_text
 from screens.runs import RunActions, status_text
 from screens.widgets.base import FfuiScreen, Poller
 from screens.widgets.chart import LossChart
@@ -62,6 +63,9 @@ def warning_text(run: dict, last_warning: str | None) -> Text | None:
         return Text(f" ⚠ out of memory: {err}", style="bold")
     if err:
         return Text(f" ⚠ {err}", style="bold")
+    stalled = stall_text(run)
+    if stalled:
+        return Text(f" ⚠ {stalled}: the trainer has written nothing since (c cancels)", style="bold")
     if last_warning and run.get("status") in ("running", "pending"):
         return Text(f" ⚠ {last_warning}")
     return None
@@ -76,7 +80,7 @@ def progress_text(run: dict) -> Text:
     tps = values.get("tokens_per_s")
     if isinstance(tps, (int, float)):
         text.append(f"  {tps:,.0f} tok/s")
-    if run["status"] == "running":
+    if run["status"] == "running" and not stall_text(run):  # a stalled run's ETA is frozen: no ETA
         text.append(f"  ETA {fmt_eta(run.get('eta_s'))}")
     return text
 
@@ -157,7 +161,11 @@ class RunDetailScreen(RunActions, FfuiScreen):
         from ffui.db import get_logs, get_training_run
 
         probe = await self.app.db.fetchone(
-            "SELECT status, updated_at, current_step, checkpoint_path FROM training_runs WHERE id = ?", (self.run_id,))
+            "SELECT status, updated_at, current_step, checkpoint_path, "
+            # a stalled run is redrawn every 10 s, so its "stalled for" keeps counting
+            "CASE WHEN json_extract(metadata_json, '$.stalled') IS NOT NULL "
+            "THEN CAST(strftime('%s', 'now') AS INTEGER) / 10 END AS stalled_tick "
+            "FROM training_runs WHERE id = ?", (self.run_id,))
         if probe is None:
             self.query_one("#run-title", Static).update(f"run {self.run_id} no longer exists")
             self.poller.stop()

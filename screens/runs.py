@@ -28,8 +28,8 @@ STATUS_STYLE = {"running": "bold green", "pending": "dim", "completed": "", "fai
 ACTIVE = ("pending", "running")
 
 LIST_SQL = (
-    "SELECT id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at "
-    "FROM training_runs ORDER BY id DESC LIMIT ?"
+    "SELECT id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at, "
+    "json_extract(metadata_json, '$.stalled.since') AS stalled_since FROM training_runs ORDER BY id DESC LIMIT ?"
 )
 
 
@@ -69,16 +69,21 @@ def _spark(raw: str | None) -> str:
 
 
 def row_cells(r: dict) -> tuple:
+    from ffui.jobs.health import stalled_for
+
+    stalled = stalled_for(r["status"], r.get("stalled_since"))
     progress = Text(f"{bar(r['progress'] or 0, 5)} {float(r['progress'] or 0) * 100:3.0f}%",
                     style="green" if r["status"] == "running" else "")
     return (
         str(r["id"]),
         Text(r["name"] or "", overflow="ellipsis", no_wrap=True),
-        status_text(r["status"]),
+        Text("stalled", style="bold yellow") if stalled else status_text(r["status"]),
         progress,
         fmt_num(r["last_loss"]),
         Text(r["spark"], style="cyan"),
-        fmt_eta(r["eta_s"]) if r["status"] == "running" else "",  # an ETA only means something while running
+        # an ETA only means something while running; a stalled run's is frozen: say for how long instead
+        Text(stalled.removeprefix("stalled for "), style="yellow") if stalled else
+        fmt_eta(r["eta_s"]) if r["status"] == "running" else "",
         r["backend"] or "",
     )
 
@@ -116,14 +121,15 @@ class RunActions:
         if run["status"] in FINAL_STATUSES:
             self.notify(f"run {run['id']} has already ended ({run['status']})", severity="warning")
             return
+        what = ("It leaves the queue before it starts." if run["status"] == "pending" else
+                "The trainer saves a checkpoint and stops; you can resume it later with r.")
         ok = await self.app.push_screen_wait(ConfirmModal(
-            f"Cancel run {run['id']}?",
-            f"{run['name']} is {run['status']}. The trainer saves a checkpoint and stops; "
-            "you can resume it later with r.", yes="Cancel run", no="Keep running", danger=True))
+            f"Cancel run {run['id']}?", f"{run['name']} is {run['status']}. {what}",
+            yes="Cancel run", no="Keep running", danger=True))
         if not ok:
             return
         run = await request_cancel(self.app.db, run["id"])
-        done = "cancelled" if run["status"] == "cancelled" else "stopping: it saves a checkpoint first"
+        done = "removed from the queue" if run["status"] == "cancelled" else "stopping: it saves a checkpoint first"
         self.notify(f"run {run['id']} {done}")
         self.after_run_action()
 

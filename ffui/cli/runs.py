@@ -103,9 +103,11 @@ def runs_list(status, as_json, limit) -> None:
         click.echo("no runs yet (start one: ffui train --dataset NAME --model PATH)")
         return
     click.echo(f"{'id':>4}  {'status':<9}  {'progress':>8}  {'loss':>8}  {'eta':>7}  name")
+    from ffui.jobs.health import stall_text
+
     for r in rows:
         click.echo(
-            f"{r['id']:>4}  {r['status']:<9}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
+            f"{r['id']:>4}  {'stalled' if stall_text(r) else r['status']:<9}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
             f"{fmt_eta(r.get('eta_s')) if r['status'] == 'running' else '':>7}  {r['name']}"
         )
 
@@ -115,6 +117,7 @@ def runs_list(status, as_json, limit) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def runs_show(run_id, as_json) -> None:
     """One run: status, progress, config, outcome."""
+    from ffui.jobs.health import stall_text
     from ffui.jobs.manager import get_run
 
     r = with_db(get_run, run_id)
@@ -124,6 +127,10 @@ def runs_show(run_id, as_json) -> None:
         return
     click.echo(summary(r))
     click.echo(f"  {progress_line(r)}")
+    stalled = stall_text(r)
+    if stalled:
+        click.echo(f"  {stalled} while {r['metadata']['stalled'].get('phase', 'training')}: nothing from the trainer "
+                   f"since (stop it: ffui runs cancel {r['id']}; setting jobs.stall_action=fail ends such runs)")
     for key in ("base_model", "backend", "dataset_id", "storage_path", "checkpoint_path", "created_at", "started_at", "completed_at"):
         if r.get(key):
             click.echo(f"  {key}: {r[key]}")
@@ -179,11 +186,16 @@ def runs_logs(run_id, follow, tail) -> None:
 @click.option("--grace", type=float, help="seconds to wait for a checkpoint before killing (default: setting jobs.cancel_grace_s or 30)")
 def runs_cancel(run_id, no_wait, grace) -> None:
     """Stop a run: the trainer saves a checkpoint and exits; after a grace period it is killed."""
-    from ffui.jobs.manager import cancel_run
+    from ffui.db import FINAL_STATUSES
+    from ffui.jobs.manager import request_cancel, wait_cancelled
 
+    r = with_db(request_cancel, run_id)
+    if r["status"] in FINAL_STATUSES:  # it was still queued
+        click.echo(f"run {run_id} was waiting in the queue: removed from the queue (it never started)")
+        return
     if not no_wait:
         click.echo(f"cancelling run {run_id} (the trainer saves a checkpoint first)...")
-    r = with_db(cancel_run, run_id, wait=not no_wait, grace_s=grace)
+        r = with_db(wait_cancelled, run_id, grace)
     click.echo(f"run {run_id}: {r['status']}" + (" requested" if r["status"] == "running" else ""))
 
 

@@ -30,7 +30,7 @@ from ffui.db import (
     update_training_run,
 )
 from ffui.db.catalog import one_line
-from ffui.jobs import procs
+from ffui.jobs import health, procs
 from ffui.jobs.errors import JobError
 
 SUPERVISOR_MODULE = "ffui.jobs.supervisor"
@@ -260,6 +260,27 @@ def supervisor_alive(run: dict) -> bool:
     return procs.alive(run.get("supervisor_pid"), SUPERVISOR_MODULE, f"--run={run['id']}")
 
 
+async def supervisor_stale_s(db: Database) -> float:
+    try:
+        return float(await get_setting(db, "jobs.supervisor_stale_s") or health.SUPERVISOR_STALE_S)
+    except ValueError:
+        return health.SUPERVISOR_STALE_S
+
+
+def kill_stale_supervisor(run: dict, stale_s: float) -> bool:
+    """A supervisor that lives but no longer beats (SIGSTOPped, wedged) is killed, by its recorded
+    identity (a reused pid is never hit). True if there was one."""
+    ident = health.stale_supervisor(run, stale_s)
+    if ident is None:
+        return False
+    procs.signal_pid(int(ident["pid"]), signal.SIGKILL)
+    for _ in range(50):  # a stopped process dies on SIGKILL too; give the kernel a moment
+        if not procs.identity_alive(ident):
+            break
+        time.sleep(0.02)
+    return True
+
+
 async def reconcile(db: Database) -> dict[str, list[int]]:
     """Give every running run whose supervisor is gone a new one, then start queued runs.
 
@@ -267,8 +288,9 @@ async def reconcile(db: Database) -> dict[str, list[int]]:
     runs, and otherwise records the outcome. Safe to run from several processes at once.
     """
     restarted: list[int] = []
+    stale_s = await supervisor_stale_s(db)
     for run in await list_training_runs(db, status="running"):
-        if supervisor_alive(run):
+        if supervisor_alive(run) and not kill_stale_supervisor(run, stale_s):
             continue
         age = await db.scalar(
             "SELECT (julianday('now') - julianday(updated_at)) * 86400 FROM training_runs WHERE id = ?", (run["id"],))
@@ -302,15 +324,20 @@ async def request_cancel(db: Database, run_id: int) -> dict:
     )
     if cur.rowcount:
         return await get_run(db, run_id)
-    await db.write(
+    # Only the first of several concurrent cancels asks the trainer: one request, one signal.
+    cur = await db.write(
         "UPDATE training_runs SET metadata_json = json_set(COALESCE(metadata_json, '{}'), '$.cancel_requested', ?) "
-        "WHERE id = ?",
+        "WHERE id = ? AND json_extract(COALESCE(metadata_json, '{}'), '$.cancel_requested') IS NULL",
         (time.time(), run_id),
     )
+    if not cur.rowcount:
+        return await get_run(db, run_id)
     run_dir = Path(run["storage_path"])
     (run_dir / "control").mkdir(exist_ok=True)
     (run_dir / "control" / "stop").touch()
-    if procs.alive(run.get("trainer_pid"), "ffui.train"):
+    from ffui.jobs.supervisor import trainer_alive
+
+    if run.get("trainer_pid") and trainer_alive(run):
         procs.signal_pid(run.get("trainer_pid"), signal.SIGTERM)
     return await get_run(db, run_id)
 
@@ -320,18 +347,47 @@ async def cancel_run(db: Database, run_id: int, *, wait: bool = True, grace_s: f
     run = await request_cancel(db, run_id)
     if not wait or run["status"] in FINAL_STATUSES:
         return run
+    return await wait_cancelled(db, run_id, grace_s)
+
+
+async def wait_cancelled(db: Database, run_id: int, grace_s: float | None = None) -> dict:
+    """Wait for a cancel asked with ``request_cancel``: the trainer gets ``grace_s`` to save and stop,
+    is then killed, and the outcome is recorded, in this process if its supervisor cannot."""
     grace = grace_s if grace_s is not None else float(await get_setting(db, "jobs.cancel_grace_s", 30) or 30)
-    deadline = time.monotonic() + grace
+    deadline = time.monotonic() + grace  # the one deadline: after it, kill, then record it ourselves
+    killed = False
     while True:
         run = await get_run(db, run_id)
         if run["status"] in FINAL_STATUSES and not procs.group_alive(run.get("trainer_pgid")):
             return run
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline and not killed:
             procs.signal_group(run.get("trainer_pgid"), signal.SIGKILL)
-            if not supervisor_alive(run):
-                await reconcile(db)
-            deadline = time.monotonic() + 10
+            killed = True
+        if now > deadline + CANCEL_RECORD_S and run["status"] not in FINAL_STATUSES:
+            return await finish_in_process(db, run)
+        if now > deadline + CANCEL_RECORD_S:
+            raise JobError(f"run {run_id} is {run['status']} but process group {run.get('trainer_pgid')} does not "
+                           "die (stuck in the kernel?); check it with: ps -g " + str(run.get("trainer_pgid")))
         await asyncio.sleep(0.2)
+
+
+CANCEL_RECORD_S = 5.0  # after the kill, how long a healthy supervisor needs to record the outcome
+
+
+async def finish_in_process(db: Database, run: dict) -> dict:
+    """The supervisor did not record the outcome in time (gone, stopped or wedged): kill it by its
+    identity and record the outcome from this process, so a cancel never waits past its deadline."""
+    from ffui.jobs.supervisor import RunSupervisor
+
+    kill_stale_supervisor(run, 0)
+    await db.write("UPDATE training_runs SET supervisor_pid = NULL WHERE id = ? AND status = 'running'", (run["id"],))
+    try:
+        await asyncio.wait_for(RunSupervisor(db, run["id"]).run(), timeout=CANCEL_RECORD_S)
+    except asyncio.TimeoutError:
+        raise JobError(f"run {run['id']} could not be stopped within its deadline; see: ffui runs logs {run['id']}")
+    await schedule(db)
+    return await get_run(db, run["id"])
 
 
 def list_checkpoints(run: dict) -> list[tuple[int, Path]]:
@@ -347,9 +403,23 @@ def list_checkpoints(run: dict) -> list[tuple[int, Path]]:
 
 async def resume_run(db: Database, run_id: int, checkpoint_step: int | None = None) -> dict:
     """Queue a failed or cancelled run again, continuing from its last (or a chosen) checkpoint."""
+    async with db.transaction():  # the check and the change at once: of two resumes, the second is refused
+        return await _resume_locked(db, run_id, checkpoint_step)
+
+
+async def _resume_locked(db: Database, run_id: int, checkpoint_step: int | None) -> dict:
     run = await get_run(db, run_id)
     if run["status"] not in ("failed", "cancelled"):
         raise JobError(f"run {run_id} is {run['status']}; only a failed or cancelled run can be resumed")
+    from ffui.train import worker_lock
+
+    lock_fd = worker_lock.try_lock(run["storage_path"])
+    if lock_fd is None:
+        raise JobError(f"run {run_id}'s trainer is still exiting; try again in a moment")
+    try:
+        worker_lock.clear_owner(lock_fd)  # the next attempt starts its own worker
+    finally:
+        os.close(lock_fd)
     checkpoints = list_checkpoints(run)
     if not checkpoints:
         raise JobError(f"run {run_id} saved no checkpoint to resume from; start it again with ffui train")
@@ -370,6 +440,7 @@ async def resume_run(db: Database, run_id: int, checkpoint_step: int | None = No
         (run_dir / "control" / name).unlink(missing_ok=True)
     meta = run.get("metadata") or {}
     meta.pop("cancel_requested", None)
+    meta.pop("stalled", None)
     meta.setdefault("resumes", []).append({"from_step": step, "checkpoint": str(path), "at": time.time()})
     hp = dict(run.get("hp") or {})
     hp["resume_from_checkpoint"] = str(path)

@@ -9,7 +9,14 @@ reconciles) neither loses nor repeats a line. When the trainer ends, it records 
 outcome exactly once and starts the next queued run.
 
 Ownership is a compare-and-swap on ``training_runs.supervisor_pid``: any process may launch
-a candidate supervisor, and only the one whose claim succeeds carries on.
+a candidate supervisor, and only the one whose claim succeeds carries on. The worker itself
+holds RUN_DIR/worker.lock for its life (ffui.train.worker_lock), so a supervisor never starts a
+second worker on a run: if the lock is held it adopts the worker that holds it. Heartbeats and
+stalls: ffui.jobs.health.
+
+The worker is ``python -m ffui.train``, unless the run's ``metadata.worker`` names another
+module of WORKERS (tests and bench/ use the torch-free ffui.jobs.fake_worker this way; job
+kinds will replace it).
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ from typing import Any
 
 from ffui.db import Database, add_log_lines, connect, get_setting, get_training_run, update_training_run
 from ffui.db.logs import redact, timestamp
-from ffui.jobs import procs
+from ffui.jobs import health, procs
 from ffui.jobs.tail import read_lines
 from ffui.paths import keep_files_private
 from ffui.runfiles import check_run_dir, open_run_file
+from ffui.train import worker_lock
 from ffui.train.config import is_hub_model
 
 POLL_S = 0.3
@@ -43,15 +51,34 @@ EXIT_OOM = 3
 OOM_HINT = "lower per_device_train_batch_size or max_seq_len, enable gradient_checkpointing, or use method=qlora"
 
 
+WORKERS = ("ffui.train", "ffui.jobs.fake_worker")
+OWNER_WAIT_S = 60.0  # a worker writes who it is first thing; this long covers a loaded machine
+
+
+def worker_module(run: dict) -> str:
+    name = (run.get("metadata") or {}).get("worker")
+    return name if name in WORKERS else "ffui.train"
+
+
 def trainer_alive(run: dict) -> bool:
-    return procs.alive(run.get("trainer_pid"), "ffui.train", str(run.get("storage_path")))
+    """The run's worker lives: it holds the run's lock (or, for a run started before the lock
+    existed, its recorded pid still runs the trainer's command line)."""
+    run_dir = Path(str(run.get("storage_path")))
+    if worker_lock.lock_path(run_dir).exists():
+        return worker_lock.held(run_dir)
+    return procs.alive(run.get("trainer_pid"), worker_module(run), str(run_dir))
 
 
 class RunSupervisor:
-    def __init__(self, db: Database, run_id: int, cancel_grace_s: float = 30.0):
+    def __init__(self, db: Database, run_id: int, cancel_grace_s: float = 30.0, stall: dict | None = None):
         self.db = db
         self.run_id = run_id
         self.cancel_grace_s = cancel_grace_s
+        self.stall = {"stall_s": health.STALL_S, "slow_s": health.STALL_SLOW_S, "action": "warn", **(stall or {})}
+        self.last_progress = time.time()
+        self.saw_step = False  # a step event in this attempt: the model has loaded
+        self.stalled_since: float | None = None
+        self.stall_failure: str | None = None
         self.proc: subprocess.Popen | None = None
         self.events: dict[str, dict] = {}  # last event of each terminal type seen
         self.cancel_seen_at: float | None = None
@@ -74,24 +101,60 @@ class RunSupervisor:
 
     # -- the trainer ----------------------------------------------------------------------
 
-    async def start_trainer(self, run: dict) -> None:
+    async def start_or_adopt(self, run: dict) -> None:
+        """Start this attempt's worker, unless one already holds the run's lock (adopt it) or
+        already ran and ended while no supervisor watched (leave it to be finalised)."""
+        run_dir = Path(run["storage_path"])
+        check_run_dir(run_dir, self.db.training_outputs)  # no lock, no trainer, in a link's target
+        deadline = time.monotonic() + OWNER_WAIT_S
+        while True:
+            lock_fd = worker_lock.try_lock(run_dir)
+            if lock_fd is not None:
+                break
+            owner = worker_lock.read_owner(run_dir)
+            if owner.get("pid") or time.monotonic() > deadline:
+                await self.adopt(owner)
+                return
+            health.beat(run)
+            await asyncio.sleep(0.05)  # the worker is starting: it writes who it is first thing
+        try:
+            if (run.get("metadata") or {}).get("cancel_requested"):
+                await self.note("INFO", "cancelled before its trainer started")
+                return
+            if worker_lock.read_owner(run_dir).get("pid"):
+                await self.note("WARNING", "this attempt's trainer already ran and ended while no supervisor "
+                                           "was watching; recording its outcome instead of starting another")
+                return
+            await self.start_trainer(run, lock_fd)
+        finally:
+            os.close(lock_fd)
+
+    async def adopt(self, owner: dict) -> None:
+        pid = owner.get("pid")
+        await update_training_run(self.db, self.run_id, trainer_pid=pid, trainer_pgid=owner.get("pgid") or pid)
+        await self.note("INFO", f"supervisor restarted; trainer pid {pid} already runs (it holds the run's lock): "
+                                "following it")
+
+    async def start_trainer(self, run: dict, lock_fd: int) -> None:
         from ffui.train.launch import build_trainer_command
 
         run_dir = Path(run["storage_path"])
-        check_run_dir(run_dir, self.db.training_outputs)  # never train into a link's target
         num_gpu = int(run.get("num_gpu") or run["hp"].get("num_gpu") or 0)
-        cmd = build_trainer_command(run_dir, num_gpu)
+        cmd = build_trainer_command(run_dir, num_gpu, module=worker_module(run))
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         token = await get_setting(self.db, "huggingface.token")
         if not is_hub_model(run["hp"].get("base_model") or ""):
             env.pop("HF_TOKEN", None)  # a local model needs no token: keep it out of reach
         elif token:  # in the environment, never on the command line
             env["HF_TOKEN"] = token
+        # The worker inherits the locked descriptor: from its first instant it holds the lock.
+        worker_lock.clear_owner(lock_fd)
+        env[worker_lock.FD_ENV] = str(lock_fd)
         log = os.fdopen(open_run_file(run_dir / "train.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
         try:
             self.proc = subprocess.Popen(
                 cmd, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True, close_fds=True,
+                env=env, start_new_session=True, close_fds=True, pass_fds=(lock_fd,),
             )
         finally:
             log.close()
@@ -113,6 +176,7 @@ class RunSupervisor:
             ev_lines, ev_off = read_lines(run_dir / "events.jsonl", run.get("events_offset") or 0, final)
             if not log_lines and not ev_lines and log_off == (run.get("log_offset") or 0):
                 return run
+            self.last_progress = time.time()
             fields: dict[str, Any] = {"log_offset": log_off, "events_offset": ev_off}
             log_lines = [redact(line) for line in log_lines]
             ev_lines = [redact(line) for line in ev_lines]
@@ -153,6 +217,8 @@ class RunSupervisor:
 
     def remember(self, kind: str, ev: dict) -> None:
         """Keep the terminal events of the latest attempt (a resume starts a new one)."""
+        if kind in ("start", "step"):
+            self.saw_step = kind == "step"  # no step yet in this attempt: the model is loading
         if kind == "start":
             self.events.clear()
         elif kind in _TERMINAL:
@@ -236,6 +302,35 @@ class RunSupervisor:
             self.killed = True
             await self.note("WARNING", f"the trainer did not stop within {self.cancel_grace_s:.0f}s; killed its process group")
 
+    # -- stalls ---------------------------------------------------------------------------
+
+    async def check_stall(self, run: dict) -> None:
+        """Say when the worker has gone silent for too long; with jobs.stall_action=fail, end it."""
+        now = time.time()
+        if self.stalled_since is not None and self.last_progress > self.stalled_since:
+            self.stalled_since = None
+            await self.db.write("UPDATE training_runs SET metadata_json = json_remove(metadata_json, '$.stalled') "
+                                "WHERE id = ?", (self.run_id,))
+            await self.note("INFO", "the trainer is making progress again")
+            return
+        phase = health.stall_phase(run, self.saw_step)
+        limit = self.stall["stall_s"] if phase == "training" else self.stall["slow_s"]
+        if self.stalled_since is not None or now - self.last_progress < limit:
+            return
+        self.stalled_since = self.last_progress
+        await self.db.write(
+            "UPDATE training_runs SET metadata_json = json_set(COALESCE(metadata_json, '{}'), '$.stalled', "
+            "json_object('since', ?, 'phase', ?)) WHERE id = ?", (self.last_progress, phase, self.run_id))
+        silent = health.fmt_duration(now - self.last_progress)
+        if self.stall["action"] == "fail":
+            self.stall_failure = (f"the trainer made no progress for {silent} while {phase} (stalled); it was killed "
+                                  f"because jobs.stall_action is fail; see: ffui runs logs {self.run_id}")
+            procs.signal_group(run.get("trainer_pgid"), signal.SIGKILL)
+            await self.note("ERROR", self.stall_failure)
+        else:
+            await self.note("WARNING", f"the trainer has made no progress for {silent} while {phase} (stalled); "
+                                       f"cancel it with: ffui runs cancel {self.run_id}")
+
     # -- the outcome ----------------------------------------------------------------------
 
     def outcome(self, run: dict, returncode: int | None) -> dict[str, Any]:
@@ -243,7 +338,9 @@ class RunSupervisor:
         done, error, stopped = self.events.get("done"), self.events.get("error"), self.events.get("stopped")
         out: dict[str, Any] = {"completed_at": timestamp()[:19]}
         if returncode is not None:
-            if returncode < 0:
+            if returncode == -signal.SIGTERM and cancel:
+                pass  # the cancel's own SIGTERM (a second cancel's, landing as the trainer exits): it is the cancel
+            elif returncode < 0:
                 out["exit_signal"] = -returncode
             else:
                 out["exit_code"] = returncode
@@ -251,6 +348,9 @@ class RunSupervisor:
         # adapter is saved, so the run is complete, whatever that late signal did to the exit code.
         if done and (returncode in (0, None) or (cancel and returncode in (-signal.SIGTERM, -signal.SIGKILL))):
             out["status"] = "completed"
+        elif self.stall_failure:
+            out["status"] = "failed"
+            out["error_message"] = self.stall_failure
         elif cancel or (stopped and returncode in (0, None)):
             out["status"] = "cancelled"
             out["error_message"] = None if cancel else "stopped by a signal from outside ffui"
@@ -306,11 +406,11 @@ class RunSupervisor:
         if not await self.claim():
             return "not-owner"
         run = await get_training_run(self.db, self.run_id)
-        if run.get("trainer_pid") is not None:  # taking over from a supervisor that died
-            self.recall_outcome_events(run)
+        health.write_heartbeat(run)
+        self.recall_outcome_events(run)  # a supervisor that died may have ingested some already
         if run.get("trainer_pid") is None:
             try:
-                await self.start_trainer(run)
+                await self.start_or_adopt(run)
             except OSError as exc:
                 await self.note("ERROR", f"could not start the trainer: {exc}")
                 self.events["error"] = {"message": f"could not start the trainer: {exc}"}  # the run's reason
@@ -323,10 +423,13 @@ class RunSupervisor:
             run["metadata"] = fresh.get("metadata")
             if fresh["status"] != "running" or fresh.get("supervisor_pid") != os.getpid():
                 return "released"
+            health.beat(run)
             running = self.trainer_running(run)
             try:
                 run = await self.ingest(run, final=not running)
                 await self.enforce_cancel(run)
+                if running:
+                    await self.check_stall(run)
                 if not running:
                     code = self.proc.returncode if self.proc is not None else None
                     if self.proc is None and (run.get("metadata") or {}).get("cancel_requested"):
@@ -384,6 +487,21 @@ async def register_adapter(db: Database, run: dict, done: dict) -> None:
                      (adapter_id, model_id, run["id"]))
 
 
+async def stall_settings(db: Database) -> dict:
+    """jobs.stall_s, jobs.stall_slow_s (model load, checkpoint save) and jobs.stall_action (warn|fail)."""
+    out: dict[str, Any] = {}
+    for key, setting in (("stall_s", "jobs.stall_s"), ("slow_s", "jobs.stall_slow_s")):
+        try:
+            value = float(await get_setting(db, setting) or 0)
+        except ValueError:
+            value = 0
+        if value > 0:
+            out[key] = value
+    action = str(await get_setting(db, "jobs.stall_action") or "warn").strip().lower()
+    out["action"] = action if action in health.STALL_ACTIONS else "warn"
+    return out
+
+
 async def supervise(db_path: str, home: str, run_id: int) -> str:
     from ffui.db import register_secret
     from ffui.db.settings import secret_values
@@ -392,7 +510,7 @@ async def supervise(db_path: str, home: str, run_id: int) -> str:
         for value in await secret_values(db):  # a trainer that prints a token must not store it
             register_secret(value)
         grace = float(await get_setting(db, "jobs.cancel_grace_s", 30) or 30)
-        status = await RunSupervisor(db, run_id, grace).run()
+        status = await RunSupervisor(db, run_id, grace, await stall_settings(db)).run()
         if status not in ("not-owner",):
             from ffui.jobs.manager import schedule
 

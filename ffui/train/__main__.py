@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ffui.train", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="directory holding config.json and dataset.jsonl")
     args = p.parse_args(argv)
+    from ffui.train import worker_lock
+
+    # First thing, before any heavy import: one trainer per run directory, for its whole life.
+    if Path(args.run_dir).is_dir() and worker_lock.hold(args.run_dir) is None:
+        print(f"error: another trainer already runs in {args.run_dir}; this one did nothing", flush=True)
+        return worker_lock.EXIT_LOCKED
     from ffui.paths import keep_files_private
     from ffui.train.runner import main as run
 

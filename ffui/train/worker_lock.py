@@ -1,0 +1,104 @@
+"""RUN_DIR/worker.lock: at most one worker (trainer) per run directory, for the worker's life.
+
+The supervisor takes the flock BEFORE it starts the worker and hands the locked descriptor
+down (env ``FFUI_WORKER_LOCK_FD``), so there is no instant at which a started worker is
+unlocked: a supervisor killed right after the fork leaves a worker that still holds the lock,
+and the next supervisor finds it instead of starting a second one. The worker's first act is
+``hold()``: it keeps the inherited lock (or takes it itself when started by hand) and writes
+its own pid, process group and start time into the file, so a new supervisor can adopt it.
+
+Lock held = a worker of this run is alive; no pid reuse can fool that test.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+LOCK_NAME = "worker.lock"
+FD_ENV = "FFUI_WORKER_LOCK_FD"
+EXIT_LOCKED = 5  # another worker holds this run directory: this one did nothing
+
+
+def lock_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / LOCK_NAME
+
+
+def _open(run_dir: str | Path) -> int:
+    return os.open(lock_path(run_dir), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def try_lock(run_dir: str | Path) -> int | None:
+    """A descriptor holding the run's lock, or None when a live worker holds it."""
+    fd = _open(run_dir)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def held(run_dir: str | Path) -> bool:
+    """Does a live process hold the run's lock? (A missing lock file: nobody.)"""
+    if not lock_path(run_dir).exists():
+        return False
+    fd = try_lock(run_dir)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def read_owner(run_dir: str | Path) -> dict:
+    """What the worker wrote about itself ({} until it has: it does so first thing)."""
+    try:
+        return json.loads(lock_path(run_dir).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def clear_owner(fd: int) -> None:
+    """Forget the previous attempt's worker (the caller holds the lock)."""
+    os.ftruncate(fd, 0)
+
+
+def _inherited_fd(run_dir: str | Path) -> int | None:
+    """The locked descriptor the supervisor handed down, if it is really this run's lock file."""
+    raw = os.environ.pop(FD_ENV, None)
+    if not raw or not raw.isdigit():
+        return None
+    try:
+        mine, want = os.fstat(int(raw)), os.stat(lock_path(run_dir))
+    except OSError:
+        return None
+    return int(raw) if (mine.st_dev, mine.st_ino) == (want.st_dev, want.st_ino) else None
+
+
+def hold(run_dir: str | Path) -> int | None:
+    """The worker's first act: keep (or take) the lock and say who holds it.
+
+    Returns a descriptor to keep open until exit, or None when another worker already
+    runs in ``run_dir`` (the caller then leaves without touching anything). Under a
+    multi-GPU launcher the launcher holds the lock; rank 0 only writes the owner.
+    """
+    fd = _inherited_fd(run_dir)
+    if fd is not None:
+        os.set_inheritable(fd, False)  # our own children (dataloader workers) need not hold it
+    elif os.environ.get("LOCAL_RANK") is not None:
+        if os.environ.get("RANK", "0") != "0":
+            return -1
+        fd = _open(run_dir)
+    else:
+        fd = try_lock(run_dir)
+        if fd is None:
+            return None
+    from ffui.jobs.procs import identity
+
+    # The process group leader is what the supervisor follows and kills (the launcher, or us).
+    owner = dict(identity(os.getpgrp()), pgid=os.getpgrp())
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(owner).encode("utf-8"), 0)
+    return fd
