@@ -116,7 +116,7 @@ async def test_the_trainer_gets_the_hub_token_only_for_a_hub_model(db, tmp_path,
     from ffui.jobs.supervisor import RunSupervisor
     from ffui.train import launch
 
-    monkeypatch.setattr(launch, "build_trainer_command", lambda run_dir, num_gpu: [
+    monkeypatch.setattr(launch, "build_trainer_command", lambda run_dir, num_gpu, module=None: [
         sys.executable, "-c", "import os; print('HF_TOKEN' in os.environ)"])
     monkeypatch.setenv("HF_TOKEN", "hf_fromTheShell123")
     await fdb.set_setting(db, "huggingface.token", "hf_storedToken123")
@@ -127,7 +127,7 @@ async def test_the_trainer_gets_the_hub_token_only_for_a_hub_model(db, tmp_path,
         run = await fdb.create_training_run(db, name, base_model=base, hp={"base_model": base})
         await fdb.update_training_run(db, run["id"], status="running")
         sup = RunSupervisor(db, run["id"], 5)
-        await sup.start_trainer(await fdb.get_training_run(db, run["id"]))
+        await sup.start_or_adopt(await fdb.get_training_run(db, run["id"]))
         sup.proc.wait(30)
         seen[name] = (Path(run["storage_path"]) / "train.log").read_text().strip()
     assert seen == {"local": "False", "hub": "True"}

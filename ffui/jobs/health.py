@@ -34,6 +34,8 @@ def heartbeat_path(run: dict) -> Path:
 def write_heartbeat(run: dict) -> None:
     """Who supervises the run. Unwritable (the directory is gone): reconcile judges by the pid."""
     path = heartbeat_path(run)
+    if path.parent.is_symlink():  # a run directory replaced by a link: write nothing where it points
+        return
     tmp = path.with_name(path.name + ".tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
