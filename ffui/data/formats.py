@@ -725,9 +725,10 @@ def record_fields(rec: dict, layout: Layout) -> dict:
                 fields.setdefault("system", _content_text(m.get("content")))
     else:
         fields = {k: v for k, v in denormalise(rec, layout).items()}
-    fields.setdefault("input", rec.get("input") or "")
-    fields.setdefault("output", rec.get("output") or "")
-    if layout.format == "alpaca":
+    if layout.format == "alpaca":  # {input} is the row's own input (empty when it has none)
         ins, inp = alpaca_parts(rec)
         fields.setdefault("instruction", ins)
+        fields.setdefault("input", inp)
+    fields.setdefault("input", rec.get("input") or "")
+    fields.setdefault("output", rec.get("output") or "")
     return fields

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
-from .formats import Layout, _messages, denormalise, row_system, with_system
+from .formats import Layout, _messages, record_fields, row_system, with_system
 
 
 def training_line(rec: dict, layout: Layout) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def training_line(rec: dict, layout: Layout) -> dict[str, Any]:
     line: dict[str, Any] = {"input": rec.get("input") or "", "output": rec.get("output") or ""}
     if system is not None:
         line["system"] = system
-    line["fields"] = denormalise(rec, layout)
+    line["fields"] = record_fields(rec, layout)  # what the template preview fills, so both agree
     return line
 
 
