@@ -181,9 +181,10 @@ def runs_cancel(run_id, no_wait, grace) -> None:
     """Stop a run: the trainer saves a checkpoint and exits; after a grace period it is killed."""
     from ffui.jobs.manager import cancel_run
 
-    if not no_wait:
+    def waiting() -> None:
         click.echo(f"cancelling run {run_id} (the trainer saves a checkpoint first)...")
-    r = with_db(cancel_run, run_id, wait=not no_wait, grace_s=grace)
+
+    r = with_db(cancel_run, run_id, wait=not no_wait, grace_s=grace, on_waiting=waiting)
     click.echo(f"run {run_id}: {r['status']}" + (" requested" if r["status"] == "running" else ""))
 
 
