@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the main job on embedded defaults in ./demo-home.
+# Set up (scripts/setup.sh), then fine-tune a tiny local model on a bundled dataset, start to
+# finish on the CPU, with ./demo-home as the ffui home (its database and run outputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
