@@ -194,3 +194,30 @@ def test_importing_a_missing_file_says_so_first(home, ffui):
         r = ffui("data", "import", *args, home=home)
         assert r.returncode == 1
         assert r.stderr.strip() == "ffui: missing.jsonl: no such file or folder", r.stderr
+
+
+def test_the_demo_ends_with_commands_that_work_as_printed(tmp_path):
+    """Run from a folder with `ffui` not on the PATH and the home in demo-home, as the README's
+    Quick start does: each printed next command works there and makes no ffui.db in the folder."""
+    import os
+    import subprocess
+
+    from conftest import BIN
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FFUI_")}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != BIN)
+    r = subprocess.run([str(BIN / "ffui"), "--home", "demo-home", "demo", "--steps", "2"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        nexts = r.stdout.split("next, from this directory:\n", 1)[1].splitlines()
+        commands = [line.strip().split("   ")[0] for line in nexts if line.strip()]
+        assert commands and all("--home demo-home" in c for c in commands), commands
+        for command in commands[1:]:  # the first opens the UI
+            out = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=120)
+            assert out.returncode == 0, f"{command}: {out.stderr}"
+            assert "demo" in out.stdout
+        assert not (tmp_path / "ffui.db").exists()
+    finally:
+        _kill_runs(tmp_path / "demo-home")
