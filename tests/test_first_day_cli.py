@@ -221,3 +221,16 @@ def test_the_demo_ends_with_commands_that_work_as_printed(tmp_path):
         assert not (tmp_path / "ffui.db").exists()
     finally:
         _kill_runs(tmp_path / "demo-home")
+
+
+def test_getting_an_unknown_setting_says_it_is_not_one(home, ffui):
+    r = ffui("settings", "get", "jobs.max_concurent", home=home)
+    assert r.returncode == 1 and "did you mean 'jobs.max_concurrent'" in r.stderr
+    r = ffui("settings", "get", "jobs.max_concurrent", home=home)
+    assert r.returncode == 1 and "is not set" in r.stderr
+
+
+def test_building_the_tiny_model_writes_no_progress_bar(tmp_path, ffui):
+    r = ffui("model", "tiny", tmp_path / "tiny", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""

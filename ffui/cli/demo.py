@@ -44,9 +44,6 @@ def demo(steps: int) -> None:
             from ffui.train.tiny import build_tiny_model
         except ImportError as exc:
             raise UserError(f"the demo needs the training extras ({exc.name} is missing): pip install 'ffui[train]'") from None
-        import os
-
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         build_tiny_model(model_dir, arch="llama")
     from ffui.cli.runs import wait_for_run
     from ffui.data import store

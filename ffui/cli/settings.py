@@ -26,9 +26,12 @@ def settings_get(key: str, reveal: bool) -> None:
     """Print the value of KEY."""
     from ffui.db import get_setting, is_secret_key, mask_secret
 
+    from ffui.setting_keys import unknown_key_problem
+
     value = with_db(get_setting, key)
     if value is None:
-        raise UserError(f"setting {key!r} is not set (see: ffui settings list)")
+        unknown = unknown_key_problem(key)
+        raise UserError(unknown.split(";")[0] if unknown else f"setting {key!r} is not set (see: ffui settings list)")
     click.echo(value if reveal or not is_secret_key(key) else mask_secret(value))
 
 
