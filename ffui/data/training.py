@@ -4,8 +4,9 @@ One JSON object per line, of one of three shapes:
 
 - ``{"messages": [{"role", "content", ...}, ...]}``  chat rows: every turn, system included
 - ``{"input": str, "output": str[, "system": str], "fields": {...}}``  pairs; ``fields`` holds
-  the original columns (``instruction``, ``input``, ``output`` for alpaca, ``question``... for
-  mapped data) so a prompt template can name them (see ffui.data.prompts.render_training_line)
+  what a prompt template can name, exactly as the preview fills it (ffui.data.formats.record_fields:
+  the original columns, ``instruction``, ``input``, ``output`` for alpaca, ``question``... for
+  mapped data)
 
 A system prompt a row keeps in a column of its own (``system``, ``system_prompt``; see
 ffui.data.formats.row_system) leads a chat row's turns and is a pair's ``system``.
