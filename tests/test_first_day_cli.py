@@ -3,10 +3,10 @@ them, one prompt renderer for the preview and the trainer, settings that refuse 
 `runs cancel` of an ended run, `data import` without --name."""
 
 import json
-import signal
 from pathlib import Path
 
 import pytest
+from conftest import kill_runs
 
 from ffui.train.config import ConfigError, parse_setting, parse_settings
 
@@ -79,20 +79,7 @@ def alpaca_home(home, ffui):
     r = ffui("data", "import", home / "alp.jsonl", "--name", "alp", home=home)
     assert r.returncode == 0, r.stderr
     yield home
-    _kill_runs(home)
-
-
-def _kill_runs(home: Path) -> None:
-    """No trainer or supervisor outlives its test."""
-    import sqlite3
-
-    from ffui.jobs import procs
-
-    con = sqlite3.connect(home / "ffui.db")
-    for pgid, pid in con.execute("SELECT trainer_pgid, supervisor_pid FROM training_runs"):
-        procs.signal_group(pgid, signal.SIGKILL)
-        procs.signal_pid(pid, signal.SIGKILL)
-    con.close()
+    kill_runs(home)
 
 
 def test_train_with_the_readmes_learning_rate_starts_and_completes(alpaca_home, tiny_model, ffui):
@@ -220,7 +207,7 @@ def test_the_demo_ends_with_commands_that_work_as_printed(tmp_path):
             assert "demo" in out.stdout
         assert not (tmp_path / "ffui.db").exists()
     finally:
-        _kill_runs(tmp_path / "demo-home")
+        kill_runs(tmp_path / "demo-home")
 
 
 def test_getting_an_unknown_setting_says_it_is_not_one(home, ffui):

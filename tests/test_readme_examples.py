@@ -26,7 +26,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, REPO
+from conftest import BIN, REPO, kill_runs
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TOKEN_INPUT = "hf_readme_example_token_0123456789\n"
@@ -108,7 +107,7 @@ def readme_home(tmp_path_factory):
     for name, file in PREPARED_DATASETS.items():
         _ok(_shell(f"ffui data import {file} --name {name}", home))
     yield home
-    _kill_all_runs(home)
+    kill_runs(home)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -130,14 +129,6 @@ def _ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 def _runs(home: Path) -> list[dict]:
     return json.loads(_ok(_shell("ffui runs list --json", home)).stdout)
-
-
-def _kill_all_runs(home: Path) -> None:
-    from ffui.jobs import procs
-
-    for run in _runs(home):
-        procs.signal_group(run.get("trainer_pgid"), signal.SIGKILL)
-        procs.signal_pid(run.get("supervisor_pid"), signal.SIGKILL)
 
 
 # ---- adapting one example to the prepared home --------------------------------------------
@@ -213,8 +204,7 @@ def run_in_state(state: str, home: Path) -> int:
         live = [r for r in runs if r["status"] == "running" and (r.get("current_step") or 0) > 0]
         return live[0]["id"] if live else _start_live_run(home)
     if state == "resumable":
-        done = [r for r in runs if r["status"] in ("cancelled", "failed")
-                and any(Path(r["storage_path"]).glob("checkpoints/checkpoint-*"))]
+        done = [r for r in runs if r["status"] in ("cancelled", "failed") and _has_checkpoint(r["id"], home)]
         if done:
             return done[0]["id"]
         run_id = run_in_state("running", home)
@@ -225,6 +215,11 @@ def run_in_state(state: str, home: Path) -> int:
         return ended[0]["id"]
     _ok(_shell("ffui train -d support -m ./models/tiny --set max_steps=2 --wait", home))
     return _runs(home)[0]["id"]
+
+
+def _has_checkpoint(run_id: int, home: Path) -> bool:
+    run = json.loads(_ok(_shell(f"ffui runs show {run_id} --json", home)).stdout)
+    return any(Path(run["storage_path"]).glob("checkpoints/checkpoint-*"))
 
 
 def _start_live_run(home: Path) -> int:
