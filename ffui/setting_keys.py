@@ -18,7 +18,7 @@ PROXY_URL = re.compile(r"^(https?|socks5h?)://[^\s/]+(:\d+)?/?$")
 @dataclass(frozen=True)
 class SettingKey:
     key: str
-    meaning: str
+    meaning: str  # short enough for one line of `ffui settings list` at 80 columns
     secret: bool = False
     check: Callable[[str], str | None] | None = None  # a problem with a value, or None
 
@@ -46,17 +46,17 @@ def _proxy_url(value: str) -> str | None:
 
 
 KNOWN: dict[str, SettingKey] = {s.key: s for s in (
-    SettingKey("huggingface.token", "Hugging Face token for gated or private models and datasets", secret=True),
-    SettingKey("runpod.api_key", "RunPod API key, for training on RunPod pods", secret=True),
+    SettingKey("huggingface.token", "Hugging Face token (gated or private models, data)", secret=True),
+    SettingKey("runpod.api_key", "RunPod API key (training on RunPod pods)", secret=True),
     SettingKey("proxy.https", "HTTPS proxy for hub downloads and RunPod", check=_proxy_url),
     SettingKey("proxy.http", "HTTP proxy for hub downloads and RunPod", check=_proxy_url),
-    SettingKey("proxy.no_proxy", "hosts reached without the proxy, comma-separated"),
-    SettingKey("ui.theme", "terminal UI colours: dark, light or a Textual theme (nord, gruvbox...)"),
+    SettingKey("proxy.no_proxy", "hosts reached without the proxy (a, b, ...)"),
+    SettingKey("ui.theme", "UI colours: dark, light or a Textual theme (nord)"),
     # checked against the UI's bindings by the settings command (ffui.cli.keys.check_keymap)
-    SettingKey("ui.keymap", "JSON object of binding id to key (ffui keys lists the ids)"),
-    SettingKey("jobs.max_concurrent", "runs training at once (default: one per GPU, one on a CPU machine)",
+    SettingKey("ui.keymap", "JSON of binding id to key (ffui keys lists ids)"),
+    SettingKey("jobs.max_concurrent", "runs at once (default: 1 per GPU, 1 on a CPU)",
                check=_whole_number(1)),
-    SettingKey("jobs.cancel_grace_s", "seconds a cancelled run has to save a checkpoint before it is killed (30)",
+    SettingKey("jobs.cancel_grace_s", "seconds a cancel waits for a checkpoint (30)",
                check=_seconds),
 )}
 

@@ -92,11 +92,11 @@ def settings_list() -> None:
     for key, spec in KNOWN.items():
         value = stored.get(key)
         shown = "(not set)" if value is None else _one_line(value)
-        click.echo(f"{key:<{width}}  {shown:<28} {spec.meaning}")
+        click.echo(f"{key:<{width}}  {shown:<12} {spec.meaning}")
     for key in sorted(set(stored) - set(KNOWN)):  # from an older ffui, or an imported database
-        click.echo(f"{key:<{width}}  {_one_line(stored[key]):<28} (not used by ffui; ffui settings unset {key})")
+        click.echo(f"{key:<{width}}  {_one_line(stored[key]):<12} (not used by ffui; ffui settings unset {key})")
 
 
-def _one_line(value: str, width: int = 28) -> str:
+def _one_line(value: str, width: int = 24) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= width else text[: width - 1] + "…"
