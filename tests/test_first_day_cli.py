@@ -42,6 +42,7 @@ def test_the_one_parser_reads_settings_as_people_write_them(key, text, value):
     ("learning_rate", "fast", "must be a number"),
     ("learning_rate", "nan", "finite"),
     ("lora_r", "1.5", "whole number"),
+    ("lora_r", "1,5", "whole number"),
     ("lora_r", "", "needs a value"),
     ("packing", "maybe", "true or false"),
 ])

@@ -2,7 +2,8 @@
 
 This module is imported by the light CLI/UI process to validate configs, so it must not
 import torch or transformers. `TrainConfig.from_dict` rejects unknown keys and invalid
-values with one line per problem; `build_training_arguments` (ffui.train.plan) maps a
+values with one line per problem; `parse_setting` is the one reader of a setting written as
+text (``--set``, config files, the Train form); `build_training_arguments` (ffui.train.plan) maps a
 config onto the TrainingArguments / LoraConfig / data-pipeline settings the trainer uses.
 """
 
@@ -248,8 +249,10 @@ def _parse_float(text: str) -> float:
 def _parse_int(text: str) -> int:
     if not text:
         raise ValueError("needs a value (a whole number)")
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text):  # 1,024 (but 1,5 is not fifteen)
+        text = text.replace(",", "")
     try:
-        return int(text.replace(",", ""))
+        return int(text)
     except ValueError:
         pass
     try:
