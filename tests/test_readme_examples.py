@@ -13,7 +13,8 @@ the home as the working directory. What the test adapts, and only this:
   a running run for checkpoint and cancel, a cancelled one for resume, an ended one otherwise;
 - commands that ask first get `--yes` and run last (so they do not remove what the others
   use); every command gets a made-up token on standard input (secrets are prompted for);
-- synopsis lines (`NAME`, `[--option]`) are usage notation, not commands, and are skipped.
+- synopsis lines (`NAME`, `[--option]`) are usage notation, not commands, and are skipped, as
+  is a bare `ffui [--home DIR]`, which opens the terminal UI (the tmux tests cover that).
 
 An example that is meant to fail in the prepared home is declared in DOCUMENTED_FAILURES with
 the error it must print and why.
@@ -70,10 +71,18 @@ def examples(path: Path) -> list[Example]:
         if pending.endswith("\\"):
             pending = pending[:-1]
             continue
-        if pending and not is_synopsis(pending):
+        if pending and not is_synopsis(pending) and not opens_ui(pending):
             out.append(Example(f"{path.name}:{start}", pending))
         pending = ""
     return out
+
+
+def opens_ui(line: str) -> bool:
+    """``ffui`` or ``ffui --home DIR`` alone opens the terminal UI: the tmux tests cover it."""
+    words = shlex.split(line, comments=True)[1:]
+    while words[:1] in (["--home"], ["--db"]):
+        words = words[2:]
+    return not words
 
 
 def is_synopsis(line: str) -> bool:
@@ -251,6 +260,7 @@ def test_the_documents_have_examples_and_no_synopsis_is_taken_for_one():
     assert len([e for e in found if e.where.startswith("README")]) >= 30
     assert not any("NAME" in e.text for e in found)
     assert is_synopsis("ffui data show NAME [-n 5 --offset N]")
+    assert opens_ui("ffui --home demo-home   # the UI") and not opens_ui("ffui --home h runs list")
     assert not is_synopsis("ffui keys | grep '\\*'")
     assert not is_synopsis("ffui train -d x -m y --set target_modules=[q_proj,v_proj]")
     assert not is_synopsis("ffui settings set ui.keymap '{\"app.mode.runs\": \"f2\"}'")
