@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from typing import Any
 
 from rich.text import Text
@@ -19,19 +18,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, ProgressBar, Select, Static
 
+from ffui.data.readers import default_dataset_name
 from screens.dataset_forms import PathInput, Tick, clean
 from screens.widgets.base import FfuiScreen
 
 FORMATS = [("auto-detect", "auto"), ("alpaca", "alpaca"), ("sharegpt", "sharegpt"), ("chatml", "chatml"),
            ("input-output", "input-output"), ("text", "text")]
-
-
-def default_name(path: str) -> str:
-    base = os.path.basename(os.path.normpath(os.path.expanduser(path))) or "dataset"
-    stem = re.sub(r"\.(jsonl|json|csv|tsv|parquet|txt|gz|gzip|bz2|xz|lzma)$", "", base, flags=re.I)
-    stem = re.sub(r"\.(jsonl|json|csv|tsv)$", "", stem, flags=re.I)
-    name = re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "dataset"
-    return name if not name.isdigit() else f"dataset-{name}"
 
 
 class ImportScreen(FfuiScreen):
@@ -142,7 +134,7 @@ or goes back."""
         self.preview, self.preview_key = pv, (path, fmt, split)
         if not self.name_touched or not self.query_one("#imp-name", Input).value.strip():
             picked = pv.get("split") if pv.get("split") not in (None, "train") else None
-            self.query_one("#imp-name", Input).value = default_name(path) + (f"-{picked}" if picked else "")
+            self.query_one("#imp-name", Input).value = default_dataset_name(path) + (f"-{picked}" if picked else "")
         self.query_one("#imp-preview-body", Static).update(render_preview(pv))
         if asked_import:
             self.set_status("check the preview first, then press ctrl+s again to import")

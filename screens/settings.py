@@ -9,8 +9,6 @@ Each field saves with enter; ctrl+s saves every changed field.
 from __future__ import annotations
 
 from functools import partial
-
-import re
 from pathlib import Path
 
 from rich.table import Table
@@ -20,12 +18,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Static
 
+from ffui.setting_keys import PROXY_URL as PROXY_RE
 from screens.widgets.base import FfuiScreen
 from screens.widgets.tick import Tick
 
 SECRETS = (("huggingface.token", "Hugging Face token"), ("runpod.api_key", "RunPod API key"))
 PROXIES = (("proxy.https", "HTTPS proxy"), ("proxy.http", "HTTP proxy"), ("proxy.no_proxy", "No proxy for"))
-PROXY_RE = re.compile(r"^(https?|socks5h?)://[^\s/]+(:\d+)?/?$")
 
 
 def field_id(key: str) -> str:

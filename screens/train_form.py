@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select, Static
 
-from ffui.train.config import TrainConfig
+from ffui.train.config import TrainConfig, parse_setting
 from screens.dataset_forms import Field, FormModal, PathInput, Tick, clean
 from screens.widgets.base import FfuiScreen
 from screens.widgets.modals import ChoiceModal
@@ -91,32 +91,15 @@ def to_text(field: HpField, value: Any) -> str:
 
 
 def parse_value(field: HpField, raw: Any) -> Any:
-    """The typed value of an input; raises ValueError with what is wrong."""
+    """The typed value of an input (TrainConfig's one parser of a setting's text); raises
+    ValueError with what is wrong."""
     if field.kind == "bool":
         return bool(raw)
     if field.kind == "choice":
         return raw
-    text = str(raw).strip()
-    if not text:
-        if field.nullable:
-            return None
-        if field.kind == "str":
-            return ""
-        raise ValueError("a value is needed")
-    if field.kind == "int":
-        try:
-            return int(text.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise ValueError("must be a whole number") from None
-    if field.kind == "float":
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError("must be a number (e.g. 2e-4)") from None
-    if field.kind == "list":
-        items = [t.strip() for t in re.split(r"[,\s]+", text) if t.strip()]
-        return items[0] if items == ["all-linear"] else items
-    return text
+    if field.kind == "str" and not field.nullable:
+        return str(raw).strip()
+    return parse_setting(field.name, str(raw))
 
 
 def problems_by_field(problems: list[str], names: list[str]) -> tuple[dict[str, list[str]], list[str]]:

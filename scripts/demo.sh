@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the main job on embedded defaults in ./demo-home.
+# Set up (scripts/setup.sh), then fine-tune a tiny local model on a bundled dataset, start to
+# finish on the CPU, with demo-home (in the repository) as the ffui home (its database and run
+# outputs). ffui runs from the caller's directory, so the commands it prints work from there.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-if .venv/bin/ffui demo --help >/dev/null 2>&1; then
-  exec .venv/bin/ffui --home demo-home demo "$@"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+(cd "$repo" && bash scripts/setup.sh)
+ffui="$repo/.venv/bin/ffui"
+if "$ffui" demo --help >/dev/null 2>&1; then
+  exec "$ffui" --home "$repo/demo-home" demo "$@"
 fi
-exec .venv/bin/ffui --home demo-home db info
+exec "$ffui" --home "$repo/demo-home" db info

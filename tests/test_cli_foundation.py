@@ -68,7 +68,8 @@ def test_bad_inputs_are_one_line_errors(ffui, home, tmp_path):
         (["--db", tmp_path, "db", "info"], "is a directory"),
         (["db", "import", truncated], "not valid JSON"),
         (["db", "import", tmp_path / "missing.json"], "does not exist"),
-        (["settings", "get", "nope"], "is not set"),
+        (["settings", "get", "nope"], "is not a setting ffui uses"),
+        (["settings", "get", "ui.theme"], "is not set"),
         (["db", "export", tmp_path / "no" / "such" / "dir" / "x.json"], "cannot write"),
     ]
     for args, message in cases:

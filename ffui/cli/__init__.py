@@ -118,6 +118,42 @@ def get_paths(ctx: click.Context | None = None) -> Paths:
     return ctx.find_root().obj
 
 
+def ffui_command(paths: Paths | None = None) -> str:
+    """How to run ffui on this home from the current directory, for hints the user copies:
+    ``ffui`` if that is on the PATH, else the path this one was started as (``.venv/bin/ffui``),
+    with ``--home``/``--db`` unless they are the defaults a bare ``ffui`` would use."""
+    import os
+    import shlex
+    import shutil
+    import sys
+
+    paths = paths or get_paths()
+    argv0 = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    on_path = shutil.which("ffui")
+    if argv0.endswith("__main__.py") or not os.path.basename(argv0).startswith("ffui"):
+        exe = f"{shlex.quote(sys.executable)} -m ffui"
+    elif on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        exe = "ffui"
+    else:
+        exe = shlex.quote(_from_here(Path(argv0)))
+    default = resolve_paths(None, None)
+    words = [exe]
+    if paths.home.resolve() != default.home.resolve():
+        words.append(f"--home {shlex.quote(_from_here(paths.home))}")
+    if paths.db.resolve() != resolve_paths(paths.home, None).db.resolve():
+        words.append(f"--db {shlex.quote(_from_here(paths.db))}")
+    return " ".join(words)
+
+
+def _from_here(path: Path) -> str:
+    """``path`` relative to the current directory when it is below it, else absolute."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def with_db(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     """Open the database of the current command's home, run ``fn(db, ...)``, close it."""
     from ffui.db import connect

@@ -65,7 +65,7 @@ def _bad_report(res: dict) -> None:
 
 @data.command("import")
 @click.argument("source")
-@click.option("--name", required=True, help="name of the new dataset")
+@click.option("--name", help="name of the new dataset (default: the file's name without its extensions)")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto",
               show_default=True, help="row format (detected by default)")
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
@@ -81,7 +81,10 @@ def data_import(source, name, fmt, mapping, split, skip_bad, description) -> Non
     Text files may be compressed (.gz, .bz2, .xz): they are read as they are. In a folder of
     data files, --split picks the files whose path names that split (default: train)."""
     from ffui.data import store
+    from ffui.data.readers import check_source_exists, default_dataset_name
 
+    check_source_exists(source)  # before the name, the database or anything else
+    name = name or default_dataset_name(source)
     bar = _Bar(f"importing {name}")
     try:
         res = with_db(store.import_dataset, source, name=name, fmt=fmt, mapping=list(mapping),

@@ -1,4 +1,4 @@
-"""ffui demo: the main job on embedded defaults.
+"""ffui demo: a whole fine-tuning run, start to finish, with nothing to download.
 
 Builds the tiny model, imports a bundled chat dataset, trains a LoRA adapter on the CPU
 (about a minute) with live progress, and prints the run's summary. Re-running it reuses the
@@ -11,7 +11,7 @@ from importlib import resources
 
 import click
 
-from ffui.cli import UserError, get_paths, run
+from ffui.cli import UserError, ffui_command, get_paths, run
 
 DEMO_DATASET = "demo-chat"
 DEMO_CONFIG = {
@@ -44,9 +44,6 @@ def demo(steps: int) -> None:
             from ffui.train.tiny import build_tiny_model
         except ImportError as exc:
             raise UserError(f"the demo needs the training extras ({exc.name} is missing): pip install 'ffui[train]'") from None
-        import os
-
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         build_tiny_model(model_dir, arch="llama")
     from ffui.cli.runs import wait_for_run
     from ffui.data import store
@@ -71,5 +68,11 @@ def demo(steps: int) -> None:
     click.echo(f"run {r['id']} started: LoRA on {model_dir.name}, {steps} steps on the CPU (artifacts: {r['storage_path']})")
     code = wait_for_run(r["id"])
     if code == 0:
-        click.echo("next: ffui (the UI), ffui runs list, ffui runs logs " + str(r["id"]))
+        ffui = ffui_command(paths)
+        nexts = [(ffui, "the terminal UI, with this run in it"), (f"{ffui} runs list", "every run"),
+                 (f"{ffui} runs logs {r['id']}", "this run's log")]
+        width = max(len(cmd) for cmd, _ in nexts)
+        click.echo("next, from this directory:")
+        for cmd, meaning in nexts:
+            click.echo(f"  {cmd:<{width}}   {meaning}")
     raise SystemExit(code)

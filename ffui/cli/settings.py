@@ -26,9 +26,12 @@ def settings_get(key: str, reveal: bool) -> None:
     """Print the value of KEY."""
     from ffui.db import get_setting, is_secret_key, mask_secret
 
+    from ffui.setting_keys import unknown_key_problem
+
     value = with_db(get_setting, key)
     if value is None:
-        raise UserError(f"setting {key!r} is not set (see: ffui settings list)")
+        unknown = unknown_key_problem(key)
+        raise UserError(unknown.split(";")[0] if unknown else f"setting {key!r} is not set (see: ffui settings list)")
     click.echo(value if reveal or not is_secret_key(key) else mask_secret(value))
 
 
@@ -38,7 +41,11 @@ def settings_get(key: str, reveal: bool) -> None:
 def settings_set(key: str, value: str | None) -> None:
     """Set KEY to VALUE. For a secret KEY, leave VALUE out: it is prompted for or read from stdin."""
     from ffui.db import is_secret_key, set_setting
+    from ffui.setting_keys import unknown_key_problem, value_problem
 
+    problem = unknown_key_problem(key)
+    if problem:
+        raise UserError(problem)
     secret = is_secret_key(key)
     if secret and value not in (None, "-"):
         raise UserError(
@@ -52,6 +59,9 @@ def settings_set(key: str, value: str | None) -> None:
             value = sys.stdin.readline().rstrip("\r\n")
     if value == "" and secret:
         raise UserError(f"no value given for {key}; nothing was changed")
+    problem = value_problem(key, value)
+    if problem:
+        raise UserError(problem)
     if key == "ui.keymap":
         from ffui.cli.keys import check_keymap
 
@@ -73,11 +83,20 @@ def settings_unset(key: str) -> None:
 
 @settings.command("list")
 def settings_list() -> None:
-    """List all settings, secrets masked."""
+    """Every setting ffui uses, with its value (secrets masked) and meaning."""
     from ffui.db import list_settings
+    from ffui.setting_keys import KNOWN
 
-    rows = with_db(list_settings)
-    if not rows:
-        click.echo("no settings yet (ffui settings set KEY VALUE)")
-    for r in rows:
-        click.echo(f"{r['key']:<32} {r['value']}")
+    stored = {r["key"]: r["value"] for r in with_db(list_settings)}
+    width = max(len(k) for k in [*KNOWN, *stored])
+    for key, spec in KNOWN.items():
+        value = stored.get(key)
+        shown = "(not set)" if value is None else _one_line(value)
+        click.echo(f"{key:<{width}}  {shown:<12} {spec.meaning}")
+    for key in sorted(set(stored) - set(KNOWN)):  # from an older ffui, or an imported database
+        click.echo(f"{key:<{width}}  {_one_line(stored[key]):<12} (not used by ffui; ffui settings unset {key})")
+
+
+def _one_line(value: str, width: int = 24) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ffui.cli import get_paths, run
+from ffui.cli import ffui_command, get_paths, run
 
 
 @click.command()
@@ -31,7 +31,8 @@ def train(dataset, model, config, sets, prompt, name, wait) -> None:
     click.echo(f"run {r['id']} {r['name']!r} {state}")
     click.echo(f"  artifacts: {r['storage_path']}")
     if not wait:
-        click.echo(f"  follow it: ffui runs logs {r['id']} --follow    progress: ffui runs show {r['id']}")
+        ffui = ffui_command(paths)
+        click.echo(f"  follow it: {ffui} runs logs {r['id']} --follow    progress: {ffui} runs show {r['id']}")
         return
     from ffui.cli.runs import wait_for_run
 

@@ -727,9 +727,11 @@ def record_fields(rec: dict, layout: Layout) -> dict:
                 fields.setdefault("system", _content_text(m.get("content")))
     else:
         fields = {k: v for k, v in denormalise(rec, layout).items()}
-    fields.setdefault("input", rec.get("input") or "")
-    fields.setdefault("output", rec.get("output") or "")
     if layout.format == "alpaca":
         ins, inp = alpaca_parts(rec)
         fields.setdefault("instruction", ins)
+        if layout.columns.get("input"):  # a row without its input column has an empty {input}
+            fields.setdefault("input", inp)
+    fields.setdefault("input", rec.get("input") or "")
+    fields.setdefault("output", rec.get("output") or "")
     return fields

@@ -10,12 +10,11 @@ for display and inference). The trainer renders each line of its ``dataset.jsonl
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
-from .errors import DataError
+from ffui import prompt_fill
 
-_FORMATTER = string.Formatter()
+from .errors import DataError
 
 DEFAULT_INPUT_TEMPLATE = "{input}"
 DEFAULT_COMPLETION_TEMPLATE = "{output}"
@@ -27,45 +26,20 @@ class TemplateError(DataError):
 
 
 def placeholders(template: str) -> list[str]:
-    """The placeholder names of ``template`` (str.format syntax, named fields only), in order of
-    first use. Raises TemplateError for anything else: positional ``{}``/``{0}``, attribute or
-    index access, conversions or format specs, unmatched braces."""
-    names: list[str] = []
+    """The placeholder names of ``template`` in order of first use (see ffui.prompt_fill)."""
     try:
-        parts = list(_FORMATTER.parse(template or ""))
-    except ValueError as e:
-        raise TemplateError(f"template {(template or '')[:60]!r}: {e}",
-                            "write {{ or }} for a literal brace") from None
-    for _, name, spec, conv in parts:
-        if name is None:
-            continue
-        if not name.strip():
-            raise TemplateError(f"empty placeholder {{}} in template {template[:60]!r}",
-                                "name the field, e.g. {input}")
-        if name.isdigit() or any(c in name for c in ".[]"):
-            raise TemplateError(f"placeholder {{{name}}} is not a plain field name",
-                                "use names like {instruction}")
-        if spec or conv:
-            raise TemplateError(f"placeholder {{{name}{'!' + conv if conv else ''}"
-                                f"{':' + spec if spec else ''}}} has a conversion or format spec",
-                                "use plain {name} placeholders")
-        if name not in names:
-            names.append(name)
-    return names
-
-
-class _Fields(dict):
-    def __missing__(self, key):
-        raise TemplateError(f"the template names {{{key}}} but the row has no such field; "
-                            f"fields are: {', '.join(sorted(self))}")
+        return prompt_fill.placeholders(template)
+    except prompt_fill.TemplateProblem as e:
+        raise TemplateError(e.message, e.hint) from None
 
 
 def render(template: str, fields: dict[str, Any]) -> str:
-    """Fill ``template`` from ``fields`` (exactly as ``str.format`` does, which is what the
-    trainer uses); a missing field is a TemplateError naming it."""
-    placeholders(template)
-    f = _Fields({k: ("" if v is None else v) for k, v in fields.items()})
-    return (template or "").format_map(f)
+    """Fill ``template`` from ``fields`` with the renderer the trainer uses (ffui.prompt_fill:
+    null is empty text, other non-text values JSON); a missing field is a TemplateError naming it."""
+    try:
+        return prompt_fill.fill(template, fields)
+    except prompt_fill.TemplateProblem as e:
+        raise TemplateError(e.message, e.hint if e.missing is None else None) from None
 
 
 def check_template(template: str, available: list[str] | set[str]) -> None:

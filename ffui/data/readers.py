@@ -531,6 +531,30 @@ def _check_text_head(path: str, head: bytes) -> None:
                         "ffui reads JSONL, JSON, CSV, TSV, Parquet or a save_to_disk folder")
 
 
+def is_hub_id(spec: str) -> bool:
+    """True when ``spec`` (not an existing path) reads as a hub dataset id, not a file name."""
+    return bool(_HUB_ID.match(spec) and ("/" in spec or "." not in spec)
+                and os.path.splitext(spec)[1].lower() not in {**_EXT_KIND, **_COMPRESSED, **_UNREAD}
+                and not os.path.isdir(spec.split("/")[0]))
+
+
+def check_source_exists(spec: str | os.PathLike) -> None:
+    """Raise DataError when ``spec`` names a local file or folder that is not there."""
+    spec = os.fspath(spec)
+    if not os.path.exists(os.path.expanduser(spec)) and not is_hub_id(spec):
+        raise DataError(spec, None, "no such file or folder")
+
+
+def default_dataset_name(spec: str | os.PathLike) -> str:
+    """The name an import takes when none is given: the file's (or hub repo's) name without
+    its data and compression extensions (``chats.jsonl.gz`` -> ``chats``)."""
+    base = os.path.basename(os.path.normpath(os.path.expanduser(os.fspath(spec)))) or "dataset"
+    stem = re.sub(r"\.(jsonl|json|csv|tsv|parquet|txt|gz|gzip|bz2|xz|lzma)$", "", base, flags=re.I)
+    stem = re.sub(r"\.(jsonl|json|csv|tsv)$", "", stem, flags=re.I)
+    name = re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "dataset"
+    return name if not name.isdigit() else f"dataset-{name}"
+
+
 def open_source(spec: str | os.PathLike, *, split: str | None = None,
                 kind: str | None = None, token: str | None = None) -> RowSource:
     """Open a file, a ``save_to_disk`` folder or a hub id for streaming. Raises DataError.
@@ -540,9 +564,7 @@ def open_source(spec: str | os.PathLike, *, split: str | None = None,
     spec = os.fspath(spec)
     path = os.path.expanduser(spec)
     if kind == "hub" or (not os.path.exists(path) and kind is None):
-        if kind == "hub" or (_HUB_ID.match(spec) and ("/" in spec or "." not in spec)
-                             and os.path.splitext(spec)[1].lower() not in {**_EXT_KIND, **_COMPRESSED, **_UNREAD}
-                             and not os.path.isdir(spec.split("/")[0])):
+        if kind == "hub" or is_hub_id(spec):
             return _open_hub(spec, split, token)
         raise DataError(spec, None, "no such file or folder")
     if os.path.isdir(path):

@@ -4,8 +4,9 @@ One JSON object per line, of one of three shapes:
 
 - ``{"messages": [{"role", "content", ...}, ...]}``  chat rows: every turn, system included
 - ``{"input": str, "output": str[, "system": str], "fields": {...}}``  pairs; ``fields`` holds
-  the original columns (``instruction``, ``input``, ``output`` for alpaca, ``question``... for
-  mapped data) so a prompt template can name them (see ffui.data.prompts.render_training_line)
+  what a prompt template can name, exactly as the preview fills it (ffui.data.formats.record_fields:
+  the original columns, ``instruction``, ``input``, ``output`` for alpaca, ``question``... for
+  mapped data)
 
 A system prompt a row keeps in a column of its own (``system``, ``system_prompt``; see
 ffui.data.formats.row_system) leads a chat row's turns and is a pair's ``system``.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
-from .formats import Layout, _messages, denormalise, row_system, with_system
+from .formats import Layout, _messages, record_fields, row_system, with_system
 
 
 def training_line(rec: dict, layout: Layout) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def training_line(rec: dict, layout: Layout) -> dict[str, Any]:
     line: dict[str, Any] = {"input": rec.get("input") or "", "output": rec.get("output") or ""}
     if system is not None:
         line["system"] = system
-    line["fields"] = denormalise(rec, layout)
+    line["fields"] = record_fields(rec, layout)  # what the template preview fills, so both agree
     return line
 
 

@@ -40,22 +40,23 @@ SUPERVISOR_MODULE = "ffui.jobs.supervisor"
 
 
 def parse_sets(sets: Iterable[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as YAML scalars (3 -> int, 2e-4 -> float, true, [a, b])."""
-    import yaml
-
-    from ffui.bounded import TooComplex, brief, load_yaml
+    """``key=value`` pairs, each value read by the training config's one parser of a setting's
+    text (``1e-4``, ``1_000``, ``q_proj,v_proj``, ``[q_proj, v_proj]``, ``true``)."""
+    from ffui.bounded import brief
+    from ffui.train.config import parse_setting
 
     out: dict[str, Any] = {}
+    problems: list[str] = []
     for item in sets:
         if "=" not in item:
             raise JobError(f"--set {brief(item)}: expected key=value, for example --set learning_rate=1e-4")
-        key, raw = item.split("=", 1)
+        key, raw = (part.strip() for part in item.split("=", 1))
         try:
-            out[key.strip()] = load_yaml(raw) if raw.strip() else ""
-        except TooComplex as exc:
-            raise JobError(f"--set {brief(key.strip())}: the value is refused: {exc}") from None
-        except yaml.YAMLError:
-            out[key.strip()] = raw
+            out[key] = parse_setting(key, raw)
+        except ValueError as e:
+            problems.append(f"--set {brief(key)}={brief(raw)}: {brief(key)} {e}")
+    if problems:
+        raise JobError("; ".join(problems))
     return out
 
 
@@ -76,7 +77,18 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise JobError(f"config {path} is not valid YAML/JSON{where}; fix it or pass settings with --set") from None
     if not isinstance(data, dict):
         raise JobError(f"config {path} must be a mapping of settings, for example 'learning_rate: 2e-4'")
-    return data.get("hp", data) if isinstance(data.get("hp"), dict) else data
+    data = data.get("hp", data) if isinstance(data.get("hp"), dict) else data
+    return _parsed(data, f"config {path}")
+
+
+def _parsed(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Text values of typed settings read by the config's parser (YAML 1.1 leaves 1e-4 a string)."""
+    from ffui.train.config import ConfigError, parse_settings
+
+    try:
+        return parse_settings(data)
+    except ConfigError as e:
+        raise JobError(f"{where}: {'; '.join(e.problems)}") from None
 
 
 async def resolve_config(db: Database, config: str | None, sets: Iterable[str] = ()) -> dict[str, Any]:
@@ -317,7 +329,7 @@ async def request_cancel(db: Database, run_id: int) -> dict:
     """Ask a run to stop: a pending run is cancelled at once; a running one is signalled."""
     run = await get_run(db, run_id)
     if run["status"] in FINAL_STATUSES:
-        raise JobError(f"run {run_id} has already ended ({run['status']})")
+        raise JobError(f"run {run_id} has already ended ({run['status']}); there is nothing to cancel")
     cur = await db.write(
         "UPDATE training_runs SET status = 'cancelled', completed_at = datetime('now') WHERE id = ? AND status = 'pending'",
         (run_id,),

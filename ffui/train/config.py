@@ -2,7 +2,8 @@
 
 This module is imported by the light CLI/UI process to validate configs, so it must not
 import torch or transformers. `TrainConfig.from_dict` rejects unknown keys and invalid
-values with one line per problem; `build_training_arguments` (ffui.train.plan) maps a
+values with one line per problem; `parse_setting` is the one reader of a setting written as
+text (``--set``, config files, the Train form); `build_training_arguments` (ffui.train.plan) maps a
 config onto the TrainingArguments / LoraConfig / data-pipeline settings the trainer uses.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import re
 import typing
@@ -159,6 +161,35 @@ def is_hub_model(base_model: str) -> bool:
     return bool(_HUB_ID.match(base_model))
 
 
+def parse_setting(key: str, text: str) -> Any:
+    """The typed value of a setting written as text (``--set``, the Train form, a YAML value
+    YAML left as a string): ``1e-4``, ``2E-5``, ``.5``, ``1_000``, ``q_proj,v_proj`` and
+    ``[q_proj, v_proj]`` where the field's type allows them. Raises ValueError saying what
+    is wrong, without the key (callers put it in front). An unknown key keeps its text, so
+    ``from_dict`` can name it with a did-you-mean."""
+    tp = _field_types().get(key)
+    if tp is None:
+        return text
+    return _parse_text(text.strip(), tp)
+
+
+def parse_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every text value of a non-text field parsed by :func:`parse_setting`
+    (YAML 1.1 reads ``1e-4`` as a string); raises ConfigError with one line per bad value."""
+    types = _field_types()
+    out, problems = {}, []
+    for key, value in data.items():
+        if isinstance(value, str) and key in types and not _is_text_type(types[key]):
+            try:
+                value = parse_setting(key, value)
+            except ValueError as e:
+                problems.append(f"{key} {e}")
+        out[key] = value
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
 def field_help() -> dict[str, tuple[Any, str]]:
     """{key: (default, help)} for docs and `ffui` help screens."""
     cfg = TrainConfig()
@@ -166,6 +197,97 @@ def field_help() -> dict[str, tuple[Any, str]]:
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+_NULL_WORDS = ("", "null", "none", "~")
+_TRUE_WORDS = ("true", "yes", "on", "1")
+_FALSE_WORDS = ("false", "no", "off", "0")
+
+
+@functools.lru_cache(maxsize=1)
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+def _is_text_type(tp: Any) -> bool:
+    """True when a text value is already the field's value (str, or str-or-null)."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) is Union else [tp]
+    return args == [str]
+
+
+def _parse_text(text: str, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Union:
+        args = typing.get_args(tp)
+        if type(None) in args and text.lower() in _NULL_WORDS:
+            return None
+        rest = [a for a in args if a is not type(None)]
+        if set(rest) == {str, list[str]}:
+            return _parse_names(text)
+        return _parse_text(text, rest[0]) if len(rest) == 1 else text
+    if origin is Literal:
+        return text
+    if tp is bool:
+        if text.lower() in _TRUE_WORDS + _FALSE_WORDS:
+            return text.lower() in _TRUE_WORDS
+        raise ValueError(f"must be true or false, got {text!r}")
+    if tp is int:
+        return _parse_int(text)
+    if tp is float:
+        return _parse_float(text)
+    if tp is dict:
+        return _parse_object(text)
+    return text
+
+
+def _parse_float(text: str) -> float:
+    if not text:
+        raise ValueError("needs a value (a number, e.g. 2e-4)")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number (e.g. 2e-4, 0.5, 1_000), got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if not text:
+        raise ValueError("needs a value (a whole number)")
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text):  # 1,024 (but 1,5 is not fifteen)
+        text = text.replace(",", "")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is not None and value.is_integer():  # 1e3, 2.0
+        return int(value)
+    raise ValueError(f"must be a whole number (e.g. 8, 1_000, 1e3), got {text!r}")
+
+
+def _parse_names(text: str) -> Union[str, list[str]]:
+    """``q_proj,v_proj``, ``q_proj v_proj``, ``[q_proj, 'v_proj']`` -> a list; ``all-linear`` stays."""
+    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    names = [n.strip().strip("'\"") for n in re.split(r"[,\s]+", inner)]
+    names = [n for n in names if n]
+    return names[0] if names == ["all-linear"] else names
+
+
+def _parse_object(text: str) -> Any:
+    import yaml  # JSON or YAML flow mapping; deferred: only a text prompt_template needs it
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ValueError("must be an object, e.g. {prompt_template: '{input} {output}'}") from None
+    if not isinstance(value, dict):
+        raise ValueError("must be an object, e.g. {prompt_template: '{input} {output}'}")
+    return value
 
 
 def _unknown_key(key: str, names: list[str]) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from ffui.prompt_fill import TemplateProblem, fill
 from ffui.train.events import UserError
 
 IGNORE = -100
@@ -312,13 +313,14 @@ def _template_segments(rec: Record, s: DataSettings) -> list[tuple[str, bool]]:
 
 
 def _fill(rec: Record, template: str, fields: dict) -> str:
+    """The preview's renderer (ffui.prompt_fill), so what trains is what was previewed."""
     try:
-        return template.format(**fields)
-    except KeyError as e:
-        raise _bad(rec, f"the prompt template uses {{{e.args[0]}}} but the record has no {e.args[0]!r}",
-                   f"add {e.args[0]!r} to the record or to its \"fields\"") from None
-    except (IndexError, ValueError) as e:
-        raise UserError(f"prompt template is not a valid str.format template ({e})",
+        return fill(template, fields)
+    except TemplateProblem as e:
+        if e.missing is not None:
+            raise _bad(rec, f"the prompt template uses {{{e.missing}}} but the record has no {e.missing!r}",
+                       f"add {e.missing!r} to the record or to its \"fields\"") from None
+        raise UserError(f"prompt template is not a valid str.format template ({e.message})",
                         "use named placeholders like {input}; write literal braces as {{ }}", kind="config") from None
 
 

@@ -10,6 +10,7 @@ in Hugging Face format (config.json, model.safetensors, tokenizer.json, chat tem
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def build_tiny_model(
     """
     if arch not in ARCHES:
         raise ValueError(f"arch must be one of {', '.join(ARCHES)}, got {arch!r}")
+    # a one-shard save needs no progress bar on the terminal (read when huggingface_hub loads)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
     from transformers import AutoModelForCausalLM
 
