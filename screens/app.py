@@ -318,19 +318,35 @@ class FfuiApp(App[None]):
                 return
         self.push_screen(RunDetailScreen(run_id))
 
-    async def show_train_config(self, hp: dict) -> bool:
-        """Switch to the Train form and give it a config; False if the form cannot take one."""
+    async def show_train_config(self, hp: dict, origin: str | None = None) -> bool:
+        """Switch to the Train form and give it a config; False if the form cannot take one
+        or the user keeps the unsaved edits it has. ``origin`` ("run 3"): the config is a copy,
+        a new unnamed config that is not saved yet."""
         await self.wait_for_db()  # the form reads its pickers from the database as it mounts
+        current = self.mode_stack("train")
+        if current and current[0].has_unsaved_changes() and not await self._confirm_replace_form(origin):
+            self.notify("the Train form keeps its unsaved changes")
+            return False
         await self.switch_mode("train")
         form = self.get_screen_stack("train")[0]
-        load = getattr(form, "load_config", None)
+        copy, load = getattr(form, "load_copy", None), getattr(form, "load_config", None)
         if load is None:
             self.notify("the Train form cannot load a config in this build", severity="warning")
             return False
-        result = load(hp)
+        result = copy(hp, origin) if origin and copy else load(hp)
         if hasattr(result, "__await__"):
             await result
         return True
+
+    async def _confirm_replace_form(self, origin: str | None) -> bool:
+        from screens.widgets.modals import ConfirmModal
+
+        incoming = f"{origin}'s config" if origin else "this config"
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()  # (works outside workers too)
+        self.push_screen(ConfirmModal(
+            "Replace the Train form?", f"The Train form has unsaved changes; {incoming} would replace them.",
+            yes="Replace", no="Keep my edits", danger=True), answer.set_result)
+        return bool(await answer)
 
     def mode_stack(self, mode: str) -> list[Screen]:
         """A mode's screens, bottom first; empty if the mode has not been shown yet."""

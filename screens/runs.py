@@ -178,7 +178,7 @@ class RunActions:
             return
         hp = dict(run.get("hp") or {})
         hp.pop("resume_from_checkpoint", None)  # a copy starts fresh
-        if await self.app.show_train_config(hp):
+        if await self.app.show_train_config(hp, origin=f"run {run['id']}"):
             self.app.notify(f"the Train form has run {run['id']}'s config")
 
     def action_delete(self) -> None:
