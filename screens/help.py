@@ -15,8 +15,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
 GENERAL = (
-    "1-6 switch modes (each keeps its place; `ffui keys` and the ui.keymap setting change keys) · ctrl+p command palette · F1/? this help · "
-    "q quit (running jobs keep running) · tab moves between fields · escape closes dialogs"
+    "1-6 switch modes (each keeps its place; `ffui keys` and the ui.keymap setting change keys); in a text field "
+    "digits are text: escape leaves the field, then 1-6 switch · ctrl+p command palette (switches from anywhere) · "
+    "F1/? this help · q quit (running jobs keep running) · tab moves between fields · escape closes dialogs"
 )
 
 

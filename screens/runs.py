@@ -132,11 +132,22 @@ class RunActions:
 
     async def _checkpoint(self) -> None:
         from ffui.jobs.manager import request_checkpoint
+        from screens.widgets.modals import ConfirmModal
 
         run = await self._selected_run()
-        if run is not None:
-            await request_checkpoint(self.app.db, run["id"])
-            self.notify(f"run {run['id']} saves a checkpoint at its next step")
+        if run is None:
+            return
+        if run["status"] != "running":
+            self.notify(f"run {run['id']} is {run['status']}; only a running run can save a checkpoint",
+                        severity="warning")
+            return
+        if not await self.app.push_screen_wait(ConfirmModal(
+                f"Save a checkpoint of run {run['id']}?",
+                f"{run['name']} writes a checkpoint at its next step and keeps training.",
+                yes="Save checkpoint", no="Not now")):
+            return
+        await request_checkpoint(self.app.db, run["id"])
+        self.notify(f"run {run['id']} saves a checkpoint at its next step")
 
     def action_resume(self) -> None:
         self.run_worker(self._resume(), group="run-action", exit_on_error=False)

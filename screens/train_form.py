@@ -159,6 +159,7 @@ class TrainScreen(FfuiScreen):
     """The training form; ctrl+r launches."""
 
     CSS_PATH = "train_form.tcss"
+    AUTO_FOCUS = "#tr-preset"  # the first field, highlighted; digits still switch modes from a picker
     HELP = """The Train form. Pick a preset (auto chooses from the GPU memory), a model (type a path or
 hub id, or ctrl+l to pick a registered one), a dataset and optionally a prompt template (its
 rendered sample shows below). Every hyperparameter is here: the common ones first, the rest
@@ -210,7 +211,7 @@ escape leaves a field, so the number keys switch modes again."""
                          prompt="choose a preset", id="tr-preset", compact=True)
             yield Static("", id="tr-config")
         yield Static("", id="tr-preset-about")
-        with VerticalScroll(id="tr-form"):
+        with VerticalScroll(id="tr-form", can_focus=False):  # (tab goes field to field; no invisible stop)
             with Horizontal(classes="tr-row"):
                 yield Label("run name", classes="tr-label")
                 yield Input("", placeholder="(model-dataset)", id="tr-name", compact=True)
@@ -618,7 +619,7 @@ escape leaves a field, so the number keys switch modes again."""
 
     def action_blur(self) -> None:
         """Leave the field (the number keys switch modes again); the form keeps its place."""
-        self.query_one("#tr-form", VerticalScroll).focus(scroll_visible=False)
+        self.set_focus(None, scroll_visible=False)
 
     def action_pick_model(self) -> None:
         self.run_worker(self._pick_model(), group="pick", exit_on_error=False)

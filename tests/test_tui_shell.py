@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from textual.binding import Binding
+from textual.widgets import Input
 
 from tui_support import TWO_GPUS, app_for, notifications, screen_text, seed_fixed_home, wait_for
 
@@ -37,6 +38,8 @@ async def test_number_keys_switch_modes_and_each_keeps_its_screen_stack(fixed_ho
         await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
         # Playground last: its chat input takes the focus, and there a digit is text.
         for key, mode in zip("23564", ("datasets", "train", "logs", "settings", "playground")):
+            if isinstance(app.focused, Input):  # (Settings opens in its token field, where 4 is text)
+                await pilot.press("escape")
             await pilot.press(key)
             await wait_for(pilot, lambda: app.current_mode == mode, what=f"mode {mode}")
         app.screen.set_focus(None)
@@ -189,6 +192,7 @@ async def test_q_asks_first_when_a_form_has_unsaved_changes(fixed_home):
         await pilot.press("n")  # stay
         await pilot.pause()
         assert not app._exit and app.current_mode == "settings"
+        app.screen.set_focus(None)  # (back on Settings the token field has the keys again: q would be text)
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("y")
@@ -267,6 +271,7 @@ STARTUP_PROBE = textwrap.dedent("""
             app.exit()
             return
         for key in "23564":  # (the Playground last: its chat input takes digits as text)
+            app.screen.set_focus(None)  # (Settings opens in its token field, where digits are text too)
             await pilot.press(key)
             await pilot.pause(0.2)
         app.screen.set_focus(None)
@@ -393,3 +398,61 @@ def _setting(home: Path, key: str):
         return row[0] if row else None
     finally:
         conn.close()
+
+
+async def test_each_mode_opens_with_a_field_focused_and_in_a_text_field_digits_are_text(fixed_home):
+    """Typing a token on Settings stays in its field (the 1 of hf_abc1 switched to Runs); a
+    paste right after 6 lands in it; the Train form's first field is focused and tab only
+    stops on fields a user can see and use."""
+    from textual import events
+    from textual.widgets import DataTable
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        assert isinstance(app.focused, DataTable)
+        await pilot.press("6")
+        await wait_for(pilot, lambda: app.current_mode == "settings" and isinstance(app.focused, Input),
+                       what="Settings with its token field focused")
+        token = app.focused
+        assert token.id == "set-huggingface-token"
+        await pilot.press(*"hf_abc1")
+        await pilot.pause()
+        assert app.current_mode == "settings" and token.value == "hf_abc1"
+        token.value = ""
+        await pilot.press("escape", "1")  # escape leaves the field: the digit switches again
+        await wait_for(pilot, lambda: app.current_mode == "runs", what="mode runs")
+        await pilot.press("6")
+        app.post_message(events.Paste("hf_pasted_token_123"))  # at once, as a terminal paste would
+        await wait_for(pilot, lambda: token.value == "hf_pasted_token_123", what="the paste in the token field")
+        await pilot.press("escape", "3")
+        await wait_for(pilot, lambda: app.current_mode == "train" and app.focused is not None, what="the form")
+        assert app.focused.id == "tr-preset"
+        for _ in range(12):
+            await pilot.press("tab")
+            focused = app.focused
+            assert type(focused).__module__ != "textual.containers", f"tab stopped on {focused!r}"
+            assert focused.region.area and app.screen.region.contains_region(focused.region), focused
+
+
+async def test_a_stray_s_on_the_runs_screen_asks_before_a_checkpoint(fixed_home):
+    from screens.widgets.modals import ConfirmModal
+
+    control = next((fixed_home / "training_outputs").glob("llama-chat-qlora_*")) / "control" / "checkpoint"
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = await wait_for(pilot, lambda: app.screen.row_ids and app.screen, what="the runs table")
+        runs.query_one("#runs-table").move_cursor(row=runs.row_ids.index(2))  # the running one
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.press("n")
+        await pilot.pause()
+        assert not control.exists()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question again")
+        await pilot.press("y")
+        await wait_for(pilot, control.exists, what="the checkpoint request")
+        runs.query_one("#runs-table").move_cursor(row=runs.row_ids.index(1))  # completed
+        await pilot.press("s")
+        await wait_for(pilot, lambda: any("only a running run" in m for m in notifications(app)), what="the refusal")
+        assert not isinstance(app.screen, ConfirmModal)
