@@ -269,6 +269,10 @@ class FfuiApp(App[None]):
             self.notify_error(event.worker.error)
 
     def notify_error(self, exc: BaseException) -> None:
+        """One line for any failure, as a notice (``describe_error``)."""
+        self.notify(self.describe_error(exc), severity="error", timeout=8, markup=False)
+
+    def describe_error(self, exc: BaseException) -> str:
         """One line for any failure: the message of errors users can fix, else 'internal error'.
 
         The traceback of an internal error goes to HOME/ffui-crash.log, never to the screen.
@@ -287,7 +291,7 @@ class FfuiApp(App[None]):
         else:
             crash = write_crash(self.paths.home, exc)
             message = f"internal error: {exc.__class__.__name__}: {str(exc)[:80]} (details in {crash})"
-        self.notify(message, severity="error", timeout=8, markup=False)
+        return message
 
     def _handle_exception(self, error: Exception) -> None:
         """An exception nothing caught (a bug): exit with one line, the traceback in the crash log."""
