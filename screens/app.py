@@ -352,6 +352,16 @@ class FfuiApp(App[None]):
             yes="Replace", no="Keep my edits", danger=True), answer.set_result)
         return bool(await answer)
 
+    async def chat_with_run(self, run_id: int) -> None:
+        """The Playground with run ``run_id``'s adapter chosen (its base model loads)."""
+        await self.wait_for_db()
+        await self.switch_mode("playground")
+        chat = getattr(self.get_screen_stack("playground")[0], "chat_with_run", None)
+        if chat is None:
+            self.notify("the Playground is not in this build", severity="warning")
+            return
+        await chat(run_id)
+
     def mode_stack(self, mode: str) -> list[Screen]:
         """A mode's screens, bottom first; empty if the mode has not been shown yet."""
         try:

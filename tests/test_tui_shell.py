@@ -456,3 +456,82 @@ async def test_a_stray_s_on_the_runs_screen_asks_before_a_checkpoint(fixed_home)
         await pilot.press("s")
         await wait_for(pilot, lambda: any("only a running run" in m for m in notifications(app)), what="the refusal")
         assert not isinstance(app.screen, ConfirmModal)
+
+
+async def test_the_run_screen_chats_with_its_adapter_and_only_when_it_has_one(fixed_home):
+    from screens.playground import PlaygroundScreen
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        app.open_run(3)  # failed: no adapter
+        await wait_for(pilot, lambda: "tiny-nan-test" in screen_text(app), what="run 3's screen")
+        assert "Chat" not in screen_text(app).splitlines()[-1]
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.current_mode == "runs"
+        app.open_run(1)  # completed, with an adapter
+        await wait_for(pilot, lambda: "p Chat" in screen_text(app).splitlines()[-1], what="p in the footer")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlaygroundScreen) and app.screen.adapter_path(),
+                       what="the Playground with the adapter chosen")
+        assert app.screen.adapter_path().endswith("qwen-alpaca-lora_20260101_120000/adapter")
+        assert app.screen.base_model() == "tiny"
+
+
+async def test_the_palette_finds_actions_by_the_words_people_use(fixed_home):
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        for typed, shown in (("chat", "Chat with an adapter"), ("chat", "Chat with run 1"),
+                             ("adapter", "Chat with an adapter"), ("hub", "Hugging Face hub token"),
+                             ("hub", "Import a dataset from the hub")):
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.3)
+            await pilot.press(*typed)
+            await wait_for(pilot, lambda: shown in screen_text(app), what=f"{shown!r} for {typed!r}")
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+async def test_help_lists_the_screens_keys_first_generic_ones_last_and_says_it_scrolls(fixed_home):
+    from screens.help import HelpScreen, key_table
+    from tui_support import rendered
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        app.open_run(1)
+        await wait_for(pilot, lambda: "qwen-alpaca-lora" in screen_text(app), what="run 1's screen")
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "scroll this help" in text
+        keys = rendered(key_table(app.screen.target))
+        order = [keys.index(word) for word in ("Cancel the run", "Back to the list", "Datasets", "Focus Next")]
+        assert order == sorted(order), keys  # the run's keys, its other keys, the app's, generic ones
+
+
+async def test_the_playground_transcript_scrolls_from_the_keyboard_while_typing(fixed_home):
+    from textual.containers import VerticalScroll
+    from textual.widgets import Static
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.current_mode == "playground" and app.focused is not None, what="mode 4")
+        assert app.focused.id == "pg-input"
+        chat = app.screen.query_one("#pg-chat", VerticalScroll)
+        await chat.mount_all([Static(f"answer line {i}") for i in range(60)])  # a long chat
+        await wait_for(pilot, lambda: chat.max_scroll_y > 0, what="a transcript longer than the screen")
+        chat.scroll_end(animate=False)
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y, what="the end")
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: chat.scroll_y < chat.max_scroll_y, what="a page up")
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: chat.scroll_y == 0, what="the start")
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: chat.scroll_y > 0, what="a page down")
+        assert app.focused.id == "pg-input"  # still typing
