@@ -26,7 +26,7 @@ from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import var
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from ffui.paths import Paths
@@ -34,6 +34,7 @@ from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, R
 from screens.widgets.base import FfuiScreen
 
 GPU_POLL_S = 5.0
+HOLD_INPUT_S = 1.0  # the longest that keys behind a mode key wait for the mode's screen
 MODE_NAMES = {"runs": "Runs", "datasets": "Datasets", "train": "Train", "playground": "Playground",
               "logs": "Logs", "settings": "Settings"}
 
@@ -129,6 +130,7 @@ class FfuiApp(App[None]):
         self.startup_error: str | None = None
         self._db_ready = asyncio.Event()
         self.crash_message: str | None = None
+        self._held_input: list | None = None  # typed or pasted while a mode key switches screens
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -305,10 +307,47 @@ class FfuiApp(App[None]):
 
     # -- modes and navigation ------------------------------------------------------------
 
+    async def on_event(self, event) -> None:
+        """Keys and pastes that come right behind a mode key wait for the mode's screen.
+
+        The terminal delivers them before the switch has happened (the first visit builds the
+        screen): they would go to the old screen and be lost, or a digit in a pasted token would
+        switch modes again. They are held and then given to the new screen's focused field.
+        """
+        from textual import events
+
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if self._held_input is not None:
+                self._held_input.append(event)
+                return
+            if isinstance(event, events.Key) and self._is_mode_key(event.key):
+                self._held_input = []
+                self.set_timer(HOLD_INPUT_S, self._release_input)  # (never held longer, whatever happens)
+        await super().on_event(event)
+
+    def _is_mode_key(self, key: str) -> bool:
+        from textual.widgets import Input, TextArea
+
+        if isinstance(self.focused, (Input, TextArea)) or isinstance(self.screen, ModalScreen):
+            return False  # (typed into the field, or a dialog's key)
+        active = self.screen.active_bindings.get(key)
+        return active is not None and active.node is self and active.binding.action.startswith("mode(")
+
+    def _release_input(self) -> None:
+        from textual import events
+
+        held, self._held_input = self._held_input, None
+        for event in held or ():
+            self.post_message(events.Paste(event.text) if isinstance(event, events.Paste)
+                              else events.Key(event.key, event.character))
+
     async def action_mode(self, mode: str) -> None:
-        await self.wait_for_db()  # (only ever waits in the first ~0.1 s)
-        if self.db is not None:
-            await self.switch_mode(mode)
+        try:
+            await self.wait_for_db()  # (only ever waits in the first ~0.1 s)
+            if self.db is not None:
+                await self.switch_mode(mode)
+        finally:
+            self.call_after_refresh(self._release_input)  # once the screen has its focus
 
     def open_run(self, run_id: int) -> None:
         """Show run ``run_id``: mode runs, with the run's screen on top of the list."""

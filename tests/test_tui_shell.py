@@ -411,20 +411,20 @@ async def test_each_mode_opens_with_a_field_focused_and_in_a_text_field_digits_a
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
         assert isinstance(app.focused, DataTable)
-        await pilot.press("6")
-        await wait_for(pilot, lambda: app.current_mode == "settings" and isinstance(app.focused, Input),
-                       what="Settings with its token field focused")
+        # 6 and a paste right behind it, as a terminal delivers them, while Settings is still built
+        for event in (events.Key("6", "6"), events.Paste("hf_pasted_1"), *[events.Key(c, c) for c in "23"]):
+            app.post_message(event)
+        await wait_for(pilot, lambda: app.current_mode == "settings" and isinstance(app.focused, Input)
+                       and app.focused.value == "hf_pasted_123", what="the paste and keys in the token field")
         token = app.focused
         assert token.id == "set-huggingface-token"
+        token.value = ""
         await pilot.press(*"hf_abc1")
         await pilot.pause()
         assert app.current_mode == "settings" and token.value == "hf_abc1"
         token.value = ""
         await pilot.press("escape", "1")  # escape leaves the field: the digit switches again
         await wait_for(pilot, lambda: app.current_mode == "runs", what="mode runs")
-        await pilot.press("6")
-        app.post_message(events.Paste("hf_pasted_token_123"))  # at once, as a terminal paste would
-        await wait_for(pilot, lambda: token.value == "hf_pasted_token_123", what="the paste in the token field")
         await pilot.press("escape", "3")
         await wait_for(pilot, lambda: app.current_mode == "train" and app.focused is not None, what="the form")
         assert app.focused.id == "tr-preset"
