@@ -367,8 +367,8 @@ class FfuiApp(App[None]):
         a new unnamed config that is not saved yet."""
         await self.wait_for_db()  # the form reads its pickers from the database as it mounts
         current = self.mode_stack("train")
-        if current and current[0].has_unsaved_changes() and not await self._confirm_replace_form(origin):
-            self.notify("the Train form keeps its unsaved changes")
+        incoming = f"{origin}'s config" if origin else "this config"
+        if current and current[0].has_unsaved_changes() and not await self.confirm_replace_form(incoming):
             return False
         await self.switch_mode("train")
         form = self.get_screen_stack("train")[0]
@@ -381,15 +381,18 @@ class FfuiApp(App[None]):
             await result
         return True
 
-    async def _confirm_replace_form(self, origin: str | None) -> bool:
+    async def confirm_replace_form(self, incoming: str) -> bool:
+        """Ask before ``incoming`` ("run 5's config") replaces the Train form's unsaved edits."""
         from screens.widgets.modals import ConfirmModal
 
-        incoming = f"{origin}'s config" if origin else "this config"
         answer: asyncio.Future = asyncio.get_running_loop().create_future()  # (works outside workers too)
         self.push_screen(ConfirmModal(
             "Replace the Train form?", f"The Train form has unsaved changes; {incoming} would replace them.",
-            yes="Replace", no="Keep my edits", danger=True), answer.set_result)
-        return bool(await answer)
+            yes="Replace", no="Keep my edits", danger=True), lambda ok: answer.done() or answer.set_result(ok))
+        if not await answer:
+            self.notify("the Train form keeps its unsaved changes")
+            return False
+        return True
 
     async def chat_with_run(self, run_id: int) -> None:
         """The Playground with run ``run_id``'s adapter chosen (its base model loads)."""

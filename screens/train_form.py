@@ -736,18 +736,21 @@ escape leaves a field, so the number keys switch modes again."""
             return
         choices = [(clean(f"{r['name']}  ({r.get('updated_at') or r.get('created_at') or ''})", one_line=True),
                     r["name"]) for r in rows]
-        def picked(name: object | None) -> None:
-            if not name:
-                return
-            row = next(r for r in rows if r["name"] == name)
-            cfg = row["config"]
-            hp = cfg.get("hp", cfg) if isinstance(cfg.get("hp"), dict) else cfg
-            self.load_config(hp)
-            self.config_name = str(name)
-            self.update_config_label()
-            self.app.notify(f"loaded config {name}", markup=False)
+        def picked(name: object | None) -> None:  # (once the list has closed: a dialog may follow)
+            if name:
+                row = next(r for r in rows if r["name"] == name)
+                self.run_worker(self._load_saved(str(name), row["config"]), group="pick", exit_on_error=False)
 
         self.app.push_screen(ChoiceModal("Load a saved config", choices), picked)
+
+    async def _load_saved(self, name: str, cfg: dict) -> None:
+        if self.has_unsaved_changes() and not await self.app.confirm_replace_form(f"the saved config {name}"):
+            return
+        hp = cfg.get("hp", cfg) if isinstance(cfg.get("hp"), dict) else cfg
+        self.load_config(hp)
+        self.config_name = name
+        self.update_config_label()
+        self.app.notify(f"loaded config {name}", markup=False)
 
 
 def config_json(cfg: dict) -> str:

@@ -17,7 +17,7 @@ SIZE = (80, 24)
 GiB = 1024 ** 3
 
 from screens.train_form import TrainScreen  # noqa: E402
-from tui_support import notifications as notices, settle, wait_for  # noqa: E402
+from tui_support import notifications as notices, screen_text, settle, wait_for  # noqa: E402
 
 
 def app_for(home: Path, gpus=None):
@@ -163,6 +163,8 @@ async def test_no_gpu_says_so_and_a_hub_id_is_guessed_from_its_name(home):
 
 
 async def test_saved_configs_save_save_as_and_load(home):
+    from screens.widgets.modals import ConfirmModal
+
     await make_home(home)
     app = app_for(home)
     async with app.run_test(size=SIZE) as pilot:
@@ -197,6 +199,16 @@ async def test_saved_configs_save_save_as_and_load(home):
         await pilot.press("ctrl+o")
         await settle(pilot)
         await pilot.press("down", "enter")  # configs by name: seed9, slow-lr
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        assert "unsaved changes" in screen_text(app)  # the edits above are not saved: it asks first
+        await pilot.press("n")
+        await settle(pilot)
+        assert form.query_one("#hp-seed").value == "1" and form.config_name == "seed9"
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question again")
+        await pilot.press("y")
         await settle(pilot)
         assert form.query_one("#hp-seed").value == "7" and form.query_one("#hp-learning_rate").value == "0.0001"
         assert form.config_name == "slow-lr" and not form.has_unsaved_changes()
