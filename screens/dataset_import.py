@@ -223,8 +223,9 @@ or goes back."""
         self.dismiss(res)
 
     def has_unsaved_changes(self) -> bool:
-        """An import in progress would be rolled back by quitting: the shell asks first."""
-        return self.importing
+        """An import in progress would be rolled back by quitting, and what was typed would be
+        lost (a stray q on the Format picker quits): the shell asks first."""
+        return self.importing or bool(self.is_mounted and self._key()[0])
 
     def show_problem(self, message: str | None) -> None:
         """The problem with the input, in full, until the input changes (a notice would vanish)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ffui import db as fdb
 
-from tui_support import notifications as notices, settle
+from tui_support import notifications as notices, settle, wait_for
 from tui_support import app_for as _app_for
 
 SIZE = (80, 24)
@@ -404,3 +404,17 @@ async def test_import_problems_stay_on_screen_and_a_csv_with_unknown_columns_imp
 
         rows = await store.page(db, (await datasets(home))["qa"]["id"], limit=5)
     assert [(r["input"], r["output"]) for r in rows] == [("What is 2+2?", "4"), ("Capital of France?", "Paris")]
+
+
+async def test_quitting_the_import_screen_with_a_path_typed_asks_first(home):
+    from screens.widgets.modals import ConfirmModal
+
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await preview_in_import_screen(pilot, home / "some.csv")
+        screen.query_one("#imp-format").focus()  # a picker: q is not text there
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.press("n")
+        await pilot.pause()
+        assert not app._exit and app.screen is screen
