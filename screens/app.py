@@ -25,7 +25,7 @@ from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import var
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from ffui.crash import write_crash
@@ -34,6 +34,7 @@ from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, R
 from screens.widgets.base import FfuiScreen
 
 GPU_POLL_S = 5.0
+HOLD_INPUT_S = 1.0  # the longest that keys behind a mode key wait for the mode's screen
 MODE_NAMES = {"runs": "Runs", "datasets": "Datasets", "train": "Train", "playground": "Playground",
               "logs": "Logs", "settings": "Settings"}
 
@@ -112,6 +113,7 @@ class FfuiApp(App[None]):
         self.startup_error: str | None = None
         self._db_ready = asyncio.Event()
         self.crash_message: str | None = None
+        self._held_input: list | None = None  # typed or pasted while a mode key switches screens
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -252,6 +254,10 @@ class FfuiApp(App[None]):
             self.notify_error(event.worker.error)
 
     def notify_error(self, exc: BaseException) -> None:
+        """One line for any failure, as a notice (``describe_error``)."""
+        self.notify(self.describe_error(exc), severity="error", timeout=8, markup=False)
+
+    def describe_error(self, exc: BaseException) -> str:
         """One line for any failure: the message of errors users can fix, else 'internal error'.
 
         The traceback of an internal error goes to HOME/ffui-crash.log, never to the screen.
@@ -270,7 +276,7 @@ class FfuiApp(App[None]):
         else:
             crash = write_crash(self.paths.home, exc)
             message = f"internal error: {exc.__class__.__name__}: {str(exc)[:80]} (details in {crash})"
-        self.notify(message, severity="error", timeout=8, markup=False)
+        return message
 
     def _handle_exception(self, error: Exception) -> None:
         """An exception nothing caught (a bug): exit with one line, the traceback in the crash log."""
@@ -284,10 +290,47 @@ class FfuiApp(App[None]):
 
     # -- modes and navigation ------------------------------------------------------------
 
+    async def on_event(self, event) -> None:
+        """Keys and pastes that come right behind a mode key wait for the mode's screen.
+
+        The terminal delivers them before the switch has happened (the first visit builds the
+        screen): they would go to the old screen and be lost, or a digit in a pasted token would
+        switch modes again. They are held and then given to the new screen's focused field.
+        """
+        from textual import events
+
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if self._held_input is not None:
+                self._held_input.append(event)
+                return
+            if isinstance(event, events.Key) and self._is_mode_key(event.key):
+                self._held_input = []
+                self.set_timer(HOLD_INPUT_S, self._release_input)  # (never held longer, whatever happens)
+        await super().on_event(event)
+
+    def _is_mode_key(self, key: str) -> bool:
+        from textual.widgets import Input, TextArea
+
+        if isinstance(self.focused, (Input, TextArea)) or isinstance(self.screen, ModalScreen):
+            return False  # (typed into the field, or a dialog's key)
+        active = self.screen.active_bindings.get(key)
+        return active is not None and active.node is self and active.binding.action.startswith("mode(")
+
+    def _release_input(self) -> None:
+        from textual import events
+
+        held, self._held_input = self._held_input, None
+        for event in held or ():
+            self.post_message(events.Paste(event.text) if isinstance(event, events.Paste)
+                              else events.Key(event.key, event.character))
+
     async def action_mode(self, mode: str) -> None:
-        await self.wait_for_db()  # (only ever waits in the first ~0.1 s)
-        if self.db is not None:
-            await self.switch_mode(mode)
+        try:
+            await self.wait_for_db()  # (only ever waits in the first ~0.1 s)
+            if self.db is not None:
+                await self.switch_mode(mode)
+        finally:
+            self.call_after_refresh(self._release_input)  # once the screen has its focus
 
     def open_run(self, run_id: int) -> None:
         """Show run ``run_id``: mode runs, with the run's screen on top of the list."""
@@ -301,19 +344,48 @@ class FfuiApp(App[None]):
                 return
         self.push_screen(RunDetailScreen(run_id))
 
-    async def show_train_config(self, hp: dict) -> bool:
-        """Switch to the Train form and give it a config; False if the form cannot take one."""
+    async def show_train_config(self, hp: dict, origin: str | None = None) -> bool:
+        """Switch to the Train form and give it a config; False if the form cannot take one
+        or the user keeps the unsaved edits it has. ``origin`` ("run 3"): the config is a copy,
+        a new unnamed config that is not saved yet."""
         await self.wait_for_db()  # the form reads its pickers from the database as it mounts
+        current = self.mode_stack("train")
+        incoming = f"{origin}'s config" if origin else "this config"
+        if current and current[0].has_unsaved_changes() and not await self.confirm_replace_form(incoming):
+            return False
         await self.switch_mode("train")
         form = self.get_screen_stack("train")[0]
-        load = getattr(form, "load_config", None)
+        copy, load = getattr(form, "load_copy", None), getattr(form, "load_config", None)
         if load is None:
             self.notify("the Train form cannot load a config in this build", severity="warning")
             return False
-        result = load(hp)
+        result = copy(hp, origin) if origin and copy else load(hp)
         if hasattr(result, "__await__"):
             await result
         return True
+
+    async def confirm_replace_form(self, incoming: str) -> bool:
+        """Ask before ``incoming`` ("run 5's config") replaces the Train form's unsaved edits."""
+        from screens.widgets.modals import ConfirmModal
+
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()  # (works outside workers too)
+        self.push_screen(ConfirmModal(
+            "Replace the Train form?", f"The Train form has unsaved changes; {incoming} would replace them.",
+            yes="Replace", no="Keep my edits", danger=True), lambda ok: answer.done() or answer.set_result(ok))
+        if not await answer:
+            self.notify("the Train form keeps its unsaved changes")
+            return False
+        return True
+
+    async def chat_with_run(self, run_id: int) -> None:
+        """The Playground with run ``run_id``'s adapter chosen (its base model loads)."""
+        await self.wait_for_db()
+        await self.switch_mode("playground")
+        chat = getattr(self.get_screen_stack("playground")[0], "chat_with_run", None)
+        if chat is None:
+            self.notify("the Playground is not in this build", severity="warning")
+            return
+        await chat(run_id)
 
     def mode_stack(self, mode: str) -> list[Screen]:
         """A mode's screens, bottom first; empty if the mode has not been shown yet."""

@@ -34,7 +34,11 @@ class ImportScreen(FfuiScreen):
 also .gz/.bz2/.xz-compressed, a save_to_disk folder, a folder of data files such as a downloaded
 hub repo, or a hub id) and press enter: the format is detected and the first rows are shown,
 nothing is written yet (tab takes a path completion; down moves on to the next field). The
-preview names the split it read and the others; type one in Split and press enter to take it. Change the format if the guess is wrong, name the dataset, then ctrl+s
+preview names the split it read and the others; type one in Split and press enter to take it.
+Change the Format if the guess is wrong; columns it does not know (a CSV's "question" and
+"answer") go in Map as FIELD=COLUMN, comma-separated (input=question, output=answer), as
+`ffui data import --map` takes them; the preview shows the mapped rows. A problem stays above
+the preview until you change the input. Name the dataset, then ctrl+s
 imports (a progress bar shows how far). escape cancels an import in progress (nothing is kept)
 or goes back."""
     BINDINGS = [
@@ -49,6 +53,7 @@ or goes back."""
         self.preview: dict | None = None
         self.preview_key: tuple | None = None
         self.name_touched = False
+        self.problem: str | None = None  # shown above the preview until the input changes
         self.importing = False
         self.result: dict | None = None
         self.progress_seen: list[dict] = []  # progress states shown (tests read them)
@@ -69,6 +74,9 @@ or goes back."""
             with Horizontal(classes="imp-row"):
                 yield Label("Format", classes="imp-label")
                 yield Select(FORMATS, value="auto", allow_blank=False, id="imp-format", compact=True)
+                yield Label("Map", classes="imp-map-label")
+                yield Input("", placeholder="e.g. input=question, output=answer",
+                            id="imp-map", compact=True)
             with Horizontal(classes="imp-row"):
                 yield Label("Name", classes="imp-label")
                 yield Input("", placeholder="name of the new dataset", id="imp-name", compact=True)
@@ -76,6 +84,7 @@ or goes back."""
                 yield Label("", classes="imp-label")
                 yield Tick("leave bad rows out (else the first one stops the import)", id="imp-skip",
                                compact=True)
+            yield Static("", id="imp-problem")
             with VerticalScroll(id="imp-preview"):
                 yield Static(Text("Type a path and press enter to preview it.", style="dim"), id="imp-preview-body")
             yield ProgressBar(id="imp-progress", show_eta=True)
@@ -83,6 +92,7 @@ or goes back."""
 
     def on_mount(self) -> None:
         self.query_one("#imp-progress").display = False
+        self.query_one("#imp-problem").display = False
         self.query_one("#imp-path", Input).focus()
         if self.initial_path:
             self.action_preview()
@@ -90,14 +100,15 @@ or goes back."""
     # -- preview ------------------------------------------------------------------------------
 
     def _key(self) -> tuple:
-        """(path, format, split): what a preview was made for; an import needs a current one."""
+        """(path, format, split, mapping): what a preview was made for; an import needs a current one."""
         return (os.path.expanduser(self.query_one("#imp-path", Input).value.strip()),
                 self.query_one("#imp-format", Select).value,
-                self.query_one("#imp-split", Input).value.strip() or None)
+                self.query_one("#imp-split", Input).value.strip() or None,
+                mapping_items(self.query_one("#imp-map", Input).value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id in ("imp-path", "imp-split"):
+        if event.input.id in ("imp-path", "imp-split", "imp-map"):
             self.action_preview()
         elif event.input.id == "imp-name":
             self.action_import()
@@ -105,33 +116,39 @@ or goes back."""
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "imp-name" and event.input.has_focus:
             self.name_touched = True
+        elif event.input.id in ("imp-path", "imp-split", "imp-map"):
+            self.show_problem(None)  # the input the problem was about has changed
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "imp-format" and self.preview is not None:
+        if event.select.id == "imp-format" and (self.preview is not None or self.problem):
             self.action_preview()
 
     def action_preview(self, asked_import: bool = False) -> None:
-        path, fmt, split = self._key()
+        path, fmt, split, mapping = self._key()
         if not path:
             self.set_status("type the path of a file or folder to import", error=True)
             return
         self.set_status(f"reading the first rows of {path}…")
-        self.run_preview(path, fmt, split, asked_import)
+        self.run_preview(path, fmt, split, mapping, asked_import)
 
     @work(exclusive=True, group="preview", exit_on_error=False)
-    async def run_preview(self, path: str, fmt: str, split: str | None, asked_import: bool = False) -> None:
+    async def run_preview(self, path: str, fmt: str, split: str | None, mapping: tuple[str, ...],
+                          asked_import: bool = False) -> None:
         from ffui.data.importer import preview_import
         from ffui.db import get_setting
 
         try:
             token = await get_setting(self.app.db, "huggingface.token")  # a gated or private hub dataset
-            pv = await asyncio.to_thread(preview_import, path, fmt=fmt, split=split, n=5, token=token)
-        except BaseException:
+            pv = await asyncio.to_thread(preview_import, path, fmt=fmt, split=split, mapping=list(mapping), n=5,
+                                         token=token)
+        except Exception as exc:
             self.preview, self.preview_key = None, None
-            self.set_status("")
-            self.query_one("#imp-preview-body", Static).update(Text("No preview: see the message.", style="dim"))
-            raise
-        self.preview, self.preview_key = pv, (path, fmt, split)
+            self.query_one("#imp-preview-body", Static).update(Text("No preview: the problem is above.", style="dim"))
+            self.show_problem(self.app.describe_error(exc))
+            self.set_status("fix the path, Format or Map above, then enter previews again", error=True)
+            return
+        self.show_problem(None)
+        self.preview, self.preview_key = pv, (path, fmt, split, mapping)
         if not self.name_touched or not self.query_one("#imp-name", Input).value.strip():
             picked = pv.get("split") if pv.get("split") not in (None, "train") else None
             self.query_one("#imp-name", Input).value = default_dataset_name(path) + (f"-{picked}" if picked else "")
@@ -160,7 +177,8 @@ or goes back."""
         self.run_import(*key, name, self.query_one("#imp-skip", Checkbox).value)
 
     @work(exclusive=True, group="import", exit_on_error=False)
-    async def run_import(self, path: str, fmt: str, split: str | None, name: str, skip_bad: bool) -> None:
+    async def run_import(self, path: str, fmt: str, split: str | None, mapping: tuple[str, ...], name: str,
+                         skip_bad: bool) -> None:
         from ffui.data import store
 
         bar = self.query_one("#imp-progress", ProgressBar)
@@ -180,13 +198,14 @@ or goes back."""
 
         try:
             res = await store.import_dataset(self.app.db, path, name=name, fmt=fmt, split=split,
-                                             skip_bad=skip_bad, progress=progress)
+                                             mapping=list(mapping), skip_bad=skip_bad, progress=progress)
         except asyncio.CancelledError:
             self.set_status("import cancelled: nothing was written")
             raise
-        except BaseException:
-            self.set_status("")
-            raise
+        except Exception as exc:
+            self.show_problem(self.app.describe_error(exc))
+            self.set_status("nothing was imported: fix the problem above, then ctrl+s again", error=True)
+            return
         finally:
             self.importing = False
             bar.display = False
@@ -196,8 +215,16 @@ or goes back."""
         self.dismiss(res)
 
     def has_unsaved_changes(self) -> bool:
-        """An import in progress would be rolled back by quitting: the shell asks first."""
-        return self.importing
+        """An import in progress would be rolled back by quitting, and what was typed would be
+        lost (a stray q on the Format picker quits): the shell asks first."""
+        return self.importing or bool(self.is_mounted and self._key()[0])
+
+    def show_problem(self, message: str | None) -> None:
+        """The problem with the input, in full, until the input changes (a notice would vanish)."""
+        self.problem = ui_wording(message) if message else None
+        box = self.query_one("#imp-problem", Static)
+        box.display = bool(self.problem)
+        box.update(Text(self.problem or "", style="bold red"))
 
     def set_status(self, text: str, error: bool = False) -> None:
         self.query_one("#imp-status", Static).update(Text(clean(text, one_line=True), style="bold red" if error else ""))
@@ -211,6 +238,23 @@ or goes back."""
             self.app.notify("import cancelled: nothing was written")
             return
         self.dismiss(None)
+
+
+def mapping_items(text: str) -> tuple[str, ...]:
+    """The Map field, "input=question, output=answer", as the items ``--map`` takes."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+CLI_WORDS = (("pass --skip-bad to leave bad rows out", "tick 'leave bad rows out'"),
+             ("--skip-bad", "'leave bad rows out'"), ("pass --format", "choose a Format"),
+             ("--format", "Format"), ("--map", "Map"))
+
+
+def ui_wording(message: str) -> str:
+    """A data error in this screen's words: its fields, not the CLI's options."""
+    for cli, ui in CLI_WORDS:
+        message = message.replace(cli, ui)
+    return message
 
 
 def fmt_bytes(n: Any) -> str:
@@ -230,6 +274,10 @@ def render_preview(pv: dict) -> Text:
     out.append(f"{pv['kind']} → detected format: ", style="bold")
     out.append(f"{pv['format']}", style="bold reverse")
     out.append(clean(f"{size} · columns: {', '.join(map(str, pv.get('columns') or []))}", one_line=True) + "\n")
+    fields = ((pv.get("layout") or {}).get("columns") or {})
+    if fields:  # which column each field is read from: what a Map changed
+        out.append(clean("fields: " + ", ".join(f"{f} ← {c}" for f, c in fields.items() if c), one_line=True) + "\n",
+                   style="dim")
     others = [s for s in pv.get("splits") or [] if s != pv.get("split")]
     if pv.get("split") or others:
         out.append(clean(f"split {pv.get('split') or 'train'}", one_line=True), style="bold")

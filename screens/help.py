@@ -15,8 +15,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
 GENERAL = (
-    "1-6 switch modes (each keeps its place; `ffui keys` and the ui.keymap setting change keys) · ctrl+p command palette · F1/? this help · "
-    "q quit (running jobs keep running) · tab moves between fields · escape closes dialogs"
+    "1-6 switch modes (each keeps its place; `ffui keys` and the ui.keymap setting change keys); in a text field "
+    "digits are text: escape leaves the field, then 1-6 switch · ctrl+p command palette (switches from anywhere) · "
+    "F1/? this help · q quit (running jobs keep running) · tab moves between fields · escape closes dialogs"
 )
 
 
@@ -26,8 +27,7 @@ def key_table(screen: Screen) -> Table:
     table.add_column()
     seen: set[str] = set()
     app = screen.app
-    # The keys the footer shows first, then the screen's other keys, then the app's.
-    items = sorted(screen.active_bindings.items(), key=lambda kv: (not kv[1].binding.show, kv[1].node is screen.app))
+    items = sorted(screen.active_bindings.items(), key=lambda kv: key_order(screen, kv[1]))
     for key, active in items:
         binding: Binding = active.binding
         desc = binding.tooltip or binding.description or binding.action
@@ -36,6 +36,19 @@ def key_table(screen: Screen) -> Table:
         seen.add((binding.action, desc))
         table.add_row(app.get_key_display(binding), desc + ("" if active.enabled else " (not now)"))
     return table
+
+
+def key_order(screen: Screen, active) -> int:
+    """The footer's keys first, then the screen's other keys, then the app's (ffui's bindings
+    all have an id), and last the generic ones: the focused widget's moving and scrolling, tab."""
+    binding, node = active.binding, active.node
+    if binding.show:
+        return 0
+    if binding.id and node is screen:
+        return 1
+    if binding.id and node is screen.app:
+        return 2
+    return 3
 
 
 def reflow(text: str) -> str:
@@ -68,6 +81,7 @@ class HelpScreen(ModalScreen[None]):
         title = getattr(self.target, "mode_title", None) or self.target.__class__.__name__.replace("Screen", "")
         with Vertical(classes="modal-dialog modal-wide", id="help"):
             yield Label(f"Help: {title}", classes="modal-title")
+            yield Label("↑/↓ and page up/down scroll this help · escape closes it", classes="help-scroll-note")
             with VerticalScroll(classes="modal-body"):
                 about = reflow(self.target.HELP or "")
                 if about:

@@ -47,9 +47,12 @@ class _ListProvider(Provider):
 class RunsProvider(_ListProvider):
     async def load(self):
         rows = await (await self.app.database()).fetchall(
-            "SELECT id, name, status, progress FROM training_runs ORDER BY id DESC LIMIT 200")
-        return [(f"Open run {r['id']}: {r['name']} ({r['status']})",
-                 f"{float(r['progress'] or 0) * 100:.0f}% done", partial(self.app.open_run, r["id"])) for r in rows]
+            "SELECT id, name, status, progress, adapter_path FROM training_runs ORDER BY id DESC LIMIT 200")
+        opens = [(f"Open run {r['id']}: {r['name']} ({r['status']})",
+                  f"{float(r['progress'] or 0) * 100:.0f}% done", partial(self.app.open_run, r["id"])) for r in rows]
+        chats = [(f"Chat with run {r['id']}: {r['name']}'s adapter", "the Playground with this adapter chosen",
+                  partial(self.app.chat_with_run, r["id"])) for r in rows if r["adapter_path"]]
+        return opens + chats
 
 
 class DatasetsProvider(_ListProvider):
@@ -109,6 +112,10 @@ class ActionsProvider(_ListProvider):
         self.commands = [
             ("New training run", "open the Train form (3)", partial(app.action_mode, "train")),
             ("Import a dataset", "open Datasets and start an import (2)", self._import),
+            ("Import a dataset from the hub", "type its hub id (org/name) as the path (2)", self._import),
+            ("Chat with an adapter", "Playground: pick a trained adapter or a run's (4)", self._playground),
+            ("Hugging Face hub token", "Settings: paste it for gated or private models and datasets (6)",
+             partial(self._settings, "token")),
             ("Export the database", "Settings: export to a JSON file (6)", partial(self._settings, "export")),
             ("Import a database export", "Settings: import a JSON export (6)", partial(self._settings, "import")),
             *[(f"Switch to {mode}", f"key {key}", partial(app.action_mode, mode)) for mode, key in MODE_COMMANDS],
@@ -126,6 +133,12 @@ class ActionsProvider(_ListProvider):
                 if hasattr(result, "__await__"):
                     await result
                 return
+
+    async def _playground(self) -> None:
+        await self.app.switch_mode("playground")
+        picker = self.app.get_screen_stack("playground")[0].query("#pg-adapter")
+        if picker:
+            picker.first().focus()
 
     async def _settings(self, what: str) -> None:
         await self.app.switch_mode("settings")

@@ -77,7 +77,8 @@ enter loads it). Type a message and press enter: the answer streams in. ctrl+b c
 prompt is answered by the base model and by the adapter, side by side. Generation settings
 (temperature, top_p, max new tokens, system prompt) apply to the next message. escape stops a
 generation, or leaves a field (then the number keys switch modes; i or enter types again);
-ctrl+n starts a new chat. The model runs in a separate worker process, stopped when ffui exits."""
+ctrl+n starts a new chat. The transcript scrolls with page up/page down, also while you type
+(ctrl+home/ctrl+end: its start/end); after escape, the arrow keys scroll it too. The model runs in a separate worker process, stopped when ffui exits."""
     BINDINGS = [
         Binding("escape", "stop", "Stop/leave field", id="play.stop"),
         Binding("i", "focus_input", "Type", id="play.type"),
@@ -85,6 +86,11 @@ ctrl+n starts a new chat. The model runs in a separate worker process, stopped w
         Binding("ctrl+b", "toggle_compare", "Compare", id="play.compare", priority=True),
         Binding("ctrl+n", "new_chat", "New chat", id="play.new", priority=True),
         Binding("ctrl+l", "pick_model", "Models", id="play.models", priority=True),
+        # (the message field has no use for these: the transcript scrolls while you type)
+        Binding("pageup", "scroll_chat('page_up')", "Scroll up", show=False, id="play.scroll_up"),
+        Binding("pagedown", "scroll_chat('page_down')", "Scroll down", show=False, id="play.scroll_down"),
+        Binding("ctrl+home", "scroll_chat('home')", "Transcript start", show=False, id="play.scroll_home"),
+        Binding("ctrl+end", "scroll_chat('end')", "Transcript end", show=False, id="play.scroll_end"),
     ]
 
     def __init__(self) -> None:
@@ -404,6 +410,10 @@ ctrl+n starts a new chat. The model runs in a separate worker process, stopped w
         elif isinstance(self.focused, (Input, Select)):
             self.query_one("#pg-chat", VerticalScroll).focus(scroll_visible=False)
             self.set_status("i (or enter) to type a message; 1-6 switch modes")
+
+    def action_scroll_chat(self, where: str) -> None:
+        chat = self.query_one("#pg-chat", VerticalScroll)
+        getattr(chat, f"scroll_{where}")(animate=False)
 
     def action_focus_input(self) -> None:
         self.query_one("#pg-input", Input).focus()

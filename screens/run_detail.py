@@ -103,7 +103,8 @@ def config_text(run: dict, checkpoints: list[int]) -> Table:
 class RunDetailScreen(RunActions, FfuiScreen):
     HELP = (
         "A run, live. The log follows the end of train.log; f pauses and resumes (scrolling up pauses too, "
-        "end follows again). The chart shows loss (cyan) and eval loss (yellow) by step."
+        "end follows again). The chart shows loss (cyan) and eval loss (yellow) by step. "
+        "Once the run has an adapter, p chats with it in the Playground."
     )
     BINDINGS = [
         Binding("escape", "back", "Back", show=False, tooltip="Back to the list of runs", id="run.back"),
@@ -112,6 +113,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint or a chosen one", id="run.resume"),
         Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="run.duplicate"),
         Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="run.delete"),
+        Binding("p", "chat", "Chat", tooltip="Chat with this run's adapter in the Playground", id="run.chat"),
         Binding("l", "tab('log')", "Log", show=False, id="run.tab.log"),
         Binding("i", "tab('config')", "Config", show=False, id="run.tab.config"),
         Binding("g", "tab('gpu')", "GPU", show=False, id="run.tab.gpu"),
@@ -177,7 +179,10 @@ class RunDetailScreen(RunActions, FfuiScreen):
         if run is None:
             return
         warnings = await get_logs(self.app.db, 1, "WARNING", run_id=self.run_id, source="events")
+        had_adapter = bool(self.run_row and self.run_row.get("adapter_path"))
         self.run_row = run
+        if bool(run.get("adapter_path")) != had_adapter:
+            self.refresh_bindings()  # p (chat) shows once the run has an adapter
         self.show(run, warnings[-1]["message"] if warnings else None)
         if run.get("storage_path"):
             for tail in self.query(LogTail):
@@ -219,6 +224,14 @@ class RunDetailScreen(RunActions, FfuiScreen):
         self.query_one(TabbedContent).active = tab
         if tab == "log":
             self.query_one(LogTail).focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "chat":  # only a run with an adapter has something to chat with
+            return bool(self.run_row and self.run_row.get("adapter_path"))
+        return super().check_action(action, parameters)
+
+    async def action_chat(self) -> None:
+        await self.app.chat_with_run(self.run_id)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -138,11 +138,22 @@ class RunActions:
 
     async def _checkpoint(self) -> None:
         from ffui.jobs.manager import request_checkpoint
+        from screens.widgets.modals import ConfirmModal
 
         run = await self._selected_run()
-        if run is not None:
-            await request_checkpoint(self.app.db, run["id"])
-            self.notify(f"run {run['id']} saves a checkpoint at its next step")
+        if run is None:
+            return
+        if run["status"] != "running":
+            self.notify(f"run {run['id']} is {run['status']}; only a running run can save a checkpoint",
+                        severity="warning")
+            return
+        if not await self.app.push_screen_wait(ConfirmModal(
+                f"Save a checkpoint of run {run['id']}?",
+                f"{run['name']} writes a checkpoint at its next step and keeps training.",
+                yes="Save checkpoint", no="Not now")):
+            return
+        await request_checkpoint(self.app.db, run["id"])
+        self.notify(f"run {run['id']} saves a checkpoint at its next step")
 
     def action_resume(self) -> None:
         self.run_worker(self._resume(), group="run-action", exit_on_error=False)
@@ -184,7 +195,7 @@ class RunActions:
             return
         hp = dict(run.get("hp") or {})
         hp.pop("resume_from_checkpoint", None)  # a copy starts fresh
-        if await self.app.show_train_config(hp):
+        if await self.app.show_train_config(hp, origin=f"run {run['id']}"):
             self.app.notify(f"the Train form has run {run['id']}'s config")
 
     def action_delete(self) -> None:

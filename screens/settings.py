@@ -52,12 +52,16 @@ class SettingsScreen(FfuiScreen):
     HELP = (
         "Tokens and keys are stored in the database as secrets: masked everywhere, left out of exports "
         "unless you tick 'with secrets'. Proxy settings apply to hub downloads and RunPod. Relative paths "
-        "for export/import are inside the ffui home."
+        "for export/import are inside the ffui home. The token field has the keys when Settings opens: paste, "
+        "then enter. tab moves between fields; escape leaves a field (then 1-6 switch modes)."
     )
     BINDINGS = [
         Binding("ctrl+s", "save_all", "Save all", id="settings.save_all"),
         Binding("escape", "blur", "Leave field", show=False, id="settings.blur"),
     ]
+
+    # The token field takes the keys: a pasted or typed token goes in it, digits included.
+    AUTO_FOCUS = "#" + field_id("huggingface.token")
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,7 +69,7 @@ class SettingsScreen(FfuiScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_chrome()
-        with VerticalScroll(id="settings"):
+        with VerticalScroll(id="settings", can_focus=False):  # (tab goes field to field; no invisible stop)
             yield Label("Secrets  (enter saves; shown masked, never in full)", classes="section")
             for key, label in SECRETS:
                 yield self._row(label, Input(password=True, compact=True, id=field_id(key), placeholder="paste, then enter"),

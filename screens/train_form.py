@@ -117,6 +117,20 @@ def problems_by_field(problems: list[str], names: list[str]) -> tuple[dict[str, 
     return by, general
 
 
+SHOWN_PROBLEMS = 3  # lines under the form; the rest are counted (each is beside its field too)
+
+
+def problems_text(problems: list[str]) -> Text:
+    """Every problem, one per line (the count first), or the line saying the form is ready."""
+    if not problems:
+        return Text("ready: ctrl+r launches · ctrl+s saves the config", style="green")
+    count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: "
+    lines = [count + problems[0]] + [" " * len(count) + p for p in problems[1:SHOWN_PROBLEMS]]
+    if len(problems) > SHOWN_PROBLEMS:
+        lines[-1] += f"  (+{len(problems) - SHOWN_PROBLEMS} more, each beside its field)"
+    return Text("\n".join(clean(line, one_line=True) for line in lines), style="bold red")
+
+
 def gpu_dicts(state: Any) -> list[dict] | None:
     """The app's GpuState as the estimate wants it; None while not yet detected."""
     if state is None:
@@ -128,6 +142,7 @@ class TrainScreen(FfuiScreen):
     """The training form; ctrl+r launches."""
 
     CSS_PATH = "train_form.tcss"
+    AUTO_FOCUS = "#tr-preset"  # the first field, highlighted; digits still switch modes from a picker
     HELP = """The Train form. Pick a preset (auto chooses from the GPU memory), a model (type a path or
 hub id, or ctrl+l to pick a registered one), a dataset and optionally a prompt template (its
 rendered sample shows below). Every hyperparameter is here: the common ones first, the rest
@@ -150,6 +165,7 @@ escape leaves a field, so the number keys switch modes again."""
         self.fields = hp_fields()
         self.by_name = {f.name: f for f in self.fields}
         self.config_name: str | None = None
+        self.copied_from: str | None = None  # "run 3": a copy not saved yet (never under another's name)
         self.custom_prompt: dict | None = None
         self.problems: dict[str, list[str]] = {}
         self.general_problems: list[str] = []
@@ -178,7 +194,7 @@ escape leaves a field, so the number keys switch modes again."""
                          prompt="choose a preset", id="tr-preset", compact=True)
             yield Static("", id="tr-config")
         yield Static("", id="tr-preset-about")
-        with VerticalScroll(id="tr-form"):
+        with VerticalScroll(id="tr-form", can_focus=False):  # (tab goes field to field; no invisible stop)
             with Horizontal(classes="tr-row"):
                 yield Label("run name", classes="tr-label")
                 yield Input("", placeholder="(model-dataset)", id="tr-name", compact=True)
@@ -293,6 +309,8 @@ escape leaves a field, so the number keys switch modes again."""
                 "dataset": self.query_one("#tr-dataset", Select).value, "prompt": self.query_one("#tr-prompt", Select).value}
 
     def has_unsaved_changes(self) -> bool:
+        if self.copied_from is not None:
+            return True
         return self._ready and self._baseline is not None and self.snapshot() != self._baseline
 
     def full_config(self) -> dict:
@@ -349,10 +367,18 @@ escape leaves a field, so the number keys switch modes again."""
         if not self._ready:
             self._pending_hp = hp
             return
+        self.copied_from = None
         unknown = self._fill(hp)
         self._baseline = self.snapshot()
         if unknown:
             self.app.notify(f"ignored keys this ffui does not know: {', '.join(unknown)}", severity="warning")
+
+    def load_copy(self, hp: dict, origin: str) -> None:
+        """``origin``'s config (a run's) as a new, unnamed, unsaved config: ctrl+s asks for a
+        name instead of overwriting the saved config loaded before, and quitting asks first."""
+        self.load_config(hp)
+        self.config_name, self.copied_from = None, origin
+        self.update_config_label()
 
     def set_model(self, model: str) -> None:
         """Put ``model`` in the model field (the command palette's 'Train model ...')."""
@@ -443,20 +469,14 @@ escape leaves a field, so the number keys switch modes again."""
         model_why = self.query_one("#tr-model-why", Static)
         if "base_model" in by and self.model_text():
             model_why.update(Text(clean(by["base_model"][0], one_line=True), style="bold red"))
-        total = sum(len(v) for v in by.values()) + len(general)
-        line = self.query_one("#tr-problems", Static)
-        if total:
-            first = general[0] if general else next(iter(by.values()))[0]
-            line.update(Text(clean(f"{total} problem{'s' if total > 1 else ''}: {first}", one_line=True),
-                             style="bold red"))
-        else:
-            line.update(Text("ready: ctrl+r launches · ctrl+s saves the config", style="green"))
+        every = list(dict.fromkeys(general + [p for v in by.values() for p in v]))  # (one naming 2 fields: once)
+        self.query_one("#tr-problems", Static).update(problems_text(every))
         self.update_config_label()
         self.estimate(good)
-        return [p for v in by.values() for p in v] + general
+        return every
 
     def update_config_label(self) -> None:
-        name = self.config_name or "unsaved config"
+        name = self.config_name or (f"copy of {self.copied_from}" if self.copied_from else "unsaved config")
         dirty = " *" if self.has_unsaved_changes() else ""
         self.query_one("#tr-config", Static).update(Text(clean(f"{name}{dirty}", one_line=True), style="dim"))
 
@@ -582,7 +602,7 @@ escape leaves a field, so the number keys switch modes again."""
 
     def action_blur(self) -> None:
         """Leave the field (the number keys switch modes again); the form keeps its place."""
-        self.query_one("#tr-form", VerticalScroll).focus(scroll_visible=False)
+        self.set_focus(None, scroll_visible=False)
 
     def action_pick_model(self) -> None:
         self.run_worker(self._pick_model(), group="pick", exit_on_error=False)
@@ -652,6 +672,7 @@ escape leaves a field, so the number keys switch modes again."""
         run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name,
                               prompt=None if prompt in (NO_PROMPT, CUSTOM_PROMPT, Select.NULL) else str(prompt))
         self.launched = run
+        self.copied_from = None
         self._baseline = self.snapshot()
         state = "started" if run["status"] == "running" else run["status"]
         self.app.notify(f"run {run['id']} {run['name']} {state}", markup=False)
@@ -681,7 +702,7 @@ escape leaves a field, so the number keys switch modes again."""
 
         cfg = self.full_config()
         await save_training_config(self.app.db, name, {"hp": cfg})
-        self.config_name = name
+        self.config_name, self.copied_from = name, None
         self._baseline = self.snapshot()
         self.update_config_label()
         self.app.notify(f"saved config {name}", markup=False)
@@ -698,18 +719,21 @@ escape leaves a field, so the number keys switch modes again."""
             return
         choices = [(clean(f"{r['name']}  ({r.get('updated_at') or r.get('created_at') or ''})", one_line=True),
                     r["name"]) for r in rows]
-        def picked(name: object | None) -> None:
-            if not name:
-                return
-            row = next(r for r in rows if r["name"] == name)
-            cfg = row["config"]
-            hp = cfg.get("hp", cfg) if isinstance(cfg.get("hp"), dict) else cfg
-            self.load_config(hp)
-            self.config_name = str(name)
-            self.update_config_label()
-            self.app.notify(f"loaded config {name}", markup=False)
+        def picked(name: object | None) -> None:  # (once the list has closed: a dialog may follow)
+            if name:
+                row = next(r for r in rows if r["name"] == name)
+                self.run_worker(self._load_saved(str(name), row["config"]), group="pick", exit_on_error=False)
 
         self.app.push_screen(ChoiceModal("Load a saved config", choices), picked)
+
+    async def _load_saved(self, name: str, cfg: dict) -> None:
+        if self.has_unsaved_changes() and not await self.app.confirm_replace_form(f"the saved config {name}"):
+            return
+        hp = cfg.get("hp", cfg) if isinstance(cfg.get("hp"), dict) else cfg
+        self.load_config(hp)
+        self.config_name = name
+        self.update_config_label()
+        self.app.notify(f"loaded config {name}", markup=False)
 
 
 def config_json(cfg: dict) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ffui import db as fdb
 
-from tui_support import notifications as notices, settle
+from tui_support import notifications as notices, settle, wait_for
 from tui_support import app_for as _app_for
 
 SIZE = (80, 24)
@@ -224,14 +224,14 @@ async def test_import_asks_for_a_preview_first_and_bad_input_is_one_line(home):
     app = app_for(home)
     async with app.run_test(size=SIZE) as pilot:
         screen = await preview_in_import_screen(pilot, home / "missing.jsonl")
-        assert any("missing.jsonl" in n and "\n" not in n for n in notices(app))
+        assert "missing.jsonl" in str(screen.query_one("#imp-problem").render())
         screen.query_one("#imp-path", Input).value = str(bad)
         await pilot.press("ctrl+s")  # no preview yet: it previews instead of importing
         await settle(pilot)
         assert "check the preview first" in str(screen.query_one("#imp-status").render())
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert any("line 2" in n for n in notices(app)), notices(app)
+        assert "line 2" in str(screen.query_one("#imp-problem").render())
         assert await datasets(home) == {}
         assert screen.is_current  # still there, to fix the input
         await pilot.press("escape")
@@ -364,3 +364,57 @@ async def test_a_million_rows_browse_one_page_at_a_time(home):
         await pilot.press("home")
         await settle(pilot)
         assert table_text(t)[0][:2] == ["1", "question 0"]
+
+
+async def test_import_problems_stay_on_screen_and_a_csv_with_unknown_columns_imports_through_map(home):
+    """The problem stays (a 5 s notice vanished, leaving 'see the message') until the input
+    changes; Map (as --map) and Format make a CSV with unknown columns importable here."""
+    from textual.widgets import Input, Select
+
+    from screens.dataset_import import ImportScreen
+
+    src = home / "qa.csv"
+    src.write_text("question,reply\nWhat is 2+2?,4\nCapital of France?,Paris\n")
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await preview_in_import_screen(pilot, src)
+        problem = screen.query_one("#imp-problem")
+        assert problem.display and "cannot tell the format" in str(problem.render())
+        assert "choose a Format" in str(problem.render()) and "--map" not in str(problem.render())
+        assert not [n for n in notices(app) if "cannot tell" in n]  # on the screen, not in a notice that vanishes
+        screen.query_one("#imp-map", Input).value = "input=question, output=nope"
+        await settle(pilot)
+        assert not problem.display  # the input changed
+        screen.query_one("#imp-map", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "'nope'" in str(problem.render()) and "question, reply" in str(problem.render())
+        screen.query_one("#imp-map", Input).value = "input=question, output=reply"
+        screen.query_one("#imp-format", Select).value = "input-output"
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        preview = str(screen.query_one("#imp-preview-body").render())
+        assert not problem.display and "What is 2+2? → 4" in preview, preview
+        await pilot.press("ctrl+s")
+        await settle(pilot, 5)
+        assert not isinstance(app.screen, ImportScreen)
+    async with fdb.connect(home / "ffui.db", home) as db:
+        from ffui.data import store
+
+        rows = await store.page(db, (await datasets(home))["qa"]["id"], limit=5)
+    assert [(r["input"], r["output"]) for r in rows] == [("What is 2+2?", "4"), ("Capital of France?", "Paris")]
+
+
+async def test_quitting_the_import_screen_with_a_path_typed_asks_first(home):
+    from screens.widgets.modals import ConfirmModal
+
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await preview_in_import_screen(pilot, home / "some.csv")
+        screen.query_one("#imp-format").focus()  # a picker: q is not text there
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.press("n")
+        await pilot.pause()
+        assert not app._exit and app.screen is screen

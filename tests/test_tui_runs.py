@@ -141,7 +141,9 @@ async def test_cancel_checkpoint_resume_and_delete_a_live_run_by_keyboard(real):
         await pilot.press("x")  # a running run cannot be deleted
         await wait_for(pilot, lambda: any("cancel it first" in m for m in notifications(app)), what="the refusal")
 
-        await pilot.press("s")
+        await pilot.press("s")  # a stray s saves nothing: it asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the checkpoint question")
+        await pilot.press("y")
         await wait_for(pilot, lambda: run_row(home, run_id)["checkpoint_path"], timeout=60, what="a checkpoint")
         assert run_row(home, run_id)["status"] == "running", "a checkpoint does not stop the run"
 

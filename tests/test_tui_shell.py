@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from textual.binding import Binding
+from textual.widgets import Input
 
 from tui_support import TWO_GPUS, app_for, notifications, screen_text, seed_fixed_home, wait_for
 
@@ -37,6 +38,8 @@ async def test_number_keys_switch_modes_and_each_keeps_its_screen_stack(fixed_ho
         await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
         # Playground last: its chat input takes the focus, and there a digit is text.
         for key, mode in zip("23564", ("datasets", "train", "logs", "settings", "playground")):
+            if isinstance(app.focused, Input):  # (Settings opens in its token field, where 4 is text)
+                await pilot.press("escape")
             await pilot.press(key)
             await wait_for(pilot, lambda: app.current_mode == mode, what=f"mode {mode}")
         app.screen.set_focus(None)
@@ -189,6 +192,7 @@ async def test_q_asks_first_when_a_form_has_unsaved_changes(fixed_home):
         await pilot.press("n")  # stay
         await pilot.pause()
         assert not app._exit and app.current_mode == "settings"
+        app.screen.set_focus(None)  # (back on Settings the token field has the keys again: q would be text)
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("y")
@@ -279,6 +283,7 @@ STARTUP_PROBE = textwrap.dedent("""
             app.exit()
             return
         for key in "23564":  # (the Playground last: its chat input takes digits as text)
+            app.screen.set_focus(None)  # (Settings opens in its token field, where digits are text too)
             await pilot.press(key)
             await pilot.pause(0.2)
         app.screen.set_focus(None)
@@ -405,3 +410,140 @@ def _setting(home: Path, key: str):
         return row[0] if row else None
     finally:
         conn.close()
+
+
+async def test_each_mode_opens_with_a_field_focused_and_in_a_text_field_digits_are_text(fixed_home):
+    """Typing a token on Settings stays in its field (the 1 of hf_abc1 switched to Runs); a
+    paste right after 6 lands in it; the Train form's first field is focused and tab only
+    stops on fields a user can see and use."""
+    from textual import events
+    from textual.widgets import DataTable
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        assert isinstance(app.focused, DataTable)
+        # 6 and a paste right behind it, as a terminal delivers them, while Settings is still built
+        for event in (events.Key("6", "6"), events.Paste("hf_pasted_1"), *[events.Key(c, c) for c in "23"]):
+            app.post_message(event)
+        await wait_for(pilot, lambda: app.current_mode == "settings" and isinstance(app.focused, Input)
+                       and app.focused.value == "hf_pasted_123", what="the paste and keys in the token field")
+        token = app.focused
+        assert token.id == "set-huggingface-token"
+        token.value = ""
+        await pilot.press(*"hf_abc1")
+        await pilot.pause()
+        assert app.current_mode == "settings" and token.value == "hf_abc1"
+        token.value = ""
+        await pilot.press("escape", "1")  # escape leaves the field: the digit switches again
+        await wait_for(pilot, lambda: app.current_mode == "runs", what="mode runs")
+        await pilot.press("escape", "3")
+        await wait_for(pilot, lambda: app.current_mode == "train" and app.focused is not None, what="the form")
+        assert app.focused.id == "tr-preset"
+        for _ in range(12):
+            await pilot.press("tab")
+            focused = app.focused
+            assert type(focused).__module__ != "textual.containers", f"tab stopped on {focused!r}"
+            assert focused.region.area and app.screen.region.contains_region(focused.region), focused
+
+
+async def test_a_stray_s_on_the_runs_screen_asks_before_a_checkpoint(fixed_home):
+    from screens.widgets.modals import ConfirmModal
+
+    control = next((fixed_home / "training_outputs").glob("llama-chat-qlora_*")) / "control" / "checkpoint"
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = await wait_for(pilot, lambda: app.screen.row_ids and app.screen, what="the runs table")
+        runs.query_one("#runs-table").move_cursor(row=runs.row_ids.index(2))  # the running one
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.press("n")
+        await pilot.pause()
+        assert not control.exists()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question again")
+        await pilot.press("y")
+        await wait_for(pilot, control.exists, what="the checkpoint request")
+        runs.query_one("#runs-table").move_cursor(row=runs.row_ids.index(1))  # completed
+        await pilot.press("s")
+        await wait_for(pilot, lambda: any("only a running run" in m for m in notifications(app)), what="the refusal")
+        assert not isinstance(app.screen, ConfirmModal)
+
+
+async def test_the_run_screen_chats_with_its_adapter_and_only_when_it_has_one(fixed_home):
+    from screens.playground import PlaygroundScreen
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        app.open_run(3)  # failed: no adapter
+        await wait_for(pilot, lambda: "tiny-nan-test" in screen_text(app), what="run 3's screen")
+        assert "Chat" not in screen_text(app).splitlines()[-1]
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.current_mode == "runs"
+        app.open_run(1)  # completed, with an adapter
+        await wait_for(pilot, lambda: "p Chat" in screen_text(app).splitlines()[-1], what="p in the footer")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlaygroundScreen) and app.screen.adapter_path(),
+                       what="the Playground with the adapter chosen")
+        assert app.screen.adapter_path().endswith("qwen-alpaca-lora_20260101_120000/adapter")
+        assert app.screen.base_model() == "tiny"
+
+
+async def test_the_palette_finds_actions_by_the_words_people_use(fixed_home):
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        for typed, shown in (("chat", "Chat with an adapter"), ("chat", "Chat with run 1"),
+                             ("adapter", "Chat with an adapter"), ("hub", "Hugging Face hub token"),
+                             ("hub", "Import a dataset from the hub")):
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.3)
+            await pilot.press(*typed)
+            await wait_for(pilot, lambda: shown in screen_text(app), what=f"{shown!r} for {typed!r}")
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+async def test_help_lists_the_screens_keys_first_generic_ones_last_and_says_it_scrolls(fixed_home):
+    from screens.help import HelpScreen, key_table
+    from tui_support import rendered
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        app.open_run(1)
+        await wait_for(pilot, lambda: "qwen-alpaca-lora" in screen_text(app), what="run 1's screen")
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "scroll this help" in text
+        keys = rendered(key_table(app.screen.target))
+        order = [keys.index(word) for word in ("Cancel the run", "Back to the list", "Datasets", "Focus Next")]
+        assert order == sorted(order), keys  # the run's keys, its other keys, the app's, generic ones
+
+
+async def test_the_playground_transcript_scrolls_from_the_keyboard_while_typing(fixed_home):
+    from textual.containers import VerticalScroll
+    from textual.widgets import Static
+
+    app = app_for(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.current_mode == "playground" and app.focused is not None, what="mode 4")
+        assert app.focused.id == "pg-input"
+        chat = app.screen.query_one("#pg-chat", VerticalScroll)
+        await chat.mount_all([Static(f"answer line {i}") for i in range(60)])  # a long chat
+        await wait_for(pilot, lambda: chat.max_scroll_y > 0, what="a transcript longer than the screen")
+        chat.scroll_end(animate=False)
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y, what="the end")
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: chat.scroll_y < chat.max_scroll_y, what="a page up")
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: chat.scroll_y == 0, what="the start")
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: chat.scroll_y > 0, what="a page down")
+        assert app.focused.id == "pg-input"  # still typing

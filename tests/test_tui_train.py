@@ -17,7 +17,7 @@ SIZE = (80, 24)
 GiB = 1024 ** 3
 
 from screens.train_form import TrainScreen  # noqa: E402
-from tui_support import notifications as notices, settle, wait_for  # noqa: E402
+from tui_support import notifications as notices, screen_text, settle, wait_for  # noqa: E402
 
 
 def app_for(home: Path, gpus=None):
@@ -163,6 +163,8 @@ async def test_no_gpu_says_so_and_a_hub_id_is_guessed_from_its_name(home):
 
 
 async def test_saved_configs_save_save_as_and_load(home):
+    from screens.widgets.modals import ConfirmModal
+
     await make_home(home)
     app = app_for(home)
     async with app.run_test(size=SIZE) as pilot:
@@ -197,6 +199,16 @@ async def test_saved_configs_save_save_as_and_load(home):
         await pilot.press("ctrl+o")
         await settle(pilot)
         await pilot.press("down", "enter")  # configs by name: seed9, slow-lr
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        assert "unsaved changes" in screen_text(app)  # the edits above are not saved: it asks first
+        await pilot.press("n")
+        await settle(pilot)
+        assert form.query_one("#hp-seed").value == "1" and form.config_name == "seed9"
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question again")
+        await pilot.press("y")
         await settle(pilot)
         assert form.query_one("#hp-seed").value == "7" and form.query_one("#hp-learning_rate").value == "0.0001"
         assert form.config_name == "slow-lr" and not form.has_unsaved_changes()
@@ -311,3 +323,71 @@ async def test_launch_starts_a_real_run_and_opens_it(home, tiny_model):
             assert not form.has_unsaved_changes()
     finally:
         await shared.kill_runs_async(home)
+
+
+async def test_copying_a_run_asks_before_replacing_edits_and_makes_a_new_unsaved_config(tmp_path):
+    """d on the Runs screen over a form with unsaved edits asks first; the copy is a new,
+    unnamed, unsaved config: q asks before quitting and ctrl+s asks for a name instead of
+    overwriting the saved config that was loaded before."""
+    from screens.widgets.modals import ConfirmModal
+    from tui_support import app_for as fixed_app, screen_text, seed_fixed_home
+
+    home = seed_fixed_home(tmp_path / "home")
+    app = fixed_app(home)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot)
+        form.query_one("#hp-lora_r").value = "64"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        app.screen.query_one("#f-name").value = "mine"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert form.config_name == "mine" and not form.has_unsaved_changes()
+        form.query_one("#hp-seed").value = "7"  # an edit not saved yet
+        await settle(pilot)
+        await app.action_mode("runs")
+        await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        assert "unsaved changes" in screen_text(app)
+        await pilot.press("n")  # keep my edits
+        await wait_for(pilot, lambda: "keeps its unsaved changes" in " ".join(notices(app)), what="the answer")
+        assert app.current_mode == "runs" and form.query_one("#hp-seed").value == "7"
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.current_mode == "train" and form.query_one("#hp-lora_r").value == "16",
+                       what="the run's config in the form")
+        await settle(pilot)
+        assert form.config_name is None and form.has_unsaved_changes()
+        assert "copy of run 5 *" in text_of(form, "#tr-config")
+        form.set_focus(None)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the quit question")
+        assert "Unsaved changes in Train" in screen_text(app)
+        await pilot.press("n")
+        await pilot.press("ctrl+s")  # a new config: asks for its name
+        await wait_for(pilot, lambda: app.screen.query("#f-name"), what="the name dialog")
+        assert app.screen.query_one("#f-name").value == ""
+    async with fdb.connect(home / "ffui.db", home) as db:
+        assert (await fdb.get_training_config(db, "mine"))["config"]["hp"]["lora_r"] == 64
+
+
+async def test_a_form_that_says_two_problems_shows_both(home):
+    await make_home(home)
+    app = app_for(home)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot)
+        form.query_one("#tr-model").value = "/models/x"
+        form.query_one("#hp-lora_r").value = "0"
+        form.query_one("#hp-learning_rate").value = "fast"
+        await settle(pilot)
+        form.set_focus(None)
+        await settle(pilot)
+        from tui_support import screen_text
+
+        shown = screen_text(app)
+        assert "3 problems:" in shown, shown  # the model (there is none at /models/x) and these two
+        listed = shown.split("3 problems:")[1]
+        assert "lora_r must be >= 1" in listed and "learning_rate must be a number" in listed, shown
