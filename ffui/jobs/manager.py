@@ -50,11 +50,11 @@ def parse_sets(sets: Iterable[str]) -> dict[str, Any]:
     for item in sets:
         if "=" not in item:
             raise JobError(f"--set {brief(item)}: expected key=value, for example --set learning_rate=1e-4")
-        key, raw = (part.strip() for part in item.split("=", 1))
+        key, raw = (part.strip() for part in item.split("=", 1))  # (shown cut short: never unbounded)
         try:
             out[key] = parse_setting(key, raw)
         except ValueError as e:
-            problems.append(f"--set {brief(key)}={brief(raw)}: {brief(key)} {e}")
+            problems.append(f"--set {key[:60]}={raw if len(raw) <= 60 else raw[:57] + '...'}: {key[:60]} {e}")
     if problems:
         raise JobError("; ".join(problems))
     return out
