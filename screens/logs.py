@@ -74,7 +74,7 @@ class LogsScreen(FfuiScreen):
         self.first_id: int | None = None  # oldest id held (for older pages)
         self.has_newest = True  # False once older pages pushed the newest lines out
         self.total = 0
-        self.poller = Poller(self, self.follow_new, 0.5)
+        self.poller = Poller(self, self.follow_new, 1.0)  # at most a redraw a second while lines arrive
         self._debounce: Timer | None = None
 
     def compose(self) -> ComposeResult:

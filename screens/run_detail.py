@@ -19,7 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from screens.runs import RunActions, status_text
-from screens.widgets.base import FfuiScreen, Poller
+from screens.widgets.base import FfuiScreen, Poller, update_if_changed
 from screens.widgets.chart import LossChart
 from screens.widgets.format import bar, fmt_eta, fmt_num, is_bad_number
 from screens.widgets.gpu_panel import GpuPanel
@@ -191,16 +191,17 @@ class RunDetailScreen(RunActions, FfuiScreen):
         title.append(f"{run['name']}  ")
         title.append_text(status_text(run["status"]))
         title.append(f"  {run.get('backend') or ''}", style="dim")
-        self.query_one("#run-title", Static).update(title)
-        self.query_one("#run-progress", Static).update(progress_text(run))
+        update_if_changed(self.query_one("#run-title", Static), title)
+        update_if_changed(self.query_one("#run-progress", Static), progress_text(run))
         warn = warning_text(run, last_warning)
         box = self.query_one("#run-warning", Static)
         box.display = warn is not None
         if warn is not None:
-            box.update(warn)
+            update_if_changed(box, warn)
         metrics = run.get("metrics") or {}
         self.query_one(LossChart).set_data(metrics.get("history"), metrics.get("eval_history"))
-        self.query_one("#run-metrics", Static).update(metrics_table(run))
+        update_if_changed(self.query_one("#run-metrics", Static), metrics_table(run),
+                          key=tuple(sorted(metric_values(run).items(), key=str)))
 
     def on_line_view_follow_changed(self, event: LineView.FollowChanged) -> None:
         tail = event.view

@@ -26,6 +26,7 @@ LIST_LIMIT = 500
 SPARK_W = 8
 STATUS_STYLE = {"running": "bold green", "pending": "dim", "completed": "", "failed": "bold red", "cancelled": "yellow"}
 ACTIVE = ("pending", "running")
+NO_RUNS = "No runs yet. Press 3 for the Train form, or run: ffui train --dataset NAME --model PATH"
 
 LIST_SQL = (
     "SELECT id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at "
@@ -85,6 +86,30 @@ def row_cells(r: dict) -> tuple:
 
 COLUMNS = (("#", "id", 3), ("name", "name", 16), ("status", "status", 9), ("progress", "progress", 10),
            ("loss", "loss", 6), ("trend", "trend", SPARK_W), ("eta", "eta", 7), ("on", "backend", 4))
+
+
+class RunsTable(DataTable):
+    """A DataTable that repaints only the cell that changed.
+
+    ``update_cell`` repaints the whole table for one cell: a live run's progress, loss and
+    ETA would send every row to the terminal each second (~4 KB/s at 80x24) instead of ~30
+    characters.
+    """
+
+    _one_cell = False
+
+    def refresh(self, *regions, **kwargs):
+        if self._one_cell:
+            return self
+        return super().refresh(*regions, **kwargs)
+
+    def set_cell(self, row_key: str, column_key: str, value) -> None:
+        self._one_cell = True
+        try:
+            self.update_cell(row_key, column_key, value)
+        finally:
+            self._one_cell = False
+        self.refresh_coordinate(self.get_cell_coordinate(row_key, column_key))
 
 
 class RunActions:
@@ -238,7 +263,7 @@ class RunsScreen(RunActions, FfuiScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_chrome()
-        table = DataTable(id="runs-table", cursor_type="row", zebra_stripes=False)
+        table = RunsTable(id="runs-table", cursor_type="row", zebra_stripes=False)
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
@@ -284,11 +309,13 @@ class RunsScreen(RunActions, FfuiScreen):
                 new, old = row_cells(r), self.cells.get(r["id"], ())
                 for i, ((_label, key, _w), value) in enumerate(zip(COLUMNS, new)):
                     if i >= len(old) or old[i] != value:
-                        table.update_cell(str(r["id"]), key, value)
+                        table.set_cell(str(r["id"]), key, value)
                 self.cells[r["id"]] = new
         empty = self.query_one("#runs-empty", Static)
-        empty.display = not rows
-        empty.update("No runs yet. Press 3 for the Train form, or run: ffui train --dataset NAME --model PATH")
+        if empty.display != (not rows):  # (setting it, even unchanged, lays the screen out again)
+            empty.display = not rows
+        if not rows and empty.content != NO_RUNS:  # (an update redraws even when the text is the same)
+            empty.update(NO_RUNS)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_run(int(event.row_key.value))
