@@ -235,7 +235,7 @@ class RunSupervisor:
     def outcome(self, run: dict, returncode: int | None) -> dict[str, Any]:
         cancel = bool((run.get("metadata") or {}).get("cancel_requested"))
         done, error, stopped = self.events.get("done"), self.events.get("error"), self.events.get("stopped")
-        out: dict[str, Any] = {"completed_at": timestamp()[:19]}
+        out: dict[str, Any] = {"completed_at": timestamp()[:19], "eta_s": None}  # an ended run has no ETA
         if returncode is not None:
             if returncode < 0:
                 out["exit_signal"] = -returncode
