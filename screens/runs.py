@@ -18,14 +18,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from screens.widgets.base import FfuiScreen, Poller
-from screens.widgets.format import bar, fmt_eta, fmt_num, sparkline
+from screens.widgets.base import FfuiScreen, Poller, update_if_changed
+from screens.widgets.format import bar, fmt_num, run_eta, sparkline
 from screens.widgets.gpu_panel import GpuPanel
 
 LIST_LIMIT = 500
 SPARK_W = 8
 STATUS_STYLE = {"running": "bold green", "pending": "dim", "completed": "", "failed": "bold red", "cancelled": "yellow"}
 ACTIVE = ("pending", "running")
+# the run states each action applies to (cancel a queued or running run, resume an ended one...)
+ACTION_STATES = {
+    "cancel_run": ("pending", "running"),
+    "checkpoint": ("running",),
+    "resume": ("failed", "cancelled"),
+    "duplicate": ("pending", "running", "completed", "failed", "cancelled"),
+    "delete": ("completed", "failed", "cancelled"),
+}
 NO_RUNS = "No runs yet. Press 3 for the Train form, or run: ffui train --dataset NAME --model PATH"
 
 LIST_SQL = (
@@ -52,8 +60,14 @@ async def fetch_runs(db, sparks: dict[int, tuple[tuple, str]]) -> list[dict]:
         for r in rows:
             if r["id"] in by_id:
                 sparks[r["id"]] = (_change_key(r), by_id[r["id"]])
+    places = {}
+    if any(r["status"] == "pending" for r in rows):
+        from ffui.jobs.describe import queue_places
+
+        places = await queue_places(db)
     for r in rows:
         r["spark"] = sparks.get(r["id"], ((), ""))[1]
+        r["queue"] = places.get(r["id"])
     return rows
 
 
@@ -79,7 +93,7 @@ def row_cells(r: dict) -> tuple:
         progress,
         fmt_num(r["last_loss"]),
         Text(r["spark"], style="cyan"),
-        fmt_eta(r["eta_s"]) if r["status"] == "running" else "",  # an ETA only means something while running
+        f"queue {r['queue'][0]}" if r.get("queue") else run_eta(r),  # an ETA only means something while running
         r["backend"] or "",
     )
 
@@ -234,6 +248,16 @@ class RunActions:
     def after_run_action(self) -> None:
         """Refresh at once after an action, so the user sees its effect without waiting a poll."""
 
+    def selected_status(self) -> str | None:  # pragma: no cover - each screen defines it
+        raise NotImplementedError
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The footer shows (and the keys do) only what applies to the run's state now."""
+        states = ACTION_STATES.get(action)
+        if states is None:
+            return True
+        return self.selected_status() in states
+
     def after_delete(self, run_id: int) -> None:
         self.after_run_action()
 
@@ -259,6 +283,8 @@ class RunsScreen(RunActions, FfuiScreen):
         self.sparks: dict[int, tuple[tuple, str]] = {}
         self.row_ids: list[int] = []
         self.cells: dict[int, tuple] = {}  # what each row shows now: only changed cells are redrawn
+        self.queue_notes: dict[int, str] = {}  # queued run -> why it waits
+        self.statuses: dict[int, str] = {}  # run -> its status, for the keys that apply to it
         self.poller = Poller(self, self.refresh_runs, 1.0)
 
     def compose(self) -> ComposeResult:
@@ -268,6 +294,7 @@ class RunsScreen(RunActions, FfuiScreen):
             table.add_column(label, key=key, width=width)
         yield table
         yield Static("loading…", id="runs-empty")
+        yield Static("", id="runs-note")  # why the highlighted run waits, when it is queued
         yield GpuPanel(id="gpu-panel")
 
     def on_mount(self) -> None:
@@ -316,6 +343,27 @@ class RunsScreen(RunActions, FfuiScreen):
             empty.display = not rows
         if not rows and empty.content != NO_RUNS:  # (an update redraws even when the text is the same)
             empty.update(NO_RUNS)
+        self.queue_notes = {r["id"]: r["queue"][1] for r in rows if r.get("queue")}
+        statuses = {r["id"]: r["status"] for r in rows}
+        if statuses.get(self.selected_run_id()) != self.statuses.get(self.selected_run_id()):
+            self.refresh_bindings()
+        self.statuses = statuses
+        self.show_note()
+
+    def selected_status(self) -> str | None:
+        return self.statuses.get(self.selected_run_id())
+
+    def show_note(self) -> None:
+        note = self.query_one("#runs-note", Static)
+        run_id = self.selected_run_id()
+        text = f"run {run_id} {self.queue_notes[run_id]}" if run_id in self.queue_notes else ""
+        if note.display != bool(text):
+            note.display = bool(text)
+        update_if_changed(note, Text(text, style="dim"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_note()
+        self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_run(int(event.row_key.value))

@@ -113,21 +113,32 @@ def runs_list(status, as_json, limit) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def runs_show(run_id, as_json) -> None:
     """One run: status, progress, config, outcome."""
-    from ffui.jobs.manager import get_run
-
-    r = with_db(get_run, run_id)
+    r = with_db(_described_run, run_id)
     if as_json:
         r = {k: v for k, v in r.items() if not k.endswith("_json")} | {"eta_s": _eta_s(r)}
         click.echo(json.dumps(r, indent=2, default=str))
         return
     click.echo(summary(r))
     click.echo(f"  {progress_line(r)}")
-    for key in ("base_model", "backend", "dataset_id", "storage_path", "checkpoint_path", "created_at", "started_at", "completed_at"):
+    if r.get("queue"):
+        click.echo(f"  {r['queue'][1]}")
+    for key in ("base_model", "backend", "dataset", "storage_path", "checkpoint_path", "created_at", "started_at", "completed_at"):
         if r.get(key):
             click.echo(f"  {key}: {r[key]}")
     hp = r.get("hp") or {}
     shown = ("method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "max_seq_len")
     click.echo("  config: " + ", ".join(f"{k}={hp[k]}" for k in shown if k in hp))
+
+
+async def _described_run(db, run_id: int) -> dict:
+    """The run, with its dataset by name and, while queued, its place and why it waits."""
+    from ffui.jobs.describe import dataset_label, queue_places
+    from ffui.jobs.manager import get_run
+
+    r = await get_run(db, run_id)
+    r["dataset"] = await dataset_label(db, r)
+    r["queue"] = (await queue_places(db)).get(run_id)
+    return r
 
 
 @runs.command("logs")
