@@ -196,7 +196,8 @@ async def test_paths_and_database_info_are_shown(home):
         paths = rendered(app.screen.query_one("#paths").content)  # folded on screen to fit 80 columns
         assert str(home / "ffui.db") in paths and str(home / "training_outputs") in paths
         info = rendered(app.screen.query_one("#db-info").content)
-        assert "schema v2" in text and "training_runs 5" in info and "app_logs 1,200" in info
+        assert "schema v2" in text and "runs 5" in info and "log lines 1,200" in info and "datasets 1" in info
+        assert "scrape_sessions" not in info and "training_runs" not in info, "tables are named as the screens name them"
 
 
 async def test_export_and_import_from_the_settings_screen(home, tmp_path):
