@@ -126,6 +126,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         self._config_key: tuple | None = None
         self._seen: dict | None = None  # the last probe of the row, to skip unchanged polls
         self._queue: tuple[int, str] | None = None  # while queued: (place, why it waits)
+        self._was_queued = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_chrome()
@@ -207,8 +208,11 @@ class RunDetailScreen(RunActions, FfuiScreen):
         title.append(f"{run['name']}  ")
         title.append_text(status_text(run["status"]))
         title.append(f"  {run.get('backend') or ''}", style="dim")
-        update_if_changed(self.query_one("#run-title", Static), title)
-        update_if_changed(self.query_one("#run-progress", Static), progress_text(run, self._queue))
+        update_if_changed(self.query_one("#run-title", Static), title, layout=False)
+        # one line (no layout needed), unless it says why a queued run waits, wrapped
+        update_if_changed(self.query_one("#run-progress", Static), progress_text(run, self._queue),
+                          layout=self._queue is not None or self._was_queued)
+        self._was_queued = self._queue is not None
         warn = warning_text(run, last_warning)
         box = self.query_one("#run-warning", Static)
         box.display = warn is not None
@@ -217,7 +221,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         metrics = run.get("metrics") or {}
         self.query_one(LossChart).set_data(metrics.get("history"), metrics.get("eval_history"))
         update_if_changed(self.query_one("#run-metrics", Static), metrics_table(run),
-                          key=tuple(sorted(metric_values(run).items(), key=str)))
+                          key=tuple(sorted(metric_values(run).items(), key=str)), layout=False)  # (7 rows)
 
     def on_line_view_follow_changed(self, event: LineView.FollowChanged) -> None:
         tail = event.view

@@ -28,16 +28,18 @@ def report_failed_worker(node: Widget | Screen, event: Worker.StateChanged) -> N
             node.app.notify(str(event.worker.error), severity="error", markup=False)
 
 
-def update_if_changed(static: Static, renderable, key=None) -> None:
+def update_if_changed(static: Static, renderable, key=None, *, layout: bool = True) -> None:
     """``static.update`` unless it shows this already (by ``key``, else the renderable itself).
 
     ``Static.update`` redraws even when nothing changed, and every redraw goes to the
-    terminal: over SSH, what a poll finds unchanged must cost nothing.
+    terminal: over SSH, what a poll finds unchanged must cost nothing. ``layout=False``
+    where the size cannot change: a layout repaints the screen's scroll bars too.
     """
     key = renderable if key is None else key
-    if getattr(static, "_ffui_shown", None) != key:
+    first = not hasattr(static, "_ffui_shown")  # (the first content sizes the widget)
+    if first or static._ffui_shown != key:
         static._ffui_shown = key
-        static.update(renderable)
+        static.update(renderable, layout=layout or first)
 
 
 def is_shown(screen: Screen) -> bool:
