@@ -59,7 +59,8 @@ def warning_text(run: dict, last_warning: str | None) -> Text | None:
         return Text(f" ⚠ loss is NaN at step {values.get('step', '?')}: {err or 'lower the learning rate'}",
                     style="bold")
     if run.get("exit_code") == 3 or "out of memory" in err.lower():
-        return Text(f" ⚠ out of memory: {err}", style="bold")
+        said = err.lower().startswith("out of memory")  # the trainer's message says so itself
+        return Text(f" ⚠ {err}" if said else f" ⚠ out of memory: {err}", style="bold")
     if err:
         return Text(f" ⚠ {err}", style="bold")
     if last_warning and run.get("status") in ("running", "pending"):

@@ -45,6 +45,7 @@ async def test_a_failed_runs_screen_shows_the_whole_error_and_its_hint(tmp_path)
         await open_run(app, pilot, 4)
         text = words(screen_text(app))
         assert "or use method=qlora" in text, screen_text(app)
+        assert text.count("out of memory:") == 1, "the trainer's message says it already"
         assert "ETA" not in text
 
 
