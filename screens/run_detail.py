@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
-from screens.runs import RunActions, status_text
+from screens.runs import RunActions, explain_bindings, status_text
 from screens.widgets.base import FfuiScreen, Poller, update_if_changed
 from screens.widgets.chart import LossChart
 from screens.widgets.format import bar, fmt_num, is_bad_number, run_eta
@@ -111,6 +111,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint or a chosen one", id="run.resume"),
         Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="run.duplicate"),
         Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="run.delete"),
+        *explain_bindings("run"),
         Binding("l", "tab('log')", "Log", show=False, id="run.tab.log"),
         Binding("i", "tab('config')", "Config", show=False, id="run.tab.config"),
         Binding("g", "tab('gpu')", "GPU", show=False, id="run.tab.gpu"),

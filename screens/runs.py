@@ -252,11 +252,24 @@ class RunActions:
         raise NotImplementedError
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """The footer shows (and the keys do) only what applies to the run's state now."""
+        """The footer shows only what applies to the run's state now; the same key then falls
+        through to its hidden ``explain`` binding, which says why it does not apply."""
         states = ACTION_STATES.get(action)
         if states is None:
             return True
         return self.selected_status() in states
+
+    def action_explain(self, action: str) -> None:
+        getattr(self, f"action_{action}")()  # each action says in one line why it cannot be done
+
+
+def explain_bindings(prefix: str) -> list[Binding]:
+    """Hidden bindings for the state actions' keys, used where the footer hides the action."""
+    keys = {"cancel_run": ("c", "Cancel"), "checkpoint": ("s", "Checkpoint"), "resume": ("r", "Resume"),
+            "delete": ("x", "Delete")}
+    return [Binding(key, f"explain('{action}')", label, show=False, id=f"{prefix}.{action}.why",
+                    tooltip=f"{label}: not for a run in this state (the key says why)")
+            for action, (key, label) in keys.items()]
 
     def after_delete(self, run_id: int) -> None:
         self.after_run_action()
@@ -276,6 +289,7 @@ class RunsScreen(RunActions, FfuiScreen):
         Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint or a chosen one", id="runs.resume"),
         Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="runs.duplicate"),
         Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="runs.delete"),
+        *explain_bindings("runs"),
     ]
 
     def __init__(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tui_support import app_for, rendered, screen_text, seed_fixed_home, wait_for
+from tui_support import app_for, notifications, rendered, screen_text, seed_fixed_home, wait_for
 
 OOM = ("out of memory: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity; "
        "75.01 GiB already allocated) (lower per_device_train_batch_size or max_seq_len, set "
@@ -86,6 +86,9 @@ async def test_the_footer_shows_only_the_keys_that_apply_to_the_runs_state(tmp_p
         await open_run(app, pilot, 2)  # running
         footer = screen_text(app).splitlines()[-1]
         assert "Cancel" in footer and "Ckpt" in footer and "Resume" not in footer and "Delete" not in footer, footer
+        await pilot.press("r")  # a hidden key still says why it does not apply
+        await wait_for(pilot, lambda: any("only a failed or cancelled run can be resumed" in m
+                                          for m in notifications(app)), what="why r does nothing here")
         await pilot.press("escape")
         await open_run(app, pilot, 3)  # failed: it can be resumed
         footer = screen_text(app).splitlines()[-1]
