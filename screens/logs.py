@@ -26,18 +26,23 @@ LEVEL_SHORT = {"DEBUG": "DBG", "INFO": "INF", "WARNING": "WRN", "ERROR": "ERR", 
 LEVEL_CHOICES = [("all levels", ""), ("debug+", "DEBUG"), ("info+", "INFO"), ("warning+", "WARNING"), ("error+", "ERROR")]
 
 
+LOGGER_W = 18  # "jobs.supervisor#12": the logger filter takes what this column shows
+
+
 def short_logger(row: dict) -> str:
+    """The logger without "ffui.", and its run: cut in the name, so the run number stays."""
     name = (row.get("logger") or row.get("source") or "").removeprefix("ffui.")
-    if row.get("run_id") is not None:
-        name = f"{name}#{row['run_id']}"
-    return name[:14]
+    run = f"#{row['run_id']}" if row.get("run_id") is not None else ""
+    if len(name) + len(run) > LOGGER_W:
+        name = name[:LOGGER_W - len(run) - 1] + "…"
+    return name + run
 
 
 class LogList(LineView):
     """One app_logs row per line: time, level, logger#run, message."""
 
     def measure(self, row: dict) -> int:
-        return 28 + len(row.get("message") or "")
+        return 14 + LOGGER_W + len(row.get("message") or "")
 
     def render_item(self, row: dict) -> Text:
         level = (row.get("level") or "INFO").upper()
@@ -45,7 +50,7 @@ class LogList(LineView):
         text = Text(no_wrap=True)
         text.append(f"{stamp} ", style="dim")
         text.append(f"{LEVEL_SHORT.get(level, level[:3]):<3} ", style=LEVEL_STYLE.get(level, ""))
-        text.append(f"{short_logger(row):<14} ", style="cyan")
+        text.append(f"{short_logger(row):<{LOGGER_W}} ", style="cyan")
         text.append((row.get("message") or "").replace("\n", " ⏎ "), style=LEVEL_STYLE.get(level, "") if level != "INFO" else "")
         return text
 
@@ -53,9 +58,9 @@ class LogList(LineView):
 class LogsScreen(FfuiScreen):
     mode_title = "Logs"
     HELP = (
-        "The app's log (app_logs): trainer output, supervisors, the CLI. Filters: level, logger prefix "
-        "(e.g. ffui.train), run id, and a search in the message. f pauses/follows; going above the "
-        "first line loads older lines; enter shows a line in full."
+        "The app's log (app_logs): trainer output, supervisors, the CLI. Filters: level, the logger as "
+        "its column shows it (jobs, train#2), run id, and a search in the message. f pauses/follows; "
+        "going above the first line loads older lines; enter shows a line in full."
     )
     BINDINGS = [
         Binding("slash", "focus_search", "Search", id="logs.search"),
@@ -69,7 +74,7 @@ class LogsScreen(FfuiScreen):
         self.first_id: int | None = None  # oldest id held (for older pages)
         self.has_newest = True  # False once older pages pushed the newest lines out
         self.total = 0
-        self.poller = Poller(self, self.follow_new, 0.5)
+        self.poller = Poller(self, self.follow_new, 1.0)  # at most a redraw a second while lines arrive
         self._debounce: Timer | None = None
 
     def compose(self) -> ComposeResult:

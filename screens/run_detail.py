@@ -19,10 +19,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from ffui.jobs.health import stall_text
-from screens.runs import RunActions, status_text
-from screens.widgets.base import FfuiScreen, Poller
+from screens.runs import RunActions, explain_bindings, status_text
+from screens.widgets.base import FfuiScreen, Poller, update_if_changed
 from screens.widgets.chart import LossChart
-from screens.widgets.format import bar, fmt_eta, fmt_num, is_bad_number
+from screens.widgets.format import bar, fmt_num, is_bad_number, run_eta
 from screens.widgets.gpu_panel import GpuPanel
 from screens.widgets.lines import LineView
 from screens.widgets.log_tail import LogTail
@@ -60,7 +60,8 @@ def warning_text(run: dict, last_warning: str | None) -> Text | None:
         return Text(f" ⚠ loss is NaN at step {values.get('step', '?')}: {err or 'lower the learning rate'}",
                     style="bold")
     if run.get("exit_code") == 3 or "out of memory" in err.lower():
-        return Text(f" ⚠ out of memory: {err}", style="bold")
+        said = err.lower().startswith("out of memory")  # the trainer's message says so itself
+        return Text(f" ⚠ {err}" if said else f" ⚠ out of memory: {err}", style="bold")
     if err:
         return Text(f" ⚠ {err}", style="bold")
     stalled = stall_text(run)
@@ -71,7 +72,9 @@ def warning_text(run: dict, last_warning: str | None) -> Text | None:
     return None
 
 
-def progress_text(run: dict) -> Text:
+def progress_text(run: dict, queue: tuple[int, str] | None = None) -> Text:
+    if queue is not None:  # a queued run: its place and why it waits, wrapped to be read whole
+        return Text(queue[1], style="dim")
     values = metric_values(run)
     frac = float(run.get("progress") or 0)
     text = Text(no_wrap=True, overflow="ellipsis")
@@ -80,12 +83,12 @@ def progress_text(run: dict) -> Text:
     tps = values.get("tokens_per_s")
     if isinstance(tps, (int, float)):
         text.append(f"  {tps:,.0f} tok/s")
-    if run["status"] == "running" and not stall_text(run):  # a stalled run's ETA is frozen: no ETA
-        text.append(f"  ETA {fmt_eta(run.get('eta_s'))}")
+    if run_eta(run) and not stall_text(run):  # a stalled run's ETA is frozen: no ETA
+        text.append(f"  ETA {run_eta(run)}")
     return text
 
 
-def config_text(run: dict, checkpoints: list[int]) -> Table:
+def config_text(run: dict, checkpoints: list[int], dataset: str) -> Table:
     table = Table.grid(padding=(0, 1))
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold")
@@ -93,7 +96,7 @@ def config_text(run: dict, checkpoints: list[int]) -> Table:
     table.add_row("checkpoints", ", ".join(f"step {s}" for s in checkpoints) or "none")
     table.add_row("directory", run.get("storage_path") or "")
     table.add_row("model", run.get("base_model") or "")
-    table.add_row("dataset", str(run.get("dataset_id") or ""))
+    table.add_row("dataset", dataset)
     for key, value in sorted((run.get("hp") or {}).items()):
         if value is not None and key != "base_model":
             table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
@@ -114,6 +117,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="run.duplicate"),
         Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="run.delete"),
         Binding("p", "chat", "Chat", tooltip="Chat with this run's adapter in the Playground", id="run.chat"),
+        *explain_bindings("run"),
         Binding("l", "tab('log')", "Log", show=False, id="run.tab.log"),
         Binding("i", "tab('config')", "Config", show=False, id="run.tab.config"),
         Binding("g", "tab('gpu')", "GPU", show=False, id="run.tab.gpu"),
@@ -129,6 +133,8 @@ class RunDetailScreen(RunActions, FfuiScreen):
         self.poller = Poller(self, self.refresh_run, 1.0)
         self._config_key: tuple | None = None
         self._seen: dict | None = None  # the last probe of the row, to skip unchanged polls
+        self._queue: tuple[int, str] | None = None  # while queued: (place, why it waits)
+        self._was_queued = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_chrome()
@@ -158,6 +164,9 @@ class RunDetailScreen(RunActions, FfuiScreen):
     def selected_run_id(self) -> int:
         return self.run_id
 
+    def selected_status(self) -> str | None:
+        return self.run_row["status"] if self.run_row else None
+
     async def refresh_run(self) -> None:
         """Re-read the run only when it changed (a cheap probe first: the row holds 500 log lines)."""
         from ffui.db import get_logs, get_training_run
@@ -172,14 +181,21 @@ class RunDetailScreen(RunActions, FfuiScreen):
             self.query_one("#run-title", Static).update(f"run {self.run_id} no longer exists")
             self.poller.stop()
             return
-        if probe == self._seen and self.run_row is not None:
+        queue = None
+        if probe["status"] == "pending":  # its place moves as other runs start or go
+            from ffui.jobs.describe import queue_places
+
+            queue = (await queue_places(self.app.db)).get(self.run_id)
+        if probe == self._seen and queue == self._queue and self.run_row is not None:
             return
-        self._seen = probe
+        self._seen, self._queue = probe, queue
         run = await get_training_run(self.app.db, self.run_id)
         if run is None:
             return
         warnings = await get_logs(self.app.db, 1, "WARNING", run_id=self.run_id, source="events")
         had_adapter = bool(self.run_row and self.run_row.get("adapter_path"))
+        if self.run_row is None or self.run_row["status"] != run["status"]:
+            self.call_after_refresh(self.refresh_bindings)  # the keys that apply change with the state
         self.run_row = run
         if bool(run.get("adapter_path")) != had_adapter:
             self.refresh_bindings()  # p (chat) shows once the run has an adapter
@@ -195,8 +211,11 @@ class RunDetailScreen(RunActions, FfuiScreen):
             self._config_key = key
             from ffui.jobs.manager import list_checkpoints
 
+            from ffui.jobs.describe import dataset_label
+
             steps = [s for s, _ in await asyncio.to_thread(list_checkpoints, run)]
-            self.query_one("#run-config", Static).update(config_text(run, steps))
+            dataset = await dataset_label(self.app.db, run)
+            self.query_one("#run-config", Static).update(config_text(run, steps, dataset))
 
     def show(self, run: dict, last_warning: str | None) -> None:
         title = Text(no_wrap=True, overflow="ellipsis")
@@ -204,16 +223,20 @@ class RunDetailScreen(RunActions, FfuiScreen):
         title.append(f"{run['name']}  ")
         title.append_text(status_text(run["status"]))
         title.append(f"  {run.get('backend') or ''}", style="dim")
-        self.query_one("#run-title", Static).update(title)
-        self.query_one("#run-progress", Static).update(progress_text(run))
+        update_if_changed(self.query_one("#run-title", Static), title, layout=False)
+        # one line (no layout needed), unless it says why a queued run waits, wrapped
+        update_if_changed(self.query_one("#run-progress", Static), progress_text(run, self._queue),
+                          layout=self._queue is not None or self._was_queued)
+        self._was_queued = self._queue is not None
         warn = warning_text(run, last_warning)
         box = self.query_one("#run-warning", Static)
         box.display = warn is not None
         if warn is not None:
-            box.update(warn)
+            update_if_changed(box, warn)
         metrics = run.get("metrics") or {}
         self.query_one(LossChart).set_data(metrics.get("history"), metrics.get("eval_history"))
-        self.query_one("#run-metrics", Static).update(metrics_table(run))
+        update_if_changed(self.query_one("#run-metrics", Static), metrics_table(run),
+                          key=tuple(sorted(metric_values(run).items(), key=str)), layout=False)  # (7 rows)
 
     def on_line_view_follow_changed(self, event: LineView.FollowChanged) -> None:
         tail = event.view

@@ -47,6 +47,14 @@ def resolve_user_path(home: Path, text: str) -> Path:
     return path if path.is_absolute() else home / path
 
 
+# What the tables hold, in the words the other screens use; in this order.
+TABLE_WORDS = {
+    "scrape_sessions": "datasets", "scraped_pairs": "dataset rows", "training_runs": "runs",
+    "training_configs": "saved configs", "adapters": "adapters", "models": "models", "prompts": "prompt templates",
+    "app_logs": "log lines", "settings": "settings", "datasets": "catalogued datasets", "configs": "catalogued configs",
+    "evaluation_jobs": "evaluations", "app_state": "app state",
+}
+
 class SettingsScreen(FfuiScreen):
     mode_title = "Settings"
     HELP = (
@@ -130,6 +138,7 @@ class SettingsScreen(FfuiScreen):
         await self.load_db_info()
 
     async def load_db_info(self) -> None:
+        """Rows by what they are to a user (datasets, runs), not by table (scrape_sessions)."""
         import asyncio
 
         db = self.app.db
@@ -139,7 +148,8 @@ class SettingsScreen(FfuiScreen):
         version = await db.scalar("PRAGMA user_version")
         size = await asyncio.to_thread(lambda: db.path.stat().st_size if db.path.exists() else 0)
         text = Text(f"schema v{version} · {size / 2**20:.1f} MB · rows: ", no_wrap=False)
-        text.append(", ".join(f"{t} {n:,}" for t, n in counts.items() if n), style="dim")
+        known = [t for t in TABLE_WORDS if counts.get(t)] + sorted(t for t in counts if t not in TABLE_WORDS and counts[t])
+        text.append(", ".join(f"{TABLE_WORDS.get(t, t)} {counts[t]:,}" for t in known), style="dim")
         if not any(counts.values()):
             text.append("empty", style="dim")
         self.query_one("#db-info", Static).update(text)

@@ -80,3 +80,17 @@ async def test_a_replacement_supervisor_knows_the_done_its_predecessor_ingested(
     run = await fdb.get_training_run(db, run["id"])
     assert run["status"] == "completed", run["error_message"]
     assert (await fdb.get_adapter(db, run["adapter_id"]))["location"] == "/runs/x/adapter"
+
+
+async def test_a_trainers_error_is_one_log_line_not_two(db):
+    """The trainer prints its error to train.log (which becomes log lines) and writes it as an
+    event; the event's copy made the Logs screen show every failure twice."""
+    error = {"type": "error", "message": "model /m not found", "hint": "give a local path or a hub id"}
+    printed = "error: model /m not found (give a local path or a hub id)"  # as ffui.train.runner prints it
+    run = await orphan_run(db, ["start", printed], [{"type": "start", "backend": "cpu", "total_steps": 2}, error])
+    await supervise(str(db.path), str(db.home), run["id"])
+    rows = await db.fetchall("SELECT message FROM app_logs WHERE run_id = ? AND message LIKE '%model /m not found%'",
+                             (run["id"],))
+    assert [r["message"] for r in rows] == [printed]
+    run = await fdb.get_training_run(db, run["id"])
+    assert run["status"] == "failed" and run["error_message"] == "model /m not found (give a local path or a hub id)"

@@ -89,6 +89,20 @@ async def test_level_logger_run_and_search_filters(home):
         await wait_for(pilot, lambda: view.items and {r["run_id"] for r in view.items} == {2}, what="run filter")
 
 
+async def test_the_logger_filter_matches_the_names_the_logger_column_shows(home):
+    from screens.logs import short_logger
+
+    app = app_for(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_logs(app, pilot)
+        shown = {short_logger(r) for r in view.items}
+        assert "jobs.supervisor#2" in shown  # the column drops "ffui." and adds the run
+        for typed in ("jobs", "jobs.supervisor", "jobs.supervisor#2"):
+            app.screen.query_one("#log-logger").value = typed
+            await wait_for(pilot, lambda: view.items and {short_logger(r) for r in view.items} == {"jobs.supervisor#2"},
+                           what=f"the supervisor's lines for {typed!r}")
+
+
 async def test_enter_shows_a_line_in_full_with_its_traceback(home):
     from screens.widgets.modals import TextModal
 
@@ -182,7 +196,8 @@ async def test_paths_and_database_info_are_shown(home):
         paths = rendered(app.screen.query_one("#paths").content)  # folded on screen to fit 80 columns
         assert str(home / "ffui.db") in paths and str(home / "training_outputs") in paths
         info = rendered(app.screen.query_one("#db-info").content)
-        assert "schema v2" in text and "training_runs 5" in info and "app_logs 1,200" in info
+        assert "schema v2" in text and "runs 5" in info and "log lines 1,200" in info and "datasets 1" in info
+        assert "scrape_sessions" not in info and "training_runs" not in info, "tables are named as the screens name them"
 
 
 async def test_export_and_import_from_the_settings_screen(home, tmp_path):

@@ -8,17 +8,14 @@ import sys
 import click
 
 from ffui.cli import UserError, confirm_destructive, get_paths, run, with_db
+from ffui.fmt import run_eta
 
 EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 3}
 
 
-def fmt_eta(seconds) -> str:
-    if seconds is None:
-        return "--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+def _eta_s(r: dict):
+    """Only a running run has an ETA (an ended run may keep the last one its trainer reported)."""
+    return r.get("eta_s") if r.get("status") == "running" else None
 
 
 def fmt_loss(value) -> str:
@@ -30,7 +27,8 @@ def progress_line(r: dict, width: int = 24) -> str:
     filled = int(frac * width)
     bar = "#" * filled + "-" * (width - filled)
     step = f"{r.get('current_step') or 0}/{r.get('total_steps') or '?'}"
-    return f"[{bar}] {frac * 100:5.1f}% step {step} loss {fmt_loss(r.get('last_loss'))} eta {fmt_eta(r.get('eta_s'))}"
+    eta = run_eta(r)  # a run that has ended (or not started) has no ETA
+    return f"[{bar}] {frac * 100:5.1f}% step {step} loss {fmt_loss(r.get('last_loss'))}" + (f" eta {eta}" if eta else "")
 
 
 def wait_for_run(run_id: int) -> int:
@@ -97,7 +95,7 @@ def runs_list(status, as_json, limit) -> None:
     if as_json:
         keep = ("id", "name", "status", "base_model", "dataset_id", "backend", "progress", "current_step", "total_steps",
                 "last_loss", "eta_s", "created_at", "started_at", "completed_at", "adapter_path", "error_message")
-        click.echo(json.dumps([{k: r.get(k) for k in keep} for r in rows], indent=2))
+        click.echo(json.dumps([{k: r.get(k) for k in keep} | {"eta_s": _eta_s(r)} for r in rows], indent=2))
         return
     if not rows:
         click.echo("no runs yet (start one: ffui train --dataset NAME --model PATH)")
@@ -108,7 +106,7 @@ def runs_list(status, as_json, limit) -> None:
     for r in rows:
         click.echo(
             f"{r['id']:>4}  {'stalled' if stall_text(r) else r['status']:<9}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
-            f"{fmt_eta(r.get('eta_s')) if r['status'] == 'running' else '':>7}  {r['name']}"
+            f"{'' if stall_text(r) else run_eta(r):>7}  {r['name']}"
         )
 
 
@@ -118,11 +116,10 @@ def runs_list(status, as_json, limit) -> None:
 def runs_show(run_id, as_json) -> None:
     """One run: status, progress, config, outcome."""
     from ffui.jobs.health import stall_text
-    from ffui.jobs.manager import get_run
 
-    r = with_db(get_run, run_id)
+    r = with_db(_described_run, run_id)
     if as_json:
-        r = {k: v for k, v in r.items() if not k.endswith("_json")}
+        r = {k: v for k, v in r.items() if not k.endswith("_json")} | {"eta_s": _eta_s(r)}
         click.echo(json.dumps(r, indent=2, default=str))
         return
     click.echo(summary(r))
@@ -131,12 +128,25 @@ def runs_show(run_id, as_json) -> None:
     if stalled:
         click.echo(f"  {stalled} while {r['metadata']['stalled'].get('phase', 'training')}: nothing from the trainer "
                    f"since (stop it: ffui runs cancel {r['id']}; setting jobs.stall_action=fail ends such runs)")
-    for key in ("base_model", "backend", "dataset_id", "storage_path", "checkpoint_path", "created_at", "started_at", "completed_at"):
+    if r.get("queue"):
+        click.echo(f"  {r['queue'][1]}")
+    for key in ("base_model", "backend", "dataset", "storage_path", "checkpoint_path", "created_at", "started_at", "completed_at"):
         if r.get(key):
             click.echo(f"  {key}: {r[key]}")
     hp = r.get("hp") or {}
     shown = ("method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "max_seq_len")
     click.echo("  config: " + ", ".join(f"{k}={hp[k]}" for k in shown if k in hp))
+
+
+async def _described_run(db, run_id: int) -> dict:
+    """The run, with its dataset by name and, while queued, its place and why it waits."""
+    from ffui.jobs.describe import dataset_label, queue_places
+    from ffui.jobs.manager import get_run
+
+    r = await get_run(db, run_id)
+    r["dataset"] = await dataset_label(db, r)
+    r["queue"] = (await queue_places(db)).get(run_id)
+    return r
 
 
 @runs.command("logs")

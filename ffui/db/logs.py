@@ -58,6 +58,10 @@ def timestamp(ts: float | None = None) -> str:
 
 def _filters(level=None, min_level=None, logger=None, run_id=None, search=None, source=None):
     where, params = [], []
+    if logger and "#" in logger:  # "train#2", as the Logs screen shows a run's lines: logger and run
+        logger, _, run = logger.partition("#")
+        if run.strip().isdigit() and run_id is None:
+            run_id = int(run)
     if level:
         where.append("level = ?")
         params.append(level.upper())
@@ -66,8 +70,12 @@ def _filters(level=None, min_level=None, logger=None, run_id=None, search=None, 
         where.append(f"level IN ({', '.join('?' for _ in allowed)})")
         params += list(allowed)
     if logger:
-        where.append("logger LIKE ?")
-        params.append(logger.rstrip("*") + "%")
+        # The Logs screen shows loggers without their "ffui." (jobs.supervisor#2), so the name
+        # as shown matches too. A prefix, so "jobs" finds jobs.supervisor; LIKE wildcards typed
+        # by the user are literal.
+        prefix = logger.strip().rstrip("*").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("(logger LIKE ? ESCAPE '\\' OR logger LIKE ? ESCAPE '\\')")
+        params += [prefix + "%", "ffui." + prefix + "%"]
     if run_id is not None:
         where.append("run_id = ?")
         params.append(run_id)

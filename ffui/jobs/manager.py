@@ -8,6 +8,7 @@ as the concurrency limit allows, each under a detached supervisor process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -201,8 +202,12 @@ def gpu_count() -> int:
     if visible is not None:
         return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
     exe = shutil.which("nvidia-smi")
-    if not exe:
-        return 0
+    return _nvidia_smi_gpus(exe) if exe else 0
+
+
+@functools.lru_cache(maxsize=4)
+def _nvidia_smi_gpus(exe: str) -> int:
+    """Asked once per process: the UI asks each second while runs are queued, and GPUs stay."""
     try:
         out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -212,13 +217,22 @@ def gpu_count() -> int:
 
 async def concurrency_limit(db: Database) -> int:
     """Runs at once: the jobs.max_concurrent setting, else one per GPU, else one on the CPU."""
+    return (await concurrency_rule(db))[0]
+
+
+async def concurrency_rule(db: Database) -> tuple[int, str]:
+    """The concurrency limit and where it comes from, in words (a queued run says why it waits)."""
     value = await get_setting(db, "jobs.max_concurrent")
     if value:
         try:
-            return max(1, int(value))
+            limit = max(1, int(value))
+            return limit, f"jobs.max_concurrent={limit}"
         except ValueError:
             pass
-    return max(1, gpu_count())
+    gpus = gpu_count()
+    if gpus:
+        return gpus, f"one run per GPU, {gpus} GPU{'s' if gpus > 1 else ''}; the setting jobs.max_concurrent changes it"
+    return 1, "no GPU: one run at a time; the setting jobs.max_concurrent changes it"
 
 
 def spawn_supervisor(db: Database, run_id: int) -> int:

@@ -270,7 +270,8 @@ class RunSupervisor:
             msg = ev.get("message", "the trainer failed")
             hint = ev.get("hint")
             fields["error_message"] = f"{msg}" + (f" ({hint})" if hint else "")
-            rows.append(self.log_row(f"error: {fields['error_message']}", "ERROR", "events"))
+            # no log line of its own: the trainer printed this error to train.log, whose lines
+            # become log lines too (the Logs screen showed it twice)
         elif kind == "done":
             fields["adapter_path"] = ev.get("adapter_path")
             metrics["final"] = ev.get("metrics") or {}
@@ -336,7 +337,7 @@ class RunSupervisor:
     def outcome(self, run: dict, returncode: int | None) -> dict[str, Any]:
         cancel = bool((run.get("metadata") or {}).get("cancel_requested"))
         done, error, stopped = self.events.get("done"), self.events.get("error"), self.events.get("stopped")
-        out: dict[str, Any] = {"completed_at": timestamp()[:19]}
+        out: dict[str, Any] = {"completed_at": timestamp()[:19], "eta_s": None}  # an ended run has no ETA
         if returncode is not None:
             if returncode == -signal.SIGTERM and cancel:
                 pass  # the cancel's own SIGTERM (a second cancel's, landing as the trainer exits): it is the cancel
@@ -381,6 +382,14 @@ class RunSupervisor:
                                     f"ffui runs resume {self.run_id}")
         return out
 
+    def outcome_line(self, out: dict) -> str:
+        """'run failed: why', unless the trainer's own error line (in train.log) said why already."""
+        reason = out.get("error_message")
+        error = self.events.get("error")
+        if reason and error and reason.startswith(error.get("message", "the trainer failed")):
+            return f"run {out['status']} (the trainer's error line above says why)"
+        return f"run {out['status']}" + (f": {reason}" if reason else "")
+
     async def finish(self, run: dict, returncode: int | None) -> str:
         out = self.outcome(run, returncode)
         async with self.db.transaction():
@@ -395,9 +404,8 @@ class RunSupervisor:
                 return "unchanged"
             if out["status"] == "completed":
                 await register_adapter(self.db, run, self.events["done"])
-            await add_log_lines(self.db, [self.log_row(
-                f"run {out['status']}" + (f": {out.get('error_message')}" if out.get("error_message") else ""),
-                "INFO" if out["status"] != "failed" else "ERROR", "supervisor")])
+            await add_log_lines(self.db, [self.log_row(self.outcome_line(out), "INFO" if out["status"] != "failed"
+                                                       else "ERROR", "supervisor")])
         return out["status"]
 
     # -- the loop -------------------------------------------------------------------------

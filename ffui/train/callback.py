@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import deque
 from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ffui.fmt import fmt_eta
 from ffui.train.control import Control
 from ffui.train.events import EventWriter
 
 WARMUP_STEPS = 2  # steps excluded from the ETA: the first ones pay for allocation and caching
+RATE_WINDOW = 20  # steps that tokens/s and samples/s average over: one step's rate swings 40x
 
 
 class EventCallback(TrainerCallback):
@@ -27,7 +30,9 @@ class EventCallback(TrainerCallback):
         self.losses: list[float] = []
         self.last_eval: dict | None = None
         self._warm: tuple[float, int] | None = None  # (time, step) when warm-up ended
-        self._window = {"compute_s": 0.0, "tokens": 0, "step": 0}
+        # (compute seconds of a step, tokens seen when it ended); the first entry only marks
+        # where the window's tokens start
+        self._rates: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW + 1)
         self._step_t0 = 0.0
         self._first_step = 0
 
@@ -38,7 +43,7 @@ class EventCallback(TrainerCallback):
         if state.global_step:  # resumed: the losses before the checkpoint count toward first/final loss
             self.losses = [float(h["loss"]) for h in state.log_history
                            if "loss" in h and math.isfinite(float(h["loss"]))]
-        self._window.update(tokens=state.num_input_tokens_seen or 0, step=state.global_step)
+        self._rates.append((0.0, state.num_input_tokens_seen or 0))
         self.events.emit("start", total_steps=state.max_steps, resumed_from_step=state.global_step or None,
                          **self.start_fields)
         print(f"start: {state.max_steps} steps, backend {self.start_fields['backend']} "
@@ -49,7 +54,10 @@ class EventCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         now = time.perf_counter()
-        self._window["compute_s"] += now - self._step_t0
+        if state.global_step - self._first_step == 2 and len(self._rates) == 2:
+            self._rates.popleft()  # the first step paid for allocation: once there is another, drop it
+            self._rates[0] = (0.0, self._rates[0][1])
+        self._rates.append((now - self._step_t0, state.num_input_tokens_seen or 0))
         if self._warm is None and state.global_step - self._first_step >= WARMUP_STEPS:
             self._warm = (now, state.global_step)
         self.ctl.poll()
@@ -89,10 +97,9 @@ class EventCallback(TrainerCallback):
 
     def _step_event(self, args, state, logs: dict) -> dict:
         now = time.perf_counter()
-        tokens = state.num_input_tokens_seen or 0
-        w = self._window
-        steps = state.global_step - w["step"]
-        compute = max(w["compute_s"], 1e-9)
+        steps = len(self._rates) - 1
+        compute = max(sum(dt for dt, _ in list(self._rates)[1:]), 1e-9)
+        tokens = self._rates[-1][1] - self._rates[0][1] if steps else 0
         samples_per_step = args.train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
         event = {
             "step": state.global_step,
@@ -101,12 +108,11 @@ class EventCallback(TrainerCallback):
             "loss": round(float(logs["loss"]), 6),
             "grad_norm": _round(logs.get("grad_norm")),
             "lr": logs.get("learning_rate"),
-            "tokens_per_s": round((tokens - w["tokens"]) / compute, 1) if steps else None,
+            "tokens_per_s": round(tokens / compute, 1) if steps else None,
             "samples_per_s": round(steps * samples_per_step / compute, 2) if steps else None,
             "eta_s": self._eta(now, state),
             "mem_mb": _mem_mb(),
         }
-        self._window = {"compute_s": 0.0, "tokens": tokens, "step": state.global_step}
         return event
 
     def _eta(self, now: float, state) -> float | None:
@@ -162,8 +168,7 @@ def _mem_mb() -> float | None:
 
 
 def _step_line(e: dict) -> str:
-    eta = e["eta_s"]
-    eta_s = "?" if eta is None else f"{int(eta // 60)}m{int(eta % 60):02d}s"
+    eta_s = fmt_eta(e["eta_s"])
     parts = [f"step {e['step']}/{e['total']}", f"epoch {e['epoch']:.2f}", f"loss {e['loss']:.4f}"]
     if e["grad_norm"] is not None:
         parts.append(f"grad {e['grad_norm']:.3f}")

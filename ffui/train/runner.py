@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ffui.train.config import ConfigError, TrainConfig
 from ffui.train.control import Control
-from ffui.train.events import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, EventWriter, NonFiniteLoss,
+from ffui.train.events import (EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, EventWriter, NonFiniteLoss,
                                OutOfMemory, TrainerError, UserError)
 from ffui.train.plan import build_training_arguments
 
@@ -56,9 +56,9 @@ def main(run_dir: str | Path) -> int:
                 "lower per_device_train_batch_size or max_seq_len, set gradient_checkpointing=true, "
                 "or use method=qlora"))
         traceback.print_exc()
-        events.error(f"internal error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
-                     "this is a bug in ffui; train.log has the traceback", kind="internal", exit_code=EXIT_INTERNAL)
-        return EXIT_INTERNAL
+        return _fail(events, TrainerError(
+            f"internal error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+            "this is a bug in ffui; train.log has the traceback", kind="internal"))
     finally:
         events.close()
 

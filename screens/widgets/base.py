@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from screens.widgets.header import AppHeader
 
@@ -28,10 +28,47 @@ def report_failed_worker(node: Widget | Screen, event: Worker.StateChanged) -> N
             node.app.notify(str(event.worker.error), severity="error", markup=False)
 
 
+def update_if_changed(static: Static, renderable, key=None, *, layout: bool = True) -> None:
+    """``static.update`` unless it shows this already (by ``key``, else the renderable itself).
+
+    ``Static.update`` redraws even when nothing changed, and every redraw goes to the
+    terminal: over SSH, what a poll finds unchanged must cost nothing. ``layout=False``
+    where the size cannot change: a layout repaints the screen's scroll bars too.
+    """
+    key = renderable if key is None else key
+    first = not hasattr(static, "_ffui_shown")  # (the first content sizes the widget)
+    if first or static._ffui_shown != key:
+        static._ffui_shown = key
+        static.update(renderable, layout=layout or first)
+
+
+def is_shown(screen: Screen) -> bool:
+    """Whether any of ``screen`` can be seen: it is on top, or only see-through screens cover it.
+
+    Textual's ``is_current`` is also true for the screen just under the top one, opaque or not
+    (a run's screen over the Runs list): polling there would redraw, unseen, and Textual then
+    repaints the top screen wherever the hidden one changed, every second.
+    """
+    try:
+        stack = screen.app.screen_stack
+    except Exception:  # no screen stack yet, or no longer
+        return False
+    if screen not in stack:
+        return False
+    return all(above.styles.background.a < 1 for above in stack[stack.index(screen) + 1:])
+
+
 class FfuiScreen(Screen):
     """A mode's screen: the app header on top, the footer with its keys below."""
 
     HELP = ""
+
+    @property
+    def is_current(self) -> bool:  # type: ignore[override]
+        """Only a screen that can be seen: Textual also counts the one under the top screen, and
+        then every event that screen handles (a poll's timer, a GPU reading) repaints the whole
+        top screen, unchanged: 20 KB/s to the terminal for a run's screen where nothing moves."""
+        return is_shown(self)
 
     def compose_chrome(self) -> ComposeResult:
         yield AppHeader()
@@ -88,8 +125,7 @@ class Poller:
             self._timer = self.node.set_timer(delay, self._fire)
 
     def _visible(self) -> bool:
-        screen = self.node if isinstance(self.node, Screen) else self.node.screen
-        return screen.is_current
+        return is_shown(self.node if isinstance(self.node, Screen) else self.node.screen)
 
     def _fire(self) -> None:
         if self.busy or self._stopped or not self.node.is_attached:

@@ -8,6 +8,7 @@ by both shows the eval colour (eval points are rare and matter more).
 from __future__ import annotations
 
 import math
+from itertools import groupby
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -66,8 +67,12 @@ class LossChart(Widget):
     eval_history: reactive[list] = reactive(list, always_update=True)
 
     def set_data(self, history, eval_history) -> None:
-        self.history = _clean(history)
-        self.eval_history = _clean(eval_history)
+        """Redraws only when the points changed (an unchanged chart costs the terminal nothing)."""
+        history, eval_history = _clean(history), _clean(eval_history)
+        if history != self.history:
+            self.history = history
+        if eval_history != self.eval_history:
+            self.eval_history = eval_history
 
     def render(self) -> Text:
         width = max(4, self.size.width - LABEL_W - 1)
@@ -106,10 +111,11 @@ class LossChart(Widget):
         for row in range(canvas.height):
             label = _label(y1) if row == 0 else _label(y0) if row == canvas.height - 1 else " " * LABEL_W
             text.append(label + "│", style="dim")
-            for col in range(canvas.width):
-                bits = canvas.bits[row][col]
-                owner = canvas.owner[row][col]
-                text.append(chr(0x2800 + bits), style=styles.get(owner, ""))
+            # A run of cells of one series is one span, and an empty cell is a space, not a blank
+            # braille (3 bytes): a live chart is redrawn each step and goes over SSH each time.
+            for owner, cells in groupby(range(canvas.width), key=lambda col: canvas.owner[row][col]):
+                text.append("".join(chr(0x2800 + canvas.bits[row][col]) if canvas.bits[row][col] else " "
+                                    for col in cells), style=styles.get(owner, ""))
             text.append("\n")
         left, right = f"step {x0:g}", f"{x1:g}"
         gap = max(1, canvas.width - len(left) - len(right))

@@ -124,7 +124,9 @@ class LineView(ScrollView, can_focus=True):
     def _to_end(self) -> None:
         if self.has_cursor:
             self.cursor = len(self.items) - 1
-        # After the next refresh: the new virtual size has to reach the scroll limits first.
+        if self.size.height:  # scroll now: new lines and the scroll in one frame, not two
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        # and after the next refresh, in case the new width brought a scroll bar that moved the end
         self.call_after_refresh(self._scroll_to_last)
 
     def on_resize(self, event) -> None:
@@ -132,9 +134,9 @@ class LineView(ScrollView, can_focus=True):
             self._to_end()
 
     def _scroll_to_last(self) -> None:
-        if self.follow:
+        if self.follow and self.scroll_y != self.max_scroll_y:  # (an unmoved view is not drawn again)
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
-        self.refresh()
+            self.refresh()
 
     def measure(self, item: Any) -> int:
         return len(str(item))

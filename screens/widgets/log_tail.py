@@ -16,10 +16,10 @@ from pathlib import Path
 
 from rich.text import Text
 
-from screens.widgets.base import report_failed_worker
+from screens.widgets.base import is_shown, report_failed_worker
 from screens.widgets.lines import LineView
 
-POLL_S = 0.5
+POLL_S = 1.0  # live data is drawn at most once a second: each new line repaints the whole view
 START_BYTES = 256 * 1024  # how far back from the end the first read starts
 CATCH_UP_BYTES = 8 * 1024 * 1024  # most a single poll reads when far behind
 
@@ -93,7 +93,7 @@ class LogTail(LineView):
 
     async def _poll_loop(self) -> None:
         while self.is_attached:
-            if self.screen.is_current or self.byte_offset is None:
+            if is_shown(self.screen) or self.byte_offset is None:
                 await self.poll_once()
             await asyncio.sleep(self.poll_s)
 

@@ -1,0 +1,44 @@
+"""What ffui says about a run beyond its row: its dataset by name, and why a queued run waits.
+
+Shared by ``ffui runs show`` and the Runs and run screens, so they say the same thing.
+"""
+
+from __future__ import annotations
+
+from ffui.db import Database, get_scrape_session
+
+
+async def dataset_label(db: Database, run: dict) -> str:
+    """``chat (#2)`` for a run trained on dataset 2; says so when that dataset was deleted."""
+    dataset_id = str(run.get("dataset_id") or "")
+    if not dataset_id:
+        return ""
+    if run.get("dataset_source") not in (None, "database") or not dataset_id.isdigit():
+        return dataset_id  # a file or hub id, stored as its name
+    session = await get_scrape_session(db, int(dataset_id))
+    if session is None:
+        return f"#{dataset_id} (deleted since)"
+    return f"{session['name']} (#{dataset_id})" if session.get("name") else f"#{dataset_id}"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+async def queue_places(db: Database) -> dict[int, tuple[int, str]]:
+    """For each pending run: its place in the queue (1 starts next) and why it waits, in words."""
+    from ffui.jobs.manager import concurrency_rule
+
+    pending = [r["id"] for r in await db.fetchall("SELECT id FROM training_runs WHERE status = 'pending' ORDER BY id")]
+    if not pending:
+        return {}
+    limit, rule = await concurrency_rule(db)
+    running = await db.scalar("SELECT COUNT(*) FROM training_runs WHERE status = 'running'")
+    if running < limit:
+        why = f"a slot is free ({rule}); it starts at the next ffui command or when a run ends"
+    else:
+        slots = "the only slot" if limit == 1 else f"all {limit} slots"
+        why = f"{running} run{' uses' if running == 1 else 's use'} {slots} ({rule})"
+    return {run_id: (place, f"waiting: {ordinal(place)} in the queue; {why}")
+            for place, run_id in enumerate(pending, start=1)}

@@ -1,0 +1,109 @@
+"""What the screens send to the terminal: nothing while nothing changes, little while a run moves.
+
+Over a slow SSH link every redraw costs. Each frame Textual would write is rendered here to
+the bytes a 256-colour terminal gets; windows are counted in the screens' own polls (the
+condition waited for), not in seconds. bench/tui_bytes.py measures the same in tmux.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+
+from rich.console import Console
+
+from tui_support import app_for, seed_fixed_home, wait_for
+
+COMPLETED, RUNNING = 1, 2  # runs of the fixed home (tests/tui_support.py)
+
+
+class Terminal:
+    """Counts the frames and bytes the app would write to an 80x24 terminal."""
+
+    def __init__(self, app):
+        self.frames = self.bytes = 0
+        self.rows: set[int] = set()
+        display = app._display
+
+        def counting(screen, renderable):
+            if renderable is not None:
+                out = io.StringIO()
+                Console(file=out, width=80, height=24, force_terminal=True, color_system="256",
+                        legacy_windows=False).print(renderable, end="")
+                self.frames += 1
+                self.bytes += len(out.getvalue().encode())
+                self.rows |= {int(row) for row in _cursor_rows(out.getvalue())}
+            return display(screen, renderable)
+
+        app._display = counting
+
+    def reset(self) -> None:
+        self.frames = self.bytes = 0
+        self.rows = set()
+
+
+def _cursor_rows(written: str) -> list[str]:
+    import re
+
+    return re.findall(r"\x1b\[(\d+);\d+H", written)
+
+
+async def open_run_settled(app, pilot, run_id: int):
+    from screens.run_detail import RunDetailScreen
+    from screens.widgets.log_tail import LogTail
+
+    await wait_for(pilot, lambda: app.db is not None, what="the database")
+    app.open_run(run_id)
+    screen = await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen, what="run screen")
+    await wait_for(pilot, lambda: screen.run_row is not None and screen.query_one(LogTail).items, what="run and log")
+    await wait_for(pilot, lambda: screen.poller.polls >= 3, what="the first polls")
+    return screen
+
+
+async def test_a_completed_runs_screen_writes_nothing_while_nothing_changes(tmp_path):
+    home = seed_fixed_home(tmp_path / "home")
+    app = app_for(home, poll_s=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        terminal = Terminal(app)
+        screen = await open_run_settled(app, pilot, COMPLETED)
+        runs_list = app.get_screen_stack("runs")[0]
+        terminal.reset()
+        polls = screen.poller.polls
+        await wait_for(pilot, lambda: screen.poller.polls >= polls + 10, what="ten more polls of the run")
+        assert (terminal.frames, terminal.bytes) == (0, 0), "an unchanged run screen was drawn again"
+        assert runs_list.poller.polls == 0 or not runs_list.is_current, "the covered Runs list polls on"
+
+
+async def test_a_live_runs_row_repaints_only_its_own_row_in_the_runs_list(tmp_path):
+    home = seed_fixed_home(tmp_path / "home")
+    app = app_for(home, poll_s=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        terminal = Terminal(app)
+        runs = app.screen
+        await wait_for(pilot, lambda: RUNNING in runs.cells, what="the table")
+        await wait_for(pilot, lambda: runs.poller.polls >= 3, what="the first polls")
+        _advance(home, RUNNING, step=18, loss=1.01)  # (the first partial redraw also paints what the
+        await wait_for(pilot, lambda: str(runs.cells[RUNNING][4]) == "1.0100", what="the new loss")  # layout left)
+        await wait_for(pilot, lambda: terminal.frames, what="that step drawn")
+        terminal.reset()
+        _advance(home, RUNNING, step=19, loss=0.99)
+        await wait_for(pilot, lambda: str(runs.cells[RUNNING][4]) == "0.9900", what="the next loss in the table")
+        await wait_for(pilot, lambda: terminal.frames, what="that step drawn")
+        row = 2 + runs.row_ids.index(RUNNING) + 1  # 1-based: the header line, the table's header, the row
+        assert terminal.rows == {row}, f"rows {sorted(terminal.rows)} were drawn for a change in row {row}"
+        assert terminal.bytes < 600, terminal.bytes
+
+
+def _advance(home, run_id: int, step: int, loss: float) -> None:
+    """Another process (a supervisor) moves the run on by a step."""
+    conn = sqlite3.connect(home / "ffui.db", timeout=30)
+    try:
+        metrics = json.loads(conn.execute("SELECT metrics_json FROM training_runs WHERE id = ?", (run_id,)).fetchone()[0])
+        metrics["history"].append([step, loss])
+        conn.execute("UPDATE training_runs SET current_step = ?, progress = ?, last_loss = ?, metrics_json = ?, "
+                     "updated_at = datetime('now', '+1 second') WHERE id = ?",
+                     (step, step / 40, loss, json.dumps(metrics), run_id))
+        conn.commit()
+    finally:
+        conn.close()
