@@ -287,7 +287,7 @@ def explain_bindings(prefix: str) -> list[Binding]:
     keys = {"cancel_run": ("c", "Cancel"), "checkpoint": ("s", "Checkpoint"), "resume": ("r", "Resume"),
             "delete": ("x", "Delete")}
     return [Binding(key, f"explain('{action}')", label, show=False, id=f"{prefix}.{action}.why",
-                    tooltip=f"{label}: not for a run in this state (the key says why)")
+                    tooltip=f"{label}: only for a {' or '.join(ACTION_STATES[action])} run")
             for action, (key, label) in keys.items()]
 
 
