@@ -521,7 +521,7 @@ async def test_help_lists_the_screens_keys_first_generic_ones_last_and_says_it_s
         text = screen_text(app)
         assert "scroll this help" in text
         keys = rendered(key_table(app.screen.target))
-        order = [keys.index(word) for word in ("Cancel the run", "Back to the list", "Datasets", "Focus Next")]
+        order = [keys.index(word) for word in ("Duplicate the config", "Back to the list", "Datasets", "Focus Next")]
         assert order == sorted(order), keys  # the run's keys, its other keys, the app's, generic ones
 
 
