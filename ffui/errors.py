@@ -4,8 +4,9 @@
   that cannot change as asked, a bad config, the database file, a catalog entry): its
   ``str()`` is one line that says what is wrong and what to do, shown as it is.
 * :func:`user_message` turns any exception into that one line: an ``FfuiError`` or a known
-  SQLite or OS fault in plain words; anything else is a bug, whose traceback goes to the
-  crash log (:func:`write_crash`) and never to the screen.
+  SQLite or OS fault in plain words (:func:`describe_sqlite_error`, which ``ffui.db`` also
+  uses for a file it cannot open); anything else is a bug, whose traceback goes to the crash
+  log (:func:`write_crash`) and never to the screen.
 
 The CLI (``ffui.cli``) and the app (``screens.app``) both call ``user_message``. This is a
 shared leaf: it imports nothing of ffui, so the worker side (``ffui.train``) may use it too.
