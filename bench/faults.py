@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 from ffui import db as fdb
-from ffui.jobs import manager, procs
+from ffui import procs
+from ffui.jobs import manager
 from ffui.jobs.fake_worker import MODULE, create_fake_run
 
 

@@ -28,7 +28,7 @@ from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from ffui.crash import write_crash
+from ffui.errors import internal_error_message, user_message
 from ffui.paths import Paths
 from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, RunsProvider
 from screens.widgets.base import FfuiScreen
@@ -258,30 +258,14 @@ class FfuiApp(App[None]):
         self.notify(self.describe_error(exc), severity="error", timeout=8, markup=False)
 
     def describe_error(self, exc: BaseException) -> str:
-        """One line for any failure: the message of errors users can fix, else 'internal error'.
-
-        The traceback of an internal error goes to HOME/ffui-crash.log, never to the screen.
-        """
-        from ffui.cli import user_errors
-        from ffui.db import describe_sqlite_error
-
-        meaning = describe_sqlite_error(exc, self.paths.db)
-        if meaning:
-            message = meaning
-        elif isinstance(exc, user_errors()):
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        elif isinstance(exc, OSError) and exc.strerror:
-            where = f" ({exc.filename})" if exc.filename else ""
-            message = f"{exc.strerror}{where}"
-        else:
-            crash = write_crash(self.paths.home, exc)
-            message = f"internal error: {exc.__class__.__name__}: {str(exc)[:80]} (details in {crash})"
-        return message
+        """One line for any failure, as the CLI words it (``ffui.errors.user_message``): the
+        message of errors users can fix, else 'internal error' with the traceback in
+        HOME/ffui-crash.log, never on the screen."""
+        return user_message(exc, self.paths.home, self.paths.db)
 
     def _handle_exception(self, error: Exception) -> None:
         """An exception nothing caught (a bug): exit with one line, the traceback in the crash log."""
-        crash = write_crash(self.paths.home, error)
-        self.crash_message = f"ffui: internal error: {error.__class__.__name__}: {error} (details in {crash}; please report it)"
+        self.crash_message = f"ffui: {internal_error_message(error, self.paths.home)}"
         self._return_code = 1
         if self._exception is None:  # keeps run_test() re-raising it, as Textual does
             self._exception = error

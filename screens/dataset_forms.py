@@ -51,12 +51,6 @@ def notify_error(node, exc: BaseException) -> None:
                         markup=False)
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    from ffui.cli import user_errors
-
-    return user_errors()
-
-
 class Tick(Checkbox):
     """A check box that reads without colour: X when on, blank when off (16 colours, tmux)."""
 

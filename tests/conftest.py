@@ -48,7 +48,7 @@ def kill_runs(home: Path) -> None:
     import signal
     import sqlite3
 
-    from ffui.jobs import procs
+    from ffui import procs
 
     if not (home / "ffui.db").exists():
         return

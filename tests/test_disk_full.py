@@ -98,7 +98,7 @@ def test_a_run_whose_disk_fills_fails_saying_so(small_disk, tmp_path, ffui):
         assert "disk" in run["error_message"] and "full" in run["error_message"], run["error_message"]
         assert "Traceback" not in run["error_message"]
     finally:
-        from ffui.jobs import procs
+        from ffui import procs
 
         procs.signal_group((run or {}).get("trainer_pgid"), signal.SIGKILL)
         procs.signal_pid((run or {}).get("supervisor_pid"), signal.SIGKILL)

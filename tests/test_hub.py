@@ -212,7 +212,7 @@ def kill_runs(home):
     """Kill whatever a test's runs left behind (supervisor and trainer)."""
     yield
     from ffui import db as fdb
-    from ffui.jobs import procs
+    from ffui import procs
 
     async def kill():
         async with fdb.connect(home / "ffui.db", home) as db:

@@ -54,7 +54,7 @@ async def wait_run(home: Path, run_id: int, timeout: float = 240) -> dict:
 
 async def kill_runs_async(home: Path) -> None:
     """Kill every process of every run in ``home`` (tests clean up what they started)."""
-    from ffui.jobs import procs
+    from ffui import procs
 
     async with fdb.connect(home / "ffui.db", home) as db:
         for run in await fdb.list_training_runs(db):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from ffui import db as fdb
-from ffui.jobs import manager, procs
+from ffui import procs
+from ffui.jobs import manager
 from ffui.jobs.fake_worker import MODULE, create_fake_run
 from ffui.jobs.errors import JobError
 

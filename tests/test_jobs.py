@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from ffui import db as fdb
-from ffui.jobs import manager, procs
+from ffui import procs
+from ffui.jobs import manager
 
 pytest.importorskip("torch", reason="the job tests run the real trainer, which needs the [train] extras (torch)")
 

@@ -14,7 +14,7 @@ import pytest
 import test_inference as shared
 from ffui import db as fdb
 
-from ffui.jobs.procs import alive
+from ffui.procs import alive
 from tui_support import app_for as _app_for
 from tui_support import notifications as notices
 from tui_support import settle as _settle

@@ -258,7 +258,7 @@ async def _build_real(base: Path) -> dict:
 def kill_real_runs() -> None:
     """Kill every process of the session's real runs (tests must not leave trainers behind)."""
     from ffui.db import open_sync
-    from ffui.jobs import procs
+    from ffui import procs
 
     if not _real:
         return

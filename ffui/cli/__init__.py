@@ -4,7 +4,8 @@
 group lives in its own module in this package and is registered here by name; groups
 whose module is not present in this build are simply absent. Errors a user can cause are
 printed as one line on stderr with a non-zero exit status; anything unexpected is one
-line too, with the traceback saved to a crash file in the home instead of the screen.
+line too, with the traceback saved to a crash file in the home instead of the screen (the
+words come from ``ffui.errors.user_message``, which the app uses too).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import click
 
-from ffui.crash import write_crash
+from ffui.errors import user_message
 from ffui.paths import Paths, keep_files_private, resolve_paths
 
 T = TypeVar("T")
@@ -60,19 +61,6 @@ def confirm_destructive(what: str, yes: bool, flag: str = "--yes") -> None:
         raise UserError("nothing was changed")
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types whose message is written for users (one line, no traceback)."""
-    from ffui.db import CatalogError, DatabaseError
-
-    kinds: list[type[BaseException]] = [DatabaseError, CatalogError]
-    for mod, name in (("ffui.data.errors", "DataError"), ("ffui.jobs.errors", "JobError"), ("ffui.train.config", "ConfigError")):
-        try:
-            kinds.append(getattr(importlib.import_module(mod), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(kinds)
-
-
 class FfuiGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -89,24 +77,12 @@ class FfuiGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # no second complaint when Python flushes at exit
             ctx.exit(0)
-        except user_errors() as exc:
-            raise UserError(str(exc)) from None
-        except OSError as exc:
-            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            if exc.errno == 28:
-                raise UserError(f"the disk is full{where}: free some space and try again; nothing was lost") from None
-            raise UserError(f"{exc.strerror or exc}{where}") from None
-        except Exception as exc:  # a bug: keep the screen clean, keep the details
-            from ffui.db import describe_sqlite_error
-
+        except Exception as exc:  # a user's error in its own words; a bug as one line, details in the crash log
             paths: Paths | None = ctx.obj if isinstance(ctx.obj, Paths) else None
-            meaning = describe_sqlite_error(exc, paths.db if paths else None)
-            if meaning and meaning == ctx.meta.get(WARNED_KEY):
+            message = user_message(exc, paths.home if paths else None, paths.db if paths else None)
+            if message == ctx.meta.get(WARNED_KEY):
                 ctx.exit(1)  # the start-up warning said it already: one line is enough
-            if meaning:
-                raise UserError(meaning) from None
-            crash = write_crash(paths.home if paths else None, exc)
-            raise UserError(f"internal error: {exc.__class__.__name__}: {exc} (details in {crash}; please report it)") from None
+            raise UserError(message) from None
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -211,7 +187,7 @@ def _reconcile(ctx: click.Context) -> None:
     except DatabaseError:
         pass  # the command opens the database itself and says what is wrong
     except Exception as exc:  # the command still runs; say why runs were not checked
-        from ffui.db import describe_sqlite_error
+        from ffui.errors import describe_sqlite_error
 
         meaning = describe_sqlite_error(exc, paths.db)
         ctx.meta[WARNED_KEY] = meaning  # a command failing for the same reason then adds no second line

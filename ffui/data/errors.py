@@ -1,15 +1,18 @@
 """Errors of the dataset pipeline.
 
 Every problem with an operator's data is a :class:`DataError` whose ``str()`` is one line that
-names the file, the line or row, what is wrong and what to do. The CLI prints it as is.
+names the file, the line or row, what is wrong and what to do; like every
+:class:`ffui.errors.FfuiError` the CLI and the app show it as it is.
 """
 
 from __future__ import annotations
 
 import os
 
+from ffui.errors import FfuiError
 
-class DataError(Exception):
+
+class DataError(FfuiError):
     """A problem with input data or a dataset operation, printable as one clear line.
 
     ``path``: the file, folder or hub id concerned (or None); ``where``: e.g. ``"line 7"`` or

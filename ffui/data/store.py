@@ -100,7 +100,7 @@ async def resolve(db, dataset: str | int | dict, *, filling_ok: bool = False) ->
         return dataset
     row = await _lookup(db, dataset)
     if not filling_ok and session_meta(row).get("filling"):
-        from ffui.jobs.procs import identity_alive
+        from ffui.procs import identity_alive
 
         if identity_alive(session_meta(row)["filling"]):
             raise DataError(None, None, f"dataset {display_name(row)!r} is still being imported "
@@ -145,7 +145,7 @@ async def _check_new_name(db, name: str) -> str:
 
 async def _drop_abandoned(db) -> None:
     """Remove datasets whose import or merge died halfway (its process is gone)."""
-    from ffui.jobs.procs import identity_alive
+    from ffui.procs import identity_alive
 
     rows = await db.fetchall(f"SELECT * FROM scrape_sessions WHERE NOT {SHOWN_SQL}")
     for row in rows:
@@ -157,7 +157,7 @@ async def _drop_abandoned(db) -> None:
 async def _new_dataset(db, **create):
     """A new dataset to fill (``_create``'s arguments): created at once, marked ``filling``, and
     removed again if the body fails or is cancelled. The body ends with ``_finish``."""
-    from ffui.jobs.procs import identity
+    from ffui.procs import identity
 
     create["meta"] = dict(create["meta"], filling=identity())
     async with db.transaction():

@@ -44,7 +44,7 @@ from ffui.db.catalog import (
 from ffui.db.core import (SCHEMA_VERSION, Database, DatabaseError, connect, describe_sqlite_error, init_db,
                           open_db, open_sync)
 from ffui.db.export import ImportReport, export_database, export_to_json, import_database, import_from_json
-from ffui.db.logs import DbLogHandler, add_log_lines, clear_logs, get_log_count, get_logs, redact, register_secret
+from ffui.db.logs import DbLogHandler, add_log_lines, clear_logs, get_log_count, get_logs
 from ffui.db.scraped_data import (
     add_scraped_pairs,
     count_pairs,
@@ -57,13 +57,12 @@ from ffui.db.scraped_data import (
     list_scrape_sessions,
     update_scrape_session,
 )
+from ffui.db.secrets import is_secret_key, mask_secret, redact, register_secret
 from ffui.db.settings import (
     delete_setting,
     get_setting,
     get_state,
-    is_secret_key,
     list_settings,
-    mask_secret,
     set_setting,
     set_state,
 )

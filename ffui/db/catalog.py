@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from ffui.db.core import Database
+from ffui.errors import FfuiError
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "models": (
@@ -36,7 +37,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-class CatalogError(ValueError):
+class CatalogError(FfuiError, ValueError):
     """A row the user asked for cannot be written; str() is one line."""
 
 

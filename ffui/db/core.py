@@ -20,6 +20,8 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 
 import aiosqlite
 
+from ffui.errors import FfuiError, describe_sqlite_error
+
 BUSY_TIMEOUT_MS = 30_000
 
 # Tables of the predecessor studio (seed 001): a version-0 database holding only these is
@@ -39,63 +41,8 @@ SEED_001_TABLES = {
 }
 
 
-class DatabaseError(Exception):
+class DatabaseError(FfuiError):
     """A problem with the database file that the user can act on; str() is one line."""
-
-
-# What SQLite's own errors mean for a user, and what to do; matched on SQLite's message text.
-_SQLITE_MEANINGS = (
-    ("database or disk is full", "the disk holding the database is full: free some space and try again "
-                                 "(nothing of the failed change was written)"),
-    ("database is locked", "the database stayed busy (another ffui was writing, a large import perhaps); "
-                           "try again in a moment"),
-    ("readonly database", "the database file is read-only: check its permissions and its folder's"),
-    ("unable to open database file", "cannot open the database file: check that its folder exists and is writable"),
-    ("disk i/o error", "the disk reported an I/O error while using the database: check the disk "
-                       "(dmesg, df) before going on"),
-)
-
-
-def describe_sqlite_error(exc: BaseException, db_path: Path | None = None) -> str | None:
-    """One line for a user about an sqlite3 error, or None when it is not one they can act on.
-
-    With ``db_path``, a read-only error names what exactly is read-only."""
-    if not isinstance(exc, sqlite3.Error):
-        return None
-    text = str(exc).lower()
-    if db_path is not None and ("readonly" in text or "unable to open" in text):
-        reason = readonly_reason(Path(db_path))
-        if reason:
-            return reason
-    for needle, meaning in _SQLITE_MEANINGS:
-        if needle in text:
-            return meaning
-    return None
-
-
-def readonly_reason(path: Path) -> str | None:
-    """Why SQLite cannot write the database at ``path``: the file system, the folder (SQLite
-    writes -wal and -shm files next to the database), the file, or leftover -wal/-shm files."""
-    folder = path.parent
-    try:
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return (f"the database {path} is on a read-only file system: remount it read-write, "
-                    "or copy the database to a writable place and point --db at the copy")
-    except OSError:
-        pass
-    stuck = [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists() and not os.access(p, os.W_OK)]
-    if stuck:
-        names = " ".join(str(p) for p in stuck)
-        return (f"the database {path} is writable but {names} beside it {'are' if len(stuck) > 1 else 'is'} "
-                f"still read-only (left from when the database was): make {'them' if len(stuck) > 1 else 'it'} "
-                f"writable with chmod u+w {names} (chattr -i if immutable); do not delete them, a -wal file "
-                "holds recent changes")
-    if not os.access(folder, os.W_OK):
-        return (f"the folder {folder} of the database is read-only, and SQLite must create files beside "
-                f"{path.name} (-wal, -shm): make the folder writable, or move the database with --db")
-    if path.exists() and not os.access(path, os.W_OK):
-        return f"the database file {path} is read-only: make it writable (chmod u+w {path})"
-    return None
 
 
 def _migration_scripts() -> list[tuple[int, str, str]]:

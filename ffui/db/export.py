@@ -20,7 +20,7 @@ from typing import Any
 
 from ffui.db.catalog import one_line
 from ffui.db.core import Database, DatabaseError, open_sync
-from ffui.db.settings import is_secret_key
+from ffui.db.secrets import is_secret_key
 
 # Import order: parents before children (references are checked at commit anyway).
 TABLE_ORDER = (

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ffui.db.core import Database, open_sync
+from ffui.db.secrets import has_secrets, is_secret_key, redact, register_secret  # (redact: callers use it from here too)
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _INSERT = (
@@ -29,26 +30,6 @@ _INSERT = (
 # The handler passes the record's epoch seconds and lets SQLite format them (in C, in the
 # writer thread): the same text as timestamp() below.
 _INSERT_EPOCH = _INSERT.replace("VALUES (?,", "VALUES (strftime('%Y-%m-%d %H:%M:%f', ?, 'unixepoch'),")
-
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret value so that no log line written from this process shows it."""
-    if value and len(value) >= 4:
-        with _secrets_lock:
-            _secrets.add(value)
-
-
-def redact(text: str | None) -> str | None:
-    if not text or not _secrets:
-        return text
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
-
 
 def timestamp(ts: float | None = None) -> str:
     """UTC, seed format plus milliseconds so lines of one second keep their order in views."""
@@ -235,8 +216,6 @@ class DbLogHandler(logging.Handler):
             return
         try:
             for (key, value) in conn.execute("SELECT key, value FROM settings"):
-                from ffui.db.settings import is_secret_key
-
                 if is_secret_key(key):
                     register_secret(value)
             while True:
@@ -277,7 +256,7 @@ class DbLogHandler(logging.Handler):
         rows = [r if type(r) is tuple else (
             r.created, r.levelname, r.name, r.getMessage(), r.module, r.funcName, r.lineno, None,
             getattr(r, "run_id", run_id), getattr(r, "source", source)) for r in batch]
-        if _secrets:
+        if has_secrets():
             rows = [(*r[:3], redact(r[3]), *r[4:7], redact(r[7]), *r[8:]) for r in rows]
         return rows
 

@@ -2,7 +2,7 @@
 
 Keys use dot notation (``huggingface.token``, ``runpod.api_key``). Secret keys are stored
 like any other but are masked when listed, left out of exports by default, and their values
-are redacted from logs.
+are redacted from logs (which keys are secret, and the redaction: ``ffui.db.secrets``).
 """
 
 from __future__ import annotations
@@ -11,23 +11,7 @@ import json
 from typing import Any
 
 from ffui.db.core import Database
-
-# Known secrets, plus any key whose last part names a credential.
-SECRET_KEYS = {"huggingface.token", "hf.token", "runpod.api_key", "openai.api_key", "proxy.password"}
-_SECRET_SUFFIXES = ("token", "api_key", "apikey", "secret", "password", "key_secret")
-
-
-def is_secret_key(key: str) -> bool:
-    last = key.lower().rsplit(".", 1)[-1]
-    return key.lower() in SECRET_KEYS or last.endswith(_SECRET_SUFFIXES)
-
-
-def mask_secret(value: str | None) -> str:
-    if not value:
-        return ""
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:3] + "*" * 6 + value[-2:]
+from ffui.db.secrets import is_secret_key, mask_secret, register_secret
 
 
 async def get_setting(db: Database, key: str, default: Any = None) -> Any:
@@ -44,8 +28,6 @@ async def set_setting(db: Database, key: str, value: Any) -> None:
         (key, value),
     )
     if is_secret_key(key):
-        from ffui.db.logs import register_secret
-
         register_secret(value)
 
 

@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from ffui.jobs import procs
+from ffui import procs
 
 HEARTBEAT_NAME = "supervisor.json"
 SUPERVISOR_STALE_S = 60.0

@@ -31,7 +31,8 @@ from ffui.db import (
     update_training_run,
 )
 from ffui.db.catalog import one_line
-from ffui.jobs import health, procs
+from ffui import procs
+from ffui.jobs import health
 from ffui.jobs.errors import JobError
 
 SUPERVISOR_MODULE = "ffui.jobs.supervisor"

@@ -37,7 +37,8 @@ from typing import Any
 
 from ffui.db import Database, add_log_lines, connect, get_setting, get_training_run, update_training_run
 from ffui.db.logs import redact, timestamp
-from ffui.jobs import health, procs
+from ffui import procs
+from ffui.jobs import health
 from ffui.jobs.tail import read_lines
 from ffui.paths import keep_files_private
 from ffui.runfiles import check_run_dir, open_run_file

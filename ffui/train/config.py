@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from ffui.bounded import brief
+from ffui.errors import FfuiError
 
 Method = Literal["lora", "qlora", "full"]
 Backend = Literal["auto", "unsloth", "peft", "cpu"]
@@ -34,7 +35,7 @@ PROMPT_TEMPLATE_KEYS = ("prompt_template", "input_template", "completion_templat
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
-class ConfigError(ValueError):
+class ConfigError(FfuiError, ValueError):
     """An invalid config; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str]):

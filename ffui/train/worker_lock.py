@@ -95,7 +95,7 @@ def hold(run_dir: str | Path) -> int | None:
         fd = try_lock(run_dir)
         if fd is None:
             return None
-    from ffui.jobs.procs import identity
+    from ffui.procs import identity
 
     # The process group leader is what the supervisor follows and kills (the launcher, or us).
     owner = dict(identity(os.getpgrp()), pgid=os.getpgrp())

@@ -1,6 +1,8 @@
 """Process facts from /proc, without psutil: is a pid alive, and is it still the process we started?
 
 PIDs are reused, so "alive" always means "alive and running our command line".
+A shared leaf (it imports nothing of ffui): the job machinery, the dataset layer (whose
+filling marker names the importing process) and the worker's run lock all use it.
 """
 
 from __future__ import annotations
