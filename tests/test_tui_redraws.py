@@ -112,7 +112,7 @@ async def test_a_step_of_a_live_run_writes_only_the_cells_it_changed_on_the_runs
         terminal = Terminal(app, monkeypatch)
         screen = await open_run_settled(app, pilot, RUNNING)
         log = screen.query_one(LogTail)
-        for step, loss in ((18, 1.0123), (19, 0.9876)):
+        for step, loss in ((18, 1.1375), (19, 1.0534)):  # (the curve goes on: the y axis stays)
             terminal.reset()
             _advance(home, RUNNING, step=step, loss=loss, log_line=f"step {step}/40 loss {loss:.4f} tok/s 4380")
             await wait_for(pilot, lambda: screen.run_row["current_step"] == step and log.items[-1].startswith(
@@ -121,7 +121,7 @@ async def test_a_step_of_a_live_run_writes_only_the_cells_it_changed_on_the_runs
             assert terminal.frames, "the step was not drawn"
         shown = app.screen.query_one("#run-progress").render()
         assert "step 19/40" in str(shown)
-        assert terminal.bytes < 2000, f"one step wrote {terminal.bytes} bytes"
+        assert terminal.bytes < 1500, f"one step wrote {terminal.bytes} bytes"
 
 
 def _advance(home, run_id: int, step: int, loss: float, log_line: str | None = None) -> None:
@@ -140,3 +140,25 @@ def _advance(home, run_id: int, step: int, loss: float, log_line: str | None = N
                 train_log.write(log_line + "\n")
     finally:
         conn.close()
+
+
+async def test_a_new_loss_point_adds_columns_to_the_chart_and_leaves_the_rest_as_it_was():
+    """The x axis spans the planned steps and the y axis is rounded: a step draws its own columns."""
+    from textual.app import App
+
+    from screens.widgets.chart import LossChart
+    from tui_support import _history
+
+    class ChartApp(App):
+        def compose(self):
+            yield LossChart()
+
+    async with ChartApp().run_test(size=(48, 8)) as pilot:
+        chart = pilot.app.query_one(LossChart)
+        chart.set_data(_history(17), [], planned_steps=40)
+        before = chart.render().plain.splitlines()
+        chart.set_data(_history(18), [], planned_steps=40)
+        after = chart.render().plain.splitlines()
+    changed = {x for old, new in zip(before, after) for x, (a, b) in enumerate(zip(old, new)) if a != b}
+    assert before[-1] == after[-1] and before[-1].endswith("40"), "the x axis moved"
+    assert len(changed) <= 2 and min(changed) > len(after[0]) * 17 // 40, f"columns {sorted(changed)} changed"
