@@ -122,7 +122,8 @@ class FfuiApp(App[None]):
     def _display(self, screen: Screen, renderable: Any) -> None:
         # (Textual's own writer, fed the update cut to what changed; only a frame it will
         # write is cut, or the copy would hold cells the terminal never got)
-        if renderable is not None and self._running and not self._closed and not self._batch_count:
+        if renderable is not None and self._running and not self._closed and not self._batch_count \
+                and self._driver is not None:
             renderable = self.terminal_shadow.cut(renderable)
         super()._display(screen, renderable)
 

@@ -12,7 +12,7 @@ frame is written whole.
 from __future__ import annotations
 
 from itertools import groupby
-from typing import Any, Iterator
+from typing import Any
 
 from rich.cells import get_character_cell_size
 from rich.segment import Segment
@@ -25,31 +25,33 @@ Cell = tuple[str, Any]  # (the character, its rich Style)
 GAP = 8
 
 
-def segment_cells(x: int, segment: Segment) -> Iterator[tuple[int, Cell]]:
-    """The cells a segment covers from column ``x`` (a wide character takes two)."""
-    style = segment.style
-    for char in segment.text:
+def segment_cells(segment: Segment) -> list[Cell]:
+    """The cells a segment covers, left to right (a wide character takes two)."""
+    style, text = segment.style, segment.text
+    if len(text) == segment.cell_length:  # (the common case: one cell a character)
+        return [(char, style) for char in text]
+    cells: list[Cell] = []
+    for char in text:
         width = get_character_cell_size(char)
-        if width == 0:
-            continue  # (a combining mark: drawn with the cell before; rare enough to ignore)
-        yield x, (char, style)
-        if width == 2:
-            yield x + 1, ("", style)
-        x += width
+        if width:  # (a combining mark, width 0, is drawn with the cell before: rare, ignored)
+            cells.append((char, style))
+            if width == 2:
+                cells.append(("", style))
+    return cells
 
 
-def line_cells(line: dict, x1: int, x2: int) -> dict[int, Cell]:
+def line_cells(line: dict, x1: int, x2: int) -> list[Cell | None]:
     """The cells in columns x1..x2 of a line of a ``ChopsUpdate`` (its strips by column)."""
-    cells: dict[int, Cell] = {}
+    cells: list[Cell | None] = [None] * (x2 - x1)
     for x, strip in line.items():
-        if strip is None:
+        if strip is None or x >= x2:
             continue
+        row: list[Cell] = []
         for segment in strip:
-            if x >= x2:
-                break
-            if x + segment.cell_length > x1:
-                cells.update((at, cell) for at, cell in segment_cells(x, segment) if x1 <= at < x2)
-            x += segment.cell_length
+            row.extend(segment_cells(segment))
+        start, end = max(x, x1), min(x + len(row), x2)
+        if start < end:
+            cells[start - x1:end - x1] = row[start - x:end - x]
     return cells
 
 
@@ -64,22 +66,27 @@ def runs_of(columns: list[int]) -> list[tuple[int, int]]:
     return [(start, end) for start, end in runs]
 
 
-def strip_of(cells: dict[int, Cell], start: int, end: int) -> Strip:
-    """The cells start..end as one strip, a segment per style."""
-    segments = [Segment("".join(char for _, (char, _) in group), style)
-                for style, group in groupby(((x, cells[x]) for x in range(start, end) if x in cells),
-                                            key=lambda item: item[1][1])]
-    return Strip(segments)
+def strip_of(cells: list[Cell | None], start: int, end: int) -> Strip:
+    """The cells start..end (indexes into ``cells``) as one strip, a segment per style."""
+    present = [cell for cell in cells[start:end] if cell is not None]
+    return Strip([Segment("".join(char for char, _ in group), style)
+                  for style, group in groupby(present, key=lambda cell: cell[1])])
 
 
 class TerminalShadow:
     """The cells on the terminal, as this app wrote them; cuts updates to what changed."""
 
     def __init__(self) -> None:
-        self.rows: dict[int, dict[int, Cell]] = {}
+        self.rows: dict[int, list[Cell | None]] = {}
 
     def forget(self) -> None:
         self.rows = {}
+
+    def _row(self, y: int, width: int) -> list[Cell | None]:
+        row = self.rows.setdefault(y, [])
+        if len(row) < width:
+            row.extend([None] * (width - len(row)))
+        return row
 
     def cut(self, update: Any) -> Any:
         """The update to write instead of ``update`` (None: nothing changed)."""
@@ -91,14 +98,19 @@ class TerminalShadow:
             return update
         runs: dict[int, list[tuple[int, int, Strip]]] = {}  # by line: (start, end, the cells)
         for y, x1, x2 in update.spans:
-            row, new = self.rows.setdefault(y, {}), line_cells(update.chops[y], x1, x2)
-            for start, end in runs_of([x for x in sorted(new) if row.get(x) != new[x]]):
-                if new[start][0] == "" and start - 1 in new:  # (the right half of a wide character)
+            row, new = self._row(y, x2), line_cells(update.chops[y], x1, x2)
+            old = row[x1:x2]
+            if old == new:
+                continue
+            changed = [x1 + i for i, (was, cell) in enumerate(zip(old, new)) if cell is not None and was != cell]
+            for start, end in runs_of(changed):
+                if new[start - x1][0] == "" and start > x1:  # (the right half of a wide character)
                     start -= 1
-                if new.get(end, ("x",))[0] == "":  # (a wide character's right half: it goes whole)
+                if end < x2 and (new[end - x1] or ("x",))[0] == "":  # (it goes whole)
                     end += 1
-                runs.setdefault(y, []).append((start, end, strip_of(new, start, end)))
-                row.update((x, new[x]) for x in range(start, end) if x in new)
+                runs.setdefault(y, []).append((start, end, strip_of(new, start - x1, end - x1)))
+                row[start:end] = [cell if cell is not None else was
+                                  for was, cell in zip(row[start:end], new[start - x1:end - x1])]
         if not runs:
             return None
         # one span a line, holding only the changed runs: the gaps between them are not written
@@ -113,8 +125,9 @@ class TerminalShadow:
 
     def _remember_layout(self, update: LayoutUpdate) -> None:
         for y, line in enumerate(update.strips, update.region.y):
-            row, x = self.rows.setdefault(y, {}), update.region.x
+            cells: list[Cell] = []
             for strip in line:
                 for segment in strip:
-                    row.update(segment_cells(x, segment))
-                    x += segment.cell_length
+                    cells.extend(segment_cells(segment))
+            x = update.region.x
+            self._row(y, x + len(cells))[x:x + len(cells)] = cells
