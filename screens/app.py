@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState
 from ffui.errors import internal_error_message, user_message
 from ffui.paths import Paths
 from screens.palette import ActionsProvider, DatasetsProvider, ModelsProvider, RunsProvider
+from screens.terminal_shadow import TerminalShadow
 from screens.widgets.base import FfuiScreen
 
 GPU_POLL_S = 5.0
@@ -114,10 +115,23 @@ class FfuiApp(App[None]):
         self._db_ready = asyncio.Event()
         self.crash_message: str | None = None
         self._held_input: list | None = None  # typed or pasted while a mode key switches screens
+        self.terminal_shadow = TerminalShadow()  # so a frame writes only the cells that changed
 
     # -- start and stop ------------------------------------------------------------------
 
+    def _display(self, screen: Screen, renderable: Any) -> None:
+        # (Textual's own writer, fed the update cut to what changed; only a frame it will
+        # write is cut, or the copy would hold cells the terminal never got)
+        if renderable is not None and self._running and not self._closed and not self._batch_count \
+                and self._driver is not None:
+            renderable = self.terminal_shadow.cut(renderable)
+        super()._display(screen, renderable)
+
+    def on_resize(self) -> None:
+        self.terminal_shadow.forget()
+
     def on_mount(self) -> None:
+        self.app_resume_signal.subscribe(self, lambda _app: self.terminal_shadow.forget())
         if not self.is_headless and self.console.color_system in ("standard", "windows"):
             self.theme = "ansi-dark"  # 16 colours: the ANSI theme keeps contrast readable
         self.run_worker(self._open_database, name="open-db", exit_on_error=False)

@@ -234,7 +234,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         if warn is not None:
             update_if_changed(box, warn)
         metrics = run.get("metrics") or {}
-        self.query_one(LossChart).set_data(metrics.get("history"), metrics.get("eval_history"))
+        self.query_one(LossChart).set_data(metrics.get("history"), metrics.get("eval_history"), run.get("total_steps"))
         update_if_changed(self.query_one("#run-metrics", Static), metrics_table(run),
                           key=tuple(sorted(metric_values(run).items(), key=str)), layout=False)  # (7 rows)
 

@@ -19,24 +19,30 @@ COMPLETED, RUNNING = 1, 2  # runs of the fixed home (tests/tui_support.py)
 
 
 class Terminal:
-    """Counts the frames and bytes the app would write to an 80x24 terminal."""
+    """Counts the frames and bytes the app would write to an 80x24 terminal.
 
-    def __init__(self, app):
+    It listens where Textual's own writer gets each update (``App._display``), so what the
+    app cuts out of an update before writing it is not counted.
+    """
+
+    def __init__(self, app, monkeypatch):
+        from textual.app import App
+
         self.frames = self.bytes = 0
         self.rows: set[int] = set()
-        display = app._display
+        display = App._display
 
-        def counting(screen, renderable):
-            if renderable is not None:
+        def counting(self_app, screen, renderable):
+            if renderable is not None and self_app is app:
                 out = io.StringIO()
                 Console(file=out, width=80, height=24, force_terminal=True, color_system="256",
                         legacy_windows=False).print(renderable, end="")
                 self.frames += 1
                 self.bytes += len(out.getvalue().encode())
                 self.rows |= {int(row) for row in _cursor_rows(out.getvalue())}
-            return display(screen, renderable)
+            return display(self_app, screen, renderable)
 
-        app._display = counting
+        monkeypatch.setattr(App, "_display", counting)
 
     def reset(self) -> None:
         self.frames = self.bytes = 0
@@ -61,11 +67,11 @@ async def open_run_settled(app, pilot, run_id: int):
     return screen
 
 
-async def test_a_completed_runs_screen_writes_nothing_while_nothing_changes(tmp_path):
+async def test_a_completed_runs_screen_writes_nothing_while_nothing_changes(tmp_path, monkeypatch):
     home = seed_fixed_home(tmp_path / "home")
     app = app_for(home, poll_s=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
-        terminal = Terminal(app)
+        terminal = Terminal(app, monkeypatch)
         screen = await open_run_settled(app, pilot, COMPLETED)
         runs_list = app.get_screen_stack("runs")[0]
         terminal.reset()
@@ -75,11 +81,11 @@ async def test_a_completed_runs_screen_writes_nothing_while_nothing_changes(tmp_
         assert runs_list.poller.polls == 0 or not runs_list.is_current, "the covered Runs list polls on"
 
 
-async def test_a_live_runs_row_repaints_only_its_own_row_in_the_runs_list(tmp_path):
+async def test_a_live_runs_row_repaints_only_its_own_row_in_the_runs_list(tmp_path, monkeypatch):
     home = seed_fixed_home(tmp_path / "home")
     app = app_for(home, poll_s=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
-        terminal = Terminal(app)
+        terminal = Terminal(app, monkeypatch)
         runs = app.screen
         await wait_for(pilot, lambda: RUNNING in runs.cells, what="the table")
         await wait_for(pilot, lambda: runs.poller.polls >= 3, what="the first polls")
@@ -95,7 +101,30 @@ async def test_a_live_runs_row_repaints_only_its_own_row_in_the_runs_list(tmp_pa
         assert terminal.bytes < 600, terminal.bytes
 
 
-def _advance(home, run_id: int, step: int, loss: float) -> None:
+async def test_a_step_of_a_live_run_writes_only_the_cells_it_changed_on_the_runs_screen(tmp_path, monkeypatch):
+    """One step moves every row of the followed log up and one number of seven in the metrics:
+    the terminal gets the few characters that differ, not whole rows (3.6 KB a step before)."""
+    from screens.widgets.log_tail import LogTail
+
+    home = seed_fixed_home(tmp_path / "home")
+    app = app_for(home, poll_s=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        terminal = Terminal(app, monkeypatch)
+        screen = await open_run_settled(app, pilot, RUNNING)
+        log = screen.query_one(LogTail)
+        for step, loss in ((18, 1.1375), (19, 1.0534)):  # (the curve goes on: the y axis stays)
+            terminal.reset()
+            _advance(home, RUNNING, step=step, loss=loss, log_line=f"step {step}/40 loss {loss:.4f} tok/s 4380")
+            await wait_for(pilot, lambda: screen.run_row["current_step"] == step and log.items[-1].startswith(
+                f"step {step}/"), what=f"step {step} in the run and its log")
+            await pilot.pause()  # (drawn on the next idle)
+            assert terminal.frames, "the step was not drawn"
+        shown = app.screen.query_one("#run-progress").render()
+        assert "step 19/40" in str(shown)
+        assert terminal.bytes < 1500, f"one step wrote {terminal.bytes} bytes"
+
+
+def _advance(home, run_id: int, step: int, loss: float, log_line: str | None = None) -> None:
     """Another process (a supervisor) moves the run on by a step."""
     conn = sqlite3.connect(home / "ffui.db", timeout=30)
     try:
@@ -105,5 +134,31 @@ def _advance(home, run_id: int, step: int, loss: float) -> None:
                      "updated_at = datetime('now', '+1 second') WHERE id = ?",
                      (step, step / 40, loss, json.dumps(metrics), run_id))
         conn.commit()
+        if log_line is not None:
+            storage = conn.execute("SELECT storage_path FROM training_runs WHERE id = ?", (run_id,)).fetchone()[0]
+            with open(f"{storage}/train.log", "a") as train_log:
+                train_log.write(log_line + "\n")
     finally:
         conn.close()
+
+
+async def test_a_new_loss_point_adds_columns_to_the_chart_and_leaves_the_rest_as_it_was():
+    """The x axis spans the planned steps and the y axis is rounded: a step draws its own columns."""
+    from textual.app import App
+
+    from screens.widgets.chart import LossChart
+    from tui_support import _history
+
+    class ChartApp(App):
+        def compose(self):
+            yield LossChart()
+
+    async with ChartApp().run_test(size=(48, 8)) as pilot:
+        chart = pilot.app.query_one(LossChart)
+        chart.set_data(_history(17), [], planned_steps=40)
+        before = chart.render().plain.splitlines()
+        chart.set_data(_history(18), [], planned_steps=40)
+        after = chart.render().plain.splitlines()
+    changed = {x for old, new in zip(before, after) for x, (a, b) in enumerate(zip(old, new)) if a != b}
+    assert before[-1] == after[-1] and before[-1].endswith("40"), "the x axis moved"
+    assert len(changed) <= 2 and min(changed) > len(after[0]) * 17 // 40, f"columns {sorted(changed)} changed"

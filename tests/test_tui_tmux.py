@@ -130,3 +130,45 @@ def test_sixteen_colours_still_read_well(terminal):
     assert "███" in screen, "bars are drawn with characters, so they read without colour"
     term.keys("q")
     term.wait_for("ffui-exited-0")
+
+
+def _step(home: Path, step: int) -> None:
+    """A supervisor moves run 2 on by a step: its row, its loss history and a train.log line."""
+    import json
+    import sqlite3
+
+    conn = sqlite3.connect(home / "ffui.db", timeout=30)
+    try:
+        storage, metrics = conn.execute("SELECT storage_path, metrics_json FROM training_runs WHERE id = 2").fetchone()
+        metrics = json.loads(metrics)
+        loss = round(1.1 - 0.01 * step, 4)
+        metrics["history"].append([step, loss])
+        conn.execute("UPDATE training_runs SET current_step = ?, progress = ?, last_loss = ?, metrics_json = ?, "
+                     "updated_at = datetime('now') WHERE id = 2", (step, step / 40, loss, json.dumps(metrics)))
+        conn.commit()
+    finally:
+        conn.close()
+    with open(Path(storage) / "train.log", "a") as log:
+        log.write(f"step {step}/40 loss {loss:.4f} tok/s 4380\n")
+
+
+def test_a_live_run_written_cell_by_cell_looks_as_a_fresh_ffui_draws_it(terminal, tmp_path):
+    """Frames carry only the cells that changed: the terminal must still show what a whole draw shows."""
+    term = terminal("cells")
+    term.wait_for("llama-chat-qlora")
+    term.keys("Down", "Down", "Down", "Enter")
+    term.wait_for("step 17/40 epoch")
+    for step in range(18, 23):
+        _step(tmp_path / "home", step)
+        term.wait_for(f"step {step}/40 loss")
+    term.wait_for("step 22/40  ")  # (the progress line too)
+    fresh = terminal("fresh")  # the same run, drawn whole by a second ffui
+    fresh.wait_for("llama-chat-qlora")
+    fresh.keys("Down", "Down", "Down", "Enter")
+    fresh.wait_for("step 22/40  ")
+    fresh.wait_for("step 22/40 loss")
+    deadline = time.monotonic() + 30
+    while fresh.screen(escapes=True) != term.screen(escapes=True) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    drawn, whole = term.screen(escapes=True), fresh.screen(escapes=True)
+    assert drawn == whole, "\n".join(f"{a!r}\n{b!r}" for a, b in zip(drawn.splitlines(), whole.splitlines()) if a != b)

@@ -31,6 +31,16 @@ def _clean(points) -> list[tuple[float, float]]:
     return out
 
 
+def round_bounds(low: float, high: float) -> tuple[float, float]:
+    """The y range widened to whole steps of a round unit (1, 2 or 5 times a power of ten, a
+    tenth of the range or so), so a new loss point seldom moves the axis and redraws every column."""
+    if high - low < 1e-12:
+        return low - 0.5, high + 0.5
+    magnitude = 10 ** math.floor(math.log10((high - low) / 10))
+    unit = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= (high - low) / 10)
+    return math.floor(low / unit) * unit, math.ceil(high / unit) * unit
+
+
 def _label(v: float) -> str:
     text = f"{v:.4g}" if abs(v) < 1e4 else f"{v:.2e}"
     return text[:LABEL_W].rjust(LABEL_W)
@@ -65,10 +75,18 @@ class LossChart(Widget):
 
     history: reactive[list] = reactive(list, always_update=True)
     eval_history: reactive[list] = reactive(list, always_update=True)
+    planned_steps: reactive[float] = reactive(0.0)
 
-    def set_data(self, history, eval_history) -> None:
-        """Redraws only when the points changed (an unchanged chart costs the terminal nothing)."""
+    def set_data(self, history, eval_history, planned_steps=None) -> None:
+        """Redraws only when the points changed (an unchanged chart costs the terminal nothing).
+
+        The x axis spans the run's planned steps: a new step adds a column instead of
+        squeezing every column to the left (which redraws the whole chart over SSH).
+        """
         history, eval_history = _clean(history), _clean(eval_history)
+        planned = float(planned_steps) if isinstance(planned_steps, (int, float)) and planned_steps > 0 else 0.0
+        if planned != self.planned_steps:
+            self.planned_steps = planned
         if history != self.history:
             self.history = history
         if eval_history != self.eval_history:
@@ -85,9 +103,8 @@ class LossChart(Widget):
 
     def _draw(self, width: int, height: int, points: list[tuple[float, float]]) -> Text:
         xs, ys = [p[0] for p in points], [p[1] for p in points]
-        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-        if y1 - y0 < 1e-12:
-            y0, y1 = y0 - 0.5, y1 + 0.5
+        x0, x1 = min(xs), max(max(xs), self.planned_steps)
+        y0, y1 = round_bounds(min(ys), max(ys))
         pw, ph = width * 2, height * 4
 
         def to_px(p):
