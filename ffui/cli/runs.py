@@ -74,7 +74,9 @@ def summary(r: dict) -> str:
     if r.get("error_message"):
         lines.append(f"  reason: {r['error_message']}")
     if r["status"] in ("failed", "cancelled") and r.get("checkpoint_path"):
-        lines.append(f"  resume: ffui runs resume {r['id']}")
+        from ffui.cli import ffui_command
+
+        lines.append(f"  resume: {ffui_command()} runs resume {r['id']}")  # as it runs from here
     return "\n".join(lines)
 
 

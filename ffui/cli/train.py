@@ -32,7 +32,8 @@ def train(dataset, model, config, sets, prompt, name, wait) -> None:
     click.echo(f"  artifacts: {r['storage_path']}")
     if not wait:
         ffui = ffui_command(paths)
-        click.echo(f"  follow it: {ffui} runs logs {r['id']} --follow    progress: {ffui} runs show {r['id']}")
+        click.echo(f"  follow it: {ffui} runs logs {r['id']} --follow")
+        click.echo(f"  progress:  {ffui} runs show {r['id']}")
         return
     from ffui.cli.runs import wait_for_run
 
