@@ -1,6 +1,8 @@
+import contextlib
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,18 @@ def kill_runs(home: Path) -> None:
     for pgid, pid in rows:
         procs.signal_pid(pid, signal.SIGKILL)  # first, so it does not start the next queued run
         procs.signal_group(pgid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(tmp_path: Path, size: str, purpose: str):
+    """A small tmpfs under tmp_path (to fill, or to remount read-only); skips, naming what is
+    missing, where mounting is not allowed (it needs root's CAP_SYS_ADMIN)."""
+    mnt = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"mounting a tmpfs {purpose} needs root (CAP_SYS_ADMIN): {r.stderr.strip()[:120]}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

@@ -14,11 +14,11 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
+from conftest import mounted_tmpfs
 from ffui.db import open_sync
 
 
@@ -32,19 +32,8 @@ def _imported(ffui, home: Path, tmp_path: Path, name: str = "d1", rows: int = 3)
 @pytest.fixture
 def readonly_mount(tmp_path):
     """A tmpfs to fill and then remount read-only (needs CAP_SYS_ADMIN)."""
-    mnt = tmp_path / f"ro-{uuid.uuid4().hex[:6]}"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"mounting a tmpfs to make read-only needs root (CAP_SYS_ADMIN): {r.stderr.strip()[:120]}")
-
-    def make_readonly():
-        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
-
-    try:
-        yield mnt, make_readonly
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    with mounted_tmpfs(tmp_path, "16m", "to make read-only") as mnt:
+        yield mnt, lambda: subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
 
 
 @pytest.fixture

@@ -11,25 +11,18 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
+from conftest import mounted_tmpfs
 from ffui.db import open_sync
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mnt = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"mounting a small tmpfs to fill needs root (CAP_SYS_ADMIN): {r.stderr.strip()[:120]}")
-    try:
+    with mounted_tmpfs(tmp_path, "32m", "to fill") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def fill(disk: Path, leave: int = 0) -> None:
