@@ -74,16 +74,27 @@ async def random_kills(home: Path, runs: int, kills: int, lines_per_s: int, rng:
                 pid = (await fdb.get_training_run(db, run["id"]))["supervisor_pid"]
                 if procs.signal_pid(pid, signal.SIGKILL):
                     totals["kills"] += 1
-                while procs.alive(pid):
-                    await asyncio.sleep(0.01)
-                await manager.reconcile(db)
-            run = await wait_final(db, run["id"])
-            written, lost, dup = await compare_lines(db, run)
-            starts = [json.loads(x)["type"] for x in Path(run["storage_path"], "events.jsonl").read_text().splitlines()]
-            totals.update(written=written, lost=lost, duplicated=dup, double_workers=int(starts.count("start") > 1),
-                          not_completed=int(run["status"] != "completed"))
+                await replace_supervisor(db, pid)
+            run, counts = await outcome(db, run["id"])
+            totals.update(counts, not_completed=int(run["status"] != "completed"))
     totals["left_running"] = live_workers(home)
     return totals
+
+
+async def replace_supervisor(db, pid: int) -> None:
+    """Wait for the killed supervisor to be gone, then let reconcile start its replacement."""
+    while procs.alive(pid):
+        await asyncio.sleep(0.01)
+    await manager.reconcile(db)
+
+
+async def outcome(db, run_id: int) -> tuple[dict, dict]:
+    """The run once final, and what its log and events say: lines written, lost, duplicated,
+    and whether a second worker started (two `start` events)."""
+    run = await wait_final(db, run_id)
+    written, lost, dup = await compare_lines(db, run)
+    starts = [json.loads(x)["type"] for x in Path(run["storage_path"], "events.jsonl").read_text().splitlines()]
+    return run, {"written": written, "lost": lost, "duplicated": dup, "double_workers": int(starts.count("start") > 1)}
 
 
 def wait_for_child(pid: int, timeout: float = 30) -> None:
@@ -108,13 +119,9 @@ async def targeted_kills(home: Path, kills: int, lines_per_s: int) -> dict:
             wait_for_child(pid)
             procs.signal_pid(pid, signal.SIGKILL)
             totals["before_pid_recorded"] += (await fdb.get_training_run(db, run["id"]))["trainer_pid"] is None
-            while procs.alive(pid):
-                await asyncio.sleep(0.01)
-            await manager.reconcile(db)
-            run = await wait_final(db, run["id"])
-            written, lost, dup = await compare_lines(db, run)
-            starts = [json.loads(x)["type"] for x in Path(run["storage_path"], "events.jsonl").read_text().splitlines()]
-            totals.update(written=written, lost=lost, duplicated=dup, double_workers=starts.count("start") > 1)
+            await replace_supervisor(db, pid)
+            _run, counts = await outcome(db, run["id"])
+            totals.update(counts)
     return totals
 
 
