@@ -3,8 +3,9 @@
 Modules (none imports torch, transformers, textual or ``datasets`` at import time):
 
 - ``errors``   DataError: one clear line naming the file and line/row
-- ``readers``  streaming readers for JSONL, JSON arrays, CSV, TSV, Parquet, save_to_disk folders,
-               hub ids
+- ``sources``  where rows come from: a RowSource subclass per kind of input (JSONL, JSON, CSV,
+               TSV, Parquet, save_to_disk and data folders, hub ids, records); ``open_source``
+- ``readers``  the reading helpers sources share: compression, limits, bad-line wording, specs
 - ``formats``  format detection, canonical record <-> original row / chatml
 - ``writers``  JSONL, Parquet and save_to_disk-folder writers
 - ``importer`` import plans and previews (no database)

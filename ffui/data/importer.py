@@ -15,7 +15,8 @@ from typing import Any, Iterator
 
 from .errors import DataError, RowError
 from .formats import Layout, detect_layout, make_normaliser, parse_mapping
-from .readers import RowSource, _json_type, jsonl_line_problem, open_source, reading
+from .readers import json_type as _json_type, jsonl_line_problem, reading
+from .sources import RowSource, open_source
 
 SAMPLE_ROWS = 200       # rows looked at to detect the format
 MAX_BAD_EXAMPLES = 20   # bad rows described in the report (all are counted)
@@ -220,7 +221,7 @@ def plan_import(spec: str | os.PathLike, *, fmt: str = "auto",
                 skip_bad: bool = False, limit: int | None = None,
                 token: str | None = None) -> ImportPlan:
     """Open ``spec`` (file, save_to_disk folder or hub id) and decide its layout. ``token``: the
-    Hugging Face token for a gated or private hub dataset (see ffui.data.readers.open_source).
+    Hugging Face token for a gated or private hub dataset (see ffui.data.sources.open_source).
 
     Raises DataError for problems with the input as a whole: missing file, empty file, binary
     data, unknown format, a ``--map`` column that is not there, no valid row at all.
