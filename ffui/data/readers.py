@@ -12,7 +12,6 @@ Only the standard library is imported here.
 from __future__ import annotations
 
 import bz2
-import codecs
 import contextlib
 import gzip
 import json
