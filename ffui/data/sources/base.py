@@ -9,13 +9,13 @@ this base, so a new kind of source is one new subclass in ``ffui/data/sources/``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterator, Union
+from typing import Any, Iterator
 
 from ..errors import DataError
 
 #: where a row is in its source: a line or row number, counted from 1 (a folder of files uses
 #: (which file, where in it); a source may use any value its :meth:`RowSource.where` can word)
-Location = Union[int, tuple[int, int]]
+Location = int | tuple[int, int]
 #: what :meth:`RowSource.rows` yields: a dict, or a :class:`~ffui.data.errors.RowError` in its place
 Located = tuple[Location, Any]
 
