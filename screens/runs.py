@@ -35,7 +35,6 @@ ACTION_STATES = {
 NO_RUNS = "No runs yet. Press 3 for the Train form, or run: ffui train --dataset NAME --model PATH"
 
 
-
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
