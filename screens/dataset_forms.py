@@ -22,9 +22,11 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from rich.segment import Segment
 from textual.strip import Strip
-from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from textual.widgets._toggle_button import ToggleButton
 from textual.widgets.option_list import OptionDoesNotExist
+
+from screens.widgets.tick import Tick
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -49,14 +51,6 @@ def notify_error(node, exc: BaseException) -> None:
     else:
         node.app.notify(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, severity="error",
                         markup=False)
-
-
-class Tick(Checkbox):
-    """A check box that reads without colour: X when on, blank when off (16 colours, tmux)."""
-
-    @property
-    def BUTTON_INNER(self) -> str:  # type: ignore[override]
-        return "X" if self.value else " "
 
 
 class TickList(SelectionList):

@@ -19,8 +19,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, ProgressBar, Select, Static
 
 from ffui.data.readers import default_dataset_name
-from screens.dataset_forms import PathInput, Tick, clean
+from screens.dataset_forms import PathInput, clean
 from screens.widgets.base import FfuiScreen
+from screens.widgets.tick import Tick
 
 FORMATS = [("auto-detect", "auto"), ("alpaca", "alpaca"), ("sharegpt", "sharegpt"), ("chatml", "chatml"),
            ("input-output", "input-output"), ("text", "text")]

@@ -46,8 +46,9 @@ class _ListProvider(Provider):
 
 class RunsProvider(_ListProvider):
     async def load(self):
-        rows = await (await self.app.database()).fetchall(
-            "SELECT id, name, status, progress, adapter_path FROM training_runs ORDER BY id DESC LIMIT 200")
+        from ffui.db import list_recent_runs
+
+        rows = await list_recent_runs(await self.app.database(), 200)
         opens = [(f"Open run {r['id']}: {r['name']} ({r['status']})",
                   f"{float(r['progress'] or 0) * 100:.0f}% done", partial(self.app.open_run, r["id"])) for r in rows]
         chats = [(f"Chat with run {r['id']}: {r['name']}'s adapter", "the Playground with this adapter chosen",
@@ -59,13 +60,10 @@ class DatasetsProvider(_ListProvider):
     discover_count = 3
 
     async def load(self):
-        from ffui.data.store import SHOWN_SQL
+        from ffui.data.store import list_datasets
 
-        rows = await (await self.app.database()).fetchall(
-            "SELECT id, COALESCE(name, '#' || id) AS name, pair_count FROM scrape_sessions "
-            f"WHERE {SHOWN_SQL} ORDER BY id DESC LIMIT 200")
-        return [(f"Browse dataset {r['name']}", f"{r['pair_count'] or 0:,} rows",
-                 partial(self._open, r["id"])) for r in rows]
+        newest = (await list_datasets(await self.app.database()))[::-1][:200]
+        return [(f"Browse dataset {d['name']}", f"{d['rows']:,} rows", partial(self._open, d["id"])) for d in newest]
 
     async def _open(self, dataset_id: int) -> None:
         await self.app.switch_mode("datasets")
@@ -81,8 +79,9 @@ class ModelsProvider(_ListProvider):
     discover_count = 3
 
     async def load(self):
-        rows = await (await self.app.database()).fetchall(
-            "SELECT id, name, huggingface_model_name, location FROM models ORDER BY rowid DESC LIMIT 200")
+        from ffui.db import list_recent_models
+
+        rows = await list_recent_models(await self.app.database(), 200)
         out = []
         for r in rows:
             target = r["location"] or r["huggingface_model_name"] or r["id"]

@@ -20,9 +20,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from screens.dataset_forms import PathInput, Tick, clean
+from screens.dataset_forms import PathInput, clean
 from screens.widgets.base import FfuiScreen
 from screens.widgets.modals import ChoiceModal
+from screens.widgets.tick import Tick
 
 NO_ADAPTER = "__none__"
 FLUSH_S = 0.08  # redraw a streaming answer at most this often (slow links)
@@ -147,26 +148,10 @@ ctrl+n starts a new chat. The transcript scrolls with page up/page down, also wh
     @work(exclusive=True, group="choices", exit_on_error=False)
     async def load_choices(self) -> None:
         """Adapters (registered, and completed runs' adapters) with their base models."""
-        from ffui.db import list_adapters, list_models
+        from ffui.db import list_chat_choices
 
         db = await self.app.database()
-        models = {m["id"]: m for m in await list_models(db)}
-        found: dict[str, dict] = {}
-        for a in await list_adapters(db):
-            if not a.get("location"):
-                continue
-            m = models.get(a.get("model_id")) or {}
-            run = await db.fetchone("SELECT id, name FROM training_runs WHERE job_uuid = ?",
-                                    (a.get("fine_tuning_job_id"),)) if a.get("fine_tuning_job_id") else None
-            label = f"{a.get('name') or a['location']}" + (f" (run {run['id']})" if run else "")
-            found[a["location"]] = {"label": label, "path": a["location"], "run_id": run["id"] if run else None,
-                                    "base": m.get("location") or m.get("huggingface_model_name") or ""}
-        for r in await db.fetchall(
-                "SELECT id, name, base_model, adapter_path FROM training_runs WHERE adapter_path IS NOT NULL "
-                "ORDER BY id DESC LIMIT 200"):
-            if r["adapter_path"] not in found:
-                found[r["adapter_path"]] = {"label": f"{r['name']} (run {r['id']})", "path": r["adapter_path"],
-                                            "run_id": r["id"], "base": r["base_model"] or ""}
+        found = {choice["path"]: choice for choice in await list_chat_choices(db)}
         self.adapters = found
         sel = self.query_one("#pg-adapter", Select)
         keep = sel.value

@@ -169,14 +169,9 @@ class RunDetailScreen(RunActions, FfuiScreen):
 
     async def refresh_run(self) -> None:
         """Re-read the run only when it changed (a cheap probe first: the row holds 500 log lines)."""
-        from ffui.db import get_logs, get_training_run
+        from ffui.db import get_logs, get_training_run, run_change_probe
 
-        probe = await self.app.db.fetchone(
-            "SELECT status, updated_at, current_step, checkpoint_path, "
-            # a stalled run is redrawn every 10 s, so its "stalled for" keeps counting
-            "CASE WHEN json_extract(metadata_json, '$.stalled') IS NOT NULL "
-            "THEN CAST(strftime('%s', 'now') AS INTEGER) / 10 END AS stalled_tick "
-            "FROM training_runs WHERE id = ?", (self.run_id,))
+        probe = await run_change_probe(self.app.db, self.run_id)
         if probe is None:
             self.query_one("#run-title", Static).update(f"run {self.run_id} no longer exists")
             self.poller.stop()

@@ -10,7 +10,6 @@ when that run has changed. The actions (cancel, checkpoint, resume, duplicate, d
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 from rich.text import Text
@@ -25,7 +24,6 @@ from screens.widgets.gpu_panel import GpuPanel
 LIST_LIMIT = 500
 SPARK_W = 8
 STATUS_STYLE = {"running": "bold green", "pending": "dim", "completed": "", "failed": "bold red", "cancelled": "yellow"}
-ACTIVE = ("pending", "running")
 # the run states each action applies to (cancel a queued or running run, resume an ended one...)
 ACTION_STATES = {
     "cancel_run": ("pending", "running"),
@@ -36,11 +34,6 @@ ACTION_STATES = {
 }
 NO_RUNS = "No runs yet. Press 3 for the Train form, or run: ffui train --dataset NAME --model PATH"
 
-LIST_SQL = (
-    "SELECT id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at, "
-    "json_extract(metadata_json, '$.stalled.since') AS stalled_since FROM training_runs ORDER BY id DESC LIMIT ?"
-)
-
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
@@ -48,18 +41,17 @@ def status_text(status: str) -> Text:
 
 async def fetch_runs(db, sparks: dict[int, tuple[tuple, str]]) -> list[dict]:
     """The table's rows; ``sparks`` caches each run's sparkline by its change key."""
-    rows = await db.fetchall(LIST_SQL, (LIST_LIMIT,))
+    from ffui.db import list_run_summaries, loss_histories
+
+    rows = await list_run_summaries(db, LIST_LIMIT)
     changed = [r["id"] for r in rows if sparks.get(r["id"], ((),))[0] != _change_key(r)]
     if changed:
-        marks = ", ".join("?" for _ in changed)
-        hist = await db.fetchall(
-            f"SELECT id, json_extract(metrics_json, '$.history') AS h FROM training_runs WHERE id IN ({marks})", changed)
-        # Parsing up to 2,000 points per run is done in a thread: the first poll of a home
-        # with hundreds of runs parses them all.
-        by_id = await asyncio.to_thread(lambda: {h["id"]: _spark(h["h"]) for h in hist})
+        losses = await loss_histories(db, changed)
+        # (in a thread too: a first look at hundreds of runs draws them all)
+        lines = await asyncio.to_thread(lambda: {i: sparkline(v, SPARK_W) for i, v in losses.items()})
         for r in rows:
-            if r["id"] in by_id:
-                sparks[r["id"]] = (_change_key(r), by_id[r["id"]])
+            if r["id"] in lines:
+                sparks[r["id"]] = (_change_key(r), lines[r["id"]])
     places = {}
     if any(r["status"] == "pending" for r in rows):
         from ffui.jobs.describe import queue_places
@@ -73,14 +65,6 @@ async def fetch_runs(db, sparks: dict[int, tuple[tuple, str]]) -> list[dict]:
 
 def _change_key(r: dict) -> tuple:
     return (r["updated_at"], r["current_step"], r["status"], r["last_loss"])
-
-
-def _spark(raw: str | None) -> str:
-    try:
-        points = json.loads(raw) if raw else []
-        return sparkline([p[1] for p in points if isinstance(p, list) and len(p) > 1], SPARK_W)
-    except (ValueError, TypeError):
-        return ""
 
 
 def row_cells(r: dict) -> tuple:
@@ -198,7 +182,8 @@ class RunActions:
         self.run_worker(self._resume(), group="run-action", exit_on_error=False)
 
     async def _resume(self) -> None:
-        from ffui.jobs.manager import list_checkpoints, resume_run, schedule
+        from ffui.jobs.manager import list_checkpoints
+        from ffui.jobs.runs import resume_run
         from screens.widgets.modals import ChoiceModal
 
         run = await self._selected_run()
@@ -219,9 +204,8 @@ class RunActions:
             f"Resume run {run['id']} from", choices, highlight=-1, note="enter resumes from the highlighted checkpoint"))
         if step is None:
             return
-        await resume_run(self.app.db, run["id"], step)
-        started = await schedule(self.app.db)
-        state = "running" if run["id"] in started else "queued"
+        resumed = await resume_run(self.app.db, run["id"], step, start=True)
+        state = "queued" if resumed["status"] == "pending" else "running"
         self.notify(f"run {run['id']} resumes from step {step} ({state})")
         self.after_run_action()
 
@@ -241,14 +225,16 @@ class RunActions:
         self.run_worker(self._delete(), group="run-action", exit_on_error=False)
 
     async def _delete(self) -> None:
-        from ffui.db import delete_training_run
+        from ffui.jobs.runs import RunStillActive, delete_run, refuse_active
         from screens.widgets.modals import ConfirmModal
 
         run = await self._selected_run()
         if run is None:
             return
-        if run["status"] in ACTIVE:
-            self.notify(f"run {run['id']} is {run['status']}; cancel it first (c)", severity="warning")
+        try:
+            refuse_active(run)  # before asking: a run that cannot go is not offered
+        except RunStillActive as exc:
+            self.notify(f"{exc} (c)", severity="warning")
             return
         answer = await self.app.push_screen_wait(ConfirmModal(
             f"Delete run {run['id']}?",
@@ -257,7 +243,11 @@ class RunActions:
             extra=f"also delete its files: {Path(run['storage_path'] or '').name or 'none'}"))
         if not answer:
             return
-        files = await delete_training_run(self.app.db, run["id"], delete_artifacts=answer.extra)
+        try:
+            files = await delete_run(self.app.db, run["id"], delete_artifacts=answer.extra)
+        except RunStillActive as exc:  # resumed (by the CLI, another ffui) while the dialog was open
+            self.notify(f"{exc} (c)", severity="warning")
+            return
         self.app.notify(f"run {run['id']} deleted; {files}", markup=False)
         self.after_delete(run["id"])
 

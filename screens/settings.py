@@ -141,11 +141,11 @@ class SettingsScreen(FfuiScreen):
         """Rows by what they are to a user (datasets, runs), not by table (scrape_sessions)."""
         import asyncio
 
+        from ffui.db import schema_version, table_counts
+
         db = self.app.db
-        tables = [r["name"] for r in await db.fetchall(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        counts = {t: await db.scalar(f'SELECT COUNT(*) FROM "{t}"') for t in tables}
-        version = await db.scalar("PRAGMA user_version")
+        counts = await table_counts(db)
+        version = await schema_version(db)
         size = await asyncio.to_thread(lambda: db.path.stat().st_size if db.path.exists() else 0)
         text = Text(f"schema v{version} · {size / 2**20:.1f} MB · rows: ", no_wrap=False)
         known = [t for t in TABLE_WORDS if counts.get(t)] + sorted(t for t in counts if t not in TABLE_WORDS and counts[t])

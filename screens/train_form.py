@@ -25,9 +25,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select, Static
 
 from ffui.train.config import TrainConfig, parse_setting
-from screens.dataset_forms import Field, FormModal, PathInput, Tick, clean
+from screens.dataset_forms import Field, FormModal, PathInput, clean
 from screens.widgets.base import FfuiScreen
 from screens.widgets.modals import ChoiceModal
+from screens.widgets.tick import Tick
 
 # shown first, in this order; every other TrainConfig field goes under "advanced"
 COMMON = ("method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps",
@@ -608,11 +609,10 @@ escape leaves a field, so the number keys switch modes again."""
         self.run_worker(self._pick_model(), group="pick", exit_on_error=False)
 
     async def _pick_model(self) -> None:
-        from ffui.db import list_models
+        from ffui.db import list_models, recent_base_models
 
         rows = await list_models(self.app.db)
-        recent = await self.app.db.fetchall(
-            "SELECT DISTINCT base_model FROM training_runs WHERE base_model IS NOT NULL ORDER BY id DESC LIMIT 20")
+        recent = await recent_base_models(self.app.db, 20)
         choices: list[tuple[str, object]] = []
         seen = set()
         for r in rows:
@@ -621,10 +621,10 @@ escape leaves a field, so the number keys switch modes again."""
                 continue
             seen.add(target)
             choices.append((clean(f"{r.get('name') or target}  {target}", one_line=True, limit=70), target))
-        for r in recent:
-            if r["base_model"] not in seen:
-                seen.add(r["base_model"])
-                choices.append((clean(f"{r['base_model']}  (used by a run)", one_line=True, limit=70), r["base_model"]))
+        for base in recent:
+            if base not in seen:
+                seen.add(base)
+                choices.append((clean(f"{base}  (used by a run)", one_line=True, limit=70), base))
         if not choices:
             self.app.notify("no registered models yet: type a model directory or hub id (ffui model tiny DIR "
                             "builds a test model)", severity="warning")
@@ -729,8 +729,9 @@ escape leaves a field, so the number keys switch modes again."""
     async def _load_saved(self, name: str, cfg: dict) -> None:
         if self.has_unsaved_changes() and not await self.app.confirm_replace_form(f"the saved config {name}"):
             return
-        hp = cfg.get("hp", cfg) if isinstance(cfg.get("hp"), dict) else cfg
-        self.load_config(hp)
+        from ffui.db import config_settings
+
+        self.load_config(config_settings(cfg))
         self.config_name = name
         self.update_config_label()
         self.app.notify(f"loaded config {name}", markup=False)

@@ -82,25 +82,6 @@ def test_bad_inputs_are_one_line_errors(ffui, home, tmp_path):
     assert notdb.read_text().startswith("just some notes")
 
 
-def test_ffui_package_imports_no_heavy_or_ui_modules():
-    """The core as the UI process loads it: every module of ffui.cli, ffui.db, ffui.jobs and
-    ffui.data (the worker side, ffui.train, is for its own process) pulls in no torch,
-    transformers or Textual."""
-    import subprocess
-    import sys
-
-    code = (
-        "import importlib, pkgutil, sys, ffui, ffui.paths\n"
-        "for pkg in ('ffui.cli', 'ffui.db', 'ffui.jobs', 'ffui.data'):\n"
-        "    mod = importlib.import_module(pkg)\n"
-        "    for info in pkgutil.walk_packages(mod.__path__, pkg + '.'):\n"
-        "        importlib.import_module(info.name)\n"
-        "print(','.join(m for m in ('torch', 'transformers', 'textual') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == ""
-
-
 def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
     from pathlib import Path
 

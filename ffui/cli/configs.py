@@ -16,13 +16,13 @@ def configs() -> None:
 
 @configs.command("list")
 def configs_list() -> None:
-    from ffui.db import list_training_configs
+    from ffui.db import config_settings, list_training_configs
 
     rows = with_db(list_training_configs)
     if not rows:
         click.echo("no saved configs (ffui configs save NAME --set key=value ...)")
     for r in rows:
-        hp = r["config"].get("hp", r["config"])
+        hp = config_settings(r["config"])
         click.echo(f"{r['name']:<24} {len(hp)} settings  updated {r['updated_at']}")
 
 

@@ -27,13 +27,9 @@ def db_init() -> None:
 
 
 async def _info(dbh) -> dict:
-    tables = [r["name"] for r in await dbh.fetchall(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    counts = {t: await dbh.scalar(f'SELECT COUNT(*) FROM "{t}"') for t in tables}
-    from ffui.db.maintenance import CHECK_STATE_KEY, parse_last_check
+    from ffui.db import last_check, schema_version, table_counts
 
-    last = parse_last_check(await dbh.scalar("SELECT value FROM app_state WHERE key = ?", (CHECK_STATE_KEY,)))
-    return {"version": await dbh.scalar("PRAGMA user_version"), "counts": counts, "last_check": last}
+    return {"version": await schema_version(dbh), "counts": await table_counts(dbh), "last_check": await last_check(dbh)}
 
 
 @db.command("info")
@@ -79,7 +75,7 @@ def db_backup(path: Path) -> None:
     """Copy the database to PATH consistently, while ffui keeps running (a plain cp is not a backup)."""
     import sys
 
-    from ffui.db.maintenance import PAGES_PER_STEP, backup_database
+    from ffui.db import PAGES_PER_STEP, backup_database
 
     paths = get_paths()
     if not paths.db.exists():
@@ -100,7 +96,7 @@ def db_backup(path: Path) -> None:
 @db.command("check")
 def db_check() -> None:
     """Check the database for damage (integrity_check and foreign_key_check)."""
-    from ffui.db.maintenance import check_database
+    from ffui.db import check_database
 
     paths = get_paths()
     if not paths.db.exists():

@@ -47,7 +47,7 @@ def demo(steps: int) -> None:
         build_tiny_model(model_dir, arch="llama")
     from ffui.cli.runs import wait_for_run
     from ffui.data import store
-    from ffui.db import connect
+    from ffui.db import connect, create_model, find_model
     from ffui.jobs.manager import start_run
 
     async def go():
@@ -57,9 +57,7 @@ def demo(steps: int) -> None:
                 with resources.as_file(sample) as path:
                     info = await store.import_dataset(db, str(path), name=DEMO_DATASET)
                 click.echo(f"imported {info['rows']} conversations as dataset {DEMO_DATASET!r} ({info['format']})")
-            if await db.fetchone("SELECT id FROM models WHERE location = ?", (str(model_dir),)) is None:
-                from ffui.db import create_model
-
+            if await find_model(db, str(model_dir)) is None:
                 await create_model(db, type="local", framework="transformers", name="tiny-llama", location=str(model_dir))
             return await start_run(db, dataset=DEMO_DATASET, model=str(model_dir), name="demo",
                                    hp={**DEMO_CONFIG, "max_steps": steps})

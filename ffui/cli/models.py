@@ -21,7 +21,7 @@ def models() -> None:
 @click.option("--description")
 def models_add(id_or_path: str, name: str | None, description: str | None) -> None:
     """Register a model directory or a hub id (downloaded by the trainer when a run starts)."""
-    from ffui.db import create_model
+    from ffui.db import create_model, find_model
 
     path = Path(id_or_path).expanduser()
     if path.exists():
@@ -36,8 +36,7 @@ def models_add(id_or_path: str, name: str | None, description: str | None) -> No
         raise UserError(f"{id_or_path!r} is neither an existing directory nor a hub id like org/name")
     async def add(db):
         where = fields.get("location") or fields.get("huggingface_model_name")
-        same = await db.fetchone("SELECT id, name FROM models WHERE location = ? OR huggingface_model_name = ?",
-                                 (where, where))
+        same = await find_model(db, where)
         if same:  # one row per model: runs and adapters point at it
             raise UserError(f"{where} is already registered as {same['name']!r} ({same['id'][:8]}); "
                             f"see: ffui models list")
@@ -64,10 +63,10 @@ def models_list() -> None:
 @click.argument("model")
 def models_rm(model: str) -> None:
     """Remove a model from the registry (files are not touched)."""
-    from ffui.db import delete_model
+    from ffui.db import delete_model, find_model
 
     async def go(db):
-        row = await db.fetchone("SELECT id FROM models WHERE id = ? OR name = ? OR id LIKE ?", (model, model, model + "%"))
+        row = await find_model(db, model)
         if row is None:
             raise UserError(f"no model {model!r} (see: ffui models list)")
         await delete_model(db, row["id"])

@@ -159,7 +159,7 @@ def runs_logs(run_id, follow, tail) -> None:
     """A run's log, from the database."""
     import asyncio
 
-    from ffui.db import FINAL_STATUSES, connect, get_logs
+    from ffui.db import FINAL_STATUSES, connect, get_logs, get_run_status
     from ffui.jobs.manager import get_run
 
     paths = get_paths()
@@ -178,7 +178,7 @@ def runs_logs(run_id, follow, tail) -> None:
                 if new:
                     last = new[-1]["id"]
                     continue
-                status = await db.scalar("SELECT status FROM training_runs WHERE id = ?", (run_id,))
+                status = await get_run_status(db, run_id)
                 if status in FINAL_STATUSES:
                     tail_rows = await get_logs(db, limit=1000, run_id=run_id, after_id=last)
                     for r in tail_rows:
@@ -217,18 +217,9 @@ def runs_cancel(run_id, no_wait, grace) -> None:
 @click.option("--wait", "-w", is_flag=True)
 def runs_resume(run_id, step, wait) -> None:
     """Continue a failed or cancelled run from a checkpoint; the step count goes on."""
-    from ffui.db import connect
-    from ffui.jobs.manager import resume_run, schedule
+    from ffui.jobs.runs import resume_run
 
-    paths = get_paths()
-
-    async def go():
-        async with connect(paths.db, paths.home) as db:
-            r = await resume_run(db, run_id, step)
-            await schedule(db)
-            return r
-
-    r = run(go())
+    r = with_db(resume_run, run_id, step, start=True)
     click.echo(f"run {run_id} resumes from {r['hp'].get('resume_from_checkpoint')}")
     if wait:
         raise SystemExit(wait_for_run(run_id))
@@ -250,13 +241,15 @@ def runs_checkpoint(run_id) -> None:
 @click.option("-y", "--yes", is_flag=True, help="do not ask first")
 def runs_rm(run_id, artifacts, yes) -> None:
     """Delete a run that has ended (its files stay unless --artifacts; asks first)."""
-    from ffui.db import FINAL_STATUSES, delete_training_run
     from ffui.jobs.manager import get_run
+    from ffui.jobs.runs import RunStillActive, delete_run, refuse_active
 
     r = with_db(get_run, run_id)
-    if r["status"] not in FINAL_STATUSES:
-        raise UserError(f"run {run_id} is {r['status']}; cancel it first (ffui runs cancel {run_id})")
-    confirm_destructive(f"delete run {run_id} ({r['name']}, {r['status']}) and its logs"
-                        + (f", with {r['storage_path']} (checkpoints, adapter)" if artifacts else ""), yes)
-    files = with_db(delete_training_run, run_id, delete_artifacts=artifacts)
+    try:
+        refuse_active(r)  # before asking: a run that cannot go is not offered
+        confirm_destructive(f"delete run {run_id} ({r['name']}, {r['status']}) and its logs"
+                            + (f", with {r['storage_path']} (checkpoints, adapter)" if artifacts else ""), yes)
+        files = with_db(delete_run, run_id, delete_artifacts=artifacts)
+    except RunStillActive as exc:
+        raise UserError(f"{exc} (ffui runs cancel {run_id})") from None
     click.echo(f"run {run_id} deleted; {files}")

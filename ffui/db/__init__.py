@@ -22,6 +22,7 @@ from ffui.db.catalog import (
     delete_evaluation_job,
     delete_model,
     delete_prompt,
+    find_model,
     get_adapter,
     get_config,
     get_dataset,
@@ -29,11 +30,13 @@ from ffui.db.catalog import (
     get_model,
     get_prompt,
     list_adapters,
+    list_chat_choices,
     list_configs,
     list_datasets,
     list_evaluation_jobs,
     list_models,
     list_prompts,
+    list_recent_models,
     update_adapter,
     update_config,
     update_dataset,
@@ -43,8 +46,10 @@ from ffui.db.catalog import (
 )
 from ffui.db.core import (SCHEMA_VERSION, Database, DatabaseError, connect, describe_sqlite_error, init_db,
                           open_db, open_sync)
+from ffui.db.counts import last_check, schema_version, table_counts
 from ffui.db.export import ImportReport, export_database, export_to_json, import_database, import_from_json
 from ffui.db.logs import DbLogHandler, add_log_lines, clear_logs, get_log_count, get_logs
+from ffui.db.maintenance import PAGES_PER_STEP, backup_database, check_database
 from ffui.db.scraped_data import (
     add_scraped_pairs,
     count_pairs,
@@ -67,6 +72,7 @@ from ffui.db.settings import (
     set_state,
 )
 from ffui.db.training_configs import (
+    config_settings,
     delete_training_config,
     get_training_config,
     list_training_configs,
@@ -78,9 +84,15 @@ from ffui.db.training_runs import (
     create_training_run,
     delete_training_run,
     get_managed_storage_root,
+    get_run_status,
     get_training_run,
     get_training_run_by_uuid,
+    list_recent_runs,
+    list_run_summaries,
     list_training_runs,
+    loss_histories,
+    recent_base_models,
+    run_change_probe,
     update_training_run,
 )
 

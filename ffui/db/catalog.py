@@ -169,3 +169,65 @@ create_config, get_config, list_configs, update_config, delete_config = _bind("c
     update_evaluation_job,
     delete_evaluation_job,
 ) = _bind("evaluation_jobs")
+
+
+# -- lookups the front ends and the job manager share ---------------------------------------
+
+
+async def find_model(db: Database, ref: str) -> dict | None:
+    """The registered model ``ref`` names: its id, name, hub id or location, or the start of its id
+    (as ``ffui models list`` shows it). An exact id wins, then a name, hub id or location; an id
+    start that fits several models is refused (None: no model fits)."""
+    ref = (ref or "").strip()
+    if not ref:
+        return None
+    row = await db.fetchone(
+        "SELECT * FROM models WHERE id = ? OR name = ? OR huggingface_model_name = ? OR location = ? "
+        "ORDER BY (id = ?) DESC, rowid LIMIT 1", (ref, ref, ref, ref, ref))
+    if row is not None:
+        return row
+    # instr, not LIKE: an id start holding _ or % is not a pattern
+    rows = await db.fetchall("SELECT * FROM models WHERE instr(id, ?) = 1 LIMIT 2", (ref,))
+    if len(rows) > 1:
+        raise CatalogError(f"{ref!r} starts the ids of several models; give more of the id (see: ffui models list)")
+    return rows[0] if rows else None
+
+
+async def list_recent_models(db: Database, limit: int = 200) -> list[dict]:
+    """The newest registered models: id, name, hub id and location."""
+    return await db.fetchall(
+        "SELECT id, name, huggingface_model_name, location FROM models ORDER BY rowid DESC LIMIT ?", (limit,))
+
+
+# Registered adapters (by name) with their base model and the run that made them, then the
+# adapters of the newest runs that are not registered: one query, not one per adapter.
+_CHAT_CHOICES_SQL = """
+SELECT 0 AS part, COALESCE(NULLIF(a.name, ''), a.location) AS label, a.location AS path, r.id AS run_id,
+       COALESCE(NULLIF(m.location, ''), NULLIF(m.huggingface_model_name, ''), '') AS base, a.name AS sort_name,
+       0 AS sort_id
+FROM adapters a
+LEFT JOIN models m ON m.id = a.model_id
+LEFT JOIN training_runs r ON r.job_uuid = a.fine_tuning_job_id AND a.fine_tuning_job_id != ''
+WHERE a.location IS NOT NULL AND a.location != ''
+UNION ALL
+SELECT 1, name, adapter_path, id, COALESCE(base_model, ''), NULL, id
+FROM (SELECT id, name, base_model, adapter_path FROM training_runs WHERE adapter_path IS NOT NULL
+      ORDER BY id DESC LIMIT ?)
+ORDER BY part, sort_name, sort_id DESC
+"""
+
+
+async def list_chat_choices(db: Database, runs_limit: int = 200) -> list[dict]:
+    """What the Playground offers to chat with: each adapter once, by path, as
+    ``{"label", "path", "run_id", "base"}`` (run_id: the run that trained it, if known; base:
+    the model to load it on). Registered adapters come first, by name, then those of the newest
+    ``runs_limit`` runs that are not registered."""
+    found: dict[str, dict] = {}
+    for r in await db.fetchall(_CHAT_CHOICES_SQL, (runs_limit,)):
+        if r["part"] == 1 and r["path"] in found:
+            continue  # a registered adapter says more (its name) than its run does
+        label = r["label"] or r["path"]
+        if r["run_id"] is not None:
+            label += f" (run {r['run_id']})"
+        found[r["path"]] = {"label": label, "path": r["path"], "run_id": r["run_id"], "base": r["base"] or ""}
+    return list(found.values())

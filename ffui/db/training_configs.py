@@ -9,6 +9,13 @@ from ffui.db.catalog import check_name
 from ffui.db.core import Database
 
 
+def config_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The training settings a stored config holds: ffui saves them as ``{"hp": {...}}`` (beside
+    the model and the dataset); older and hand-written configs are the settings themselves."""
+    hp = config.get("hp")
+    return dict(hp) if isinstance(hp, dict) else dict(config)
+
+
 def _decode(row: dict | None) -> dict | None:
     if row is None:
         return None

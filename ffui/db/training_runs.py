@@ -6,6 +6,7 @@ adapters reference). Statuses: pending -> running -> completed | failed | cancel
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
 import re
@@ -148,18 +149,21 @@ async def list_training_runs(
     return [decode_run(r) for r in await db.fetchall(sql, params)]
 
 
-async def delete_training_run(db: Database, run_id: int, *, delete_artifacts: bool = False) -> str | None:
+async def delete_training_run(db: Database, run_id: int, *, delete_artifacts: bool = False,
+                              statuses: tuple[str, ...] | None = None) -> str | None:
     """Delete a run row (and its log lines); its files stay unless ``delete_artifacts``.
 
-    Returns one line on what became of the run's files (None: there is no such run).
-    Adapters it produced stay registered, with their job reference cleared.
+    Returns one line on what became of the run's files (None: there is no such run, or, with
+    ``statuses``, it is in none of them: checked in the delete's own transaction, so a run
+    resumed meanwhile by another process is left alone). Adapters it produced stay
+    registered, with their job reference cleared.
     """
     from ffui.runfiles import remove_run_dir
 
-    run = await get_training_run(db, run_id)
-    if run is None:
-        return None
     async with db.transaction():
+        run = await db.fetchone("SELECT id, status, job_uuid, storage_path FROM training_runs WHERE id = ?", (run_id,))
+        if run is None or (statuses is not None and run["status"] not in statuses):
+            return None
         if run.get("job_uuid"):
             await db.execute("UPDATE adapters SET fine_tuning_job_id = NULL WHERE fine_tuning_job_id = ?", (run["job_uuid"],))
         await db.execute("DELETE FROM app_logs WHERE run_id = ?", (run_id,))
@@ -170,6 +174,78 @@ async def delete_training_run(db: Database, run_id: int, *, delete_artifacts: bo
         return f"its files stay in {run['storage_path']}"
     # Only ever remove a directory of the managed root, and never through a link.
     return remove_run_dir(Path(run["storage_path"]), get_managed_storage_root(db))
+
+
+# -- what the screens and the CLI show ------------------------------------------------------
+
+def _json_field(column: str, path: str) -> str:
+    """SQL for ``path`` in a JSON column, NULL where the text is not JSON (seed 001's columns may
+    hold what another tool wrote; one such row must not break a whole list)."""
+    return f"(CASE WHEN json_valid({column}) THEN json_extract({column}, '{path}') END)"
+
+
+#: a run as a list shows it: its progress and trend, not its config or its 500 log lines
+SUMMARY_COLUMNS = ("id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at, "
+                   f"{_json_field('metadata_json', '$.stalled.since')} AS stalled_since")
+
+
+async def list_run_summaries(db: Database, limit: int = 500) -> list[dict]:
+    """The newest ``limit`` runs, as the Runs table shows them (``stalled_since``: a stalled run's
+    silence began then, else None)."""
+    return await db.fetchall(f"SELECT {SUMMARY_COLUMNS} FROM training_runs ORDER BY id DESC LIMIT ?", (limit,))
+
+
+async def loss_histories(db: Database, run_ids: list[int]) -> dict[int, list[float]]:
+    """Each run's training losses, oldest first (what its trend line draws), in one query.
+
+    The parsing (up to 2,000 points a run, hundreds of runs on a first look) runs in a thread.
+    """
+    if not run_ids:
+        return {}
+    marks = ", ".join("?" for _ in run_ids)
+    rows = await db.fetchall(
+        f"SELECT id, {_json_field('metrics_json', '$.history')} AS history FROM training_runs WHERE id IN ({marks})",
+        list(run_ids))
+    return await asyncio.to_thread(lambda: {r["id"]: _losses(r["history"]) for r in rows})
+
+
+def _losses(raw: str | None) -> list[float]:
+    """The loss of each ``[step, loss, ...]`` point of a stored history (a damaged one: none)."""
+    try:
+        points = json.loads(raw) if raw else []
+        return [p[1] for p in points if isinstance(p, list) and len(p) > 1]
+    except (ValueError, TypeError):
+        return []
+
+
+async def run_change_probe(db: Database, run_id: int) -> dict | None:
+    """A few columns that change whenever a run does, so a view re-reads the whole row (which
+    holds 500 log lines) only then; None: there is no such run. A stalled run's probe changes
+    every 10 s, so that its "stalled for" keeps counting."""
+    return await db.fetchone(
+        "SELECT status, updated_at, current_step, checkpoint_path, "
+        f"CASE WHEN {_json_field('metadata_json', '$.stalled')} IS NOT NULL "
+        "THEN CAST(strftime('%s', 'now') AS INTEGER) / 10 END AS stalled_tick "
+        "FROM training_runs WHERE id = ?", (run_id,))
+
+
+async def get_run_status(db: Database, run_id: int) -> str | None:
+    """A run's status alone (None: there is no such run): cheap enough to poll."""
+    return await db.scalar("SELECT status FROM training_runs WHERE id = ?", (run_id,))
+
+
+async def list_recent_runs(db: Database, limit: int = 200) -> list[dict]:
+    """The newest runs by id, name, status, progress and adapter path (for pickers and the palette)."""
+    return await db.fetchall(
+        "SELECT id, name, status, progress, adapter_path FROM training_runs ORDER BY id DESC LIMIT ?", (limit,))
+
+
+async def recent_base_models(db: Database, limit: int = 20) -> list[str]:
+    """The base models runs were trained on, the most recently used first."""
+    rows = await db.fetchall(
+        "SELECT base_model FROM training_runs WHERE base_model IS NOT NULL "
+        "GROUP BY base_model ORDER BY MAX(id) DESC LIMIT ?", (limit,))
+    return [r["base_model"] for r in rows]
 
 
 def _now() -> str:
