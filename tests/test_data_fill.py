@@ -14,6 +14,7 @@ import pytest
 
 from conftest import BIN
 from ffui.data import store
+from ffui.db import dataset_fill
 from ffui.data.errors import DataError
 
 
@@ -45,7 +46,7 @@ async def test_an_import_leaves_the_database_to_other_writers_between_chunks(hom
     """Another process writing with a 1 s busy timeout never finds the database locked while
     200,000 rows go in (one transaction would hold it for the whole import, and chunks with no
     pause between them starve it too), and sees the dataset's row count grow chunk by chunk."""
-    monkeypatch.setattr(store, "FILL_CHUNK_S", 0.1)
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.1)
     src = write_pairs(home / "big.jsonl", 200_000)
     stop = threading.Event()
     seen: dict = {"writes": 0, "locked": 0, "counts": set()}
@@ -81,7 +82,7 @@ async def test_an_import_leaves_the_database_to_other_writers_between_chunks(hom
 
 
 async def test_while_it_fills_a_dataset_is_hidden_and_refused(home, db, monkeypatch):
-    monkeypatch.setattr(store, "FILL_CHUNK_S", 0.1)
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.1)
     src = write_pairs(home / "big.jsonl", 100_000)
     task = asyncio.ensure_future(store.import_dataset(db, src, name="big"))
     from ffui.db import connect
@@ -101,7 +102,7 @@ async def test_while_it_fills_a_dataset_is_hidden_and_refused(home, db, monkeypa
 
 
 async def test_a_cancelled_or_failed_import_keeps_nothing(home, db, monkeypatch):
-    monkeypatch.setattr(store, "FILL_CHUNK_S", 0.1)
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.1)
     before = counts(home / "ffui.db")
     task = asyncio.ensure_future(store.import_dataset(db, write_pairs(home / "big.jsonl", 100_000), name="big"))
     deadline = time.monotonic() + 60

@@ -1,7 +1,7 @@
 """Dataset operations as plain functions over records and ids (no database here).
 
 A *record* is a canonical record dict (``id``, ``input``, ``output``, ``messages``,
-``metadata``; ``messages``/``metadata`` may still be JSON text). ``ffui.data.store`` runs these
+``metadata``; ``messages``/``metadata`` may still be JSON text). ``ffui.data.derive`` runs these
 over stored datasets and writes the result as a new dataset; sources are never changed.
 """
 
