@@ -9,13 +9,11 @@ by id (``12`` or ``"#12"``) or as its session row. The SQL is ffui.db's (``scrap
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from ffui.db import (delete_scrape_session, drop_abandoned_sessions, get_scrape_session,
                      get_scrape_session_by_name, get_scrape_session_by_registry_id,
-                     list_scrape_sessions)
+                     list_scrape_sessions, session_metadata)
 from ffui.db.catalog import check_name
 from ffui.procs import identity_alive
 
@@ -25,18 +23,8 @@ from .formats import Layout
 _NAME_OK = re.compile(r"^[^\s/\\#][^/\\]*$")
 
 
-def _loads(s: str | None) -> Any:
-    if not s:
-        return None
-    try:
-        return json.loads(s)
-    except ValueError:
-        return None
-
-
 def session_meta(session: dict) -> dict:
-    m = _loads(session.get("metadata_json"))
-    return m if isinstance(m, dict) else {}
+    return session_metadata(session)
 
 
 def session_layout(session: dict) -> Layout:

@@ -246,13 +246,6 @@ def convert_stored(t: tuple, src: Layout, dst: Layout) -> tuple:
     return i, o, None, mt2
 
 
-def record_from_row(row: dict) -> dict:
-    """A ``scraped_pairs`` row (dict) -> canonical record (JSON columns left as text)."""
-    return {"id": row.get("id"), "input": row.get("input_text", ""),
-            "output": row.get("output_text", ""), "messages": row.get("messages_json"),
-            "metadata": row.get("metadata_json"), "source_url": row.get("source_url")}
-
-
 def decode_record(rec: dict) -> dict:
     """Parse a record's JSON text columns in place (for display)."""
     for k in ("messages", "metadata"):

@@ -71,7 +71,9 @@ from ffui.db.scraped_data import (
     iter_pairs,
     iter_pairs_by_id,
     iter_stored_pairs,
+    json_text,
     list_scrape_sessions,
+    session_metadata,
     set_scrape_session_registry_id,
     update_scrape_session,
 )

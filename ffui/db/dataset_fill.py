@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterable
 
 from ffui.db.catalog import create_dataset
 from ffui.db.core import Database, utcnow
-from ffui.db.scraped_data import delete_scrape_session, list_scrape_sessions
+from ffui.db.scraped_data import (delete_scrape_session, json_text, list_scrape_sessions,
+                                  session_metadata)
 from ffui.procs import identity_alive
 
 #: how long one write transaction of a fill goes on (its rows adapt to it): between two,
@@ -39,11 +40,7 @@ class NameTaken(Exception):
 
 def filling_owner(session: dict) -> dict | None:
     """The identity of the process filling ``session``, None for a finished dataset."""
-    try:
-        meta = json.loads(session.get("metadata_json") or "{}")
-    except ValueError:
-        return None
-    return meta.get("filling") if isinstance(meta, dict) else None
+    return session_metadata(session).get("filling")
 
 
 async def create_filling_session(db: Database, *, name: str, owner: dict, source: str,
@@ -156,10 +153,8 @@ async def bulk_cache(db: Database, kib: int = 32768):
 def stored_pair(record: dict[str, Any]) -> tuple:
     """A record (``input``/``output``/``messages``/``metadata``/``source_url``, or the column
     names) as the 5-tuple :func:`fill_scraped_pairs` takes ``with_source_url``."""
-    def text(v: Any) -> str | None:
-        return v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
     return (record.get("input", record.get("input_text", "")),
             record.get("output", record.get("output_text", "")),
-            text(record.get("messages", record.get("messages_json"))),
-            text(record.get("metadata", record.get("metadata_json"))),
+            json_text(record.get("messages", record.get("messages_json"))),
+            json_text(record.get("metadata", record.get("metadata_json"))),
             record.get("source_url"))

@@ -31,7 +31,8 @@ SHOWN_SQL = ("(CASE WHEN json_valid(metadata_json) THEN json_extract(metadata_js
              "IS NULL")
 
 
-def _dumps(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
+    """A value as it goes into a JSON column: text as it is, anything else as JSON."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -47,8 +48,8 @@ def pair_rows(session_id: int, pairs: Iterable[dict]) -> Iterator[tuple]:
             p.get("input", p.get("input_text", "")),
             p.get("output", p.get("output_text", "")),
             p.get("source_url"),
-            _dumps(p.get("metadata", p.get("metadata_json"))),
-            _dumps(p.get("messages", p.get("messages_json"))),
+            json_text(p.get("metadata", p.get("metadata_json"))),
+            json_text(p.get("messages", p.get("messages_json"))),
         )
 
 
@@ -63,7 +64,7 @@ async def create_scrape_session(
     cur = await db.write(
         "INSERT INTO scrape_sessions(source, source_details, dataset_format, metadata_json, name, updated_at) "
         "VALUES (?, ?, ?, ?, ?, datetime('now'))",
-        (source, source_details, dataset_format, _dumps(metadata), name),
+        (source, source_details, dataset_format, json_text(metadata), name),
     )
     return cur.lastrowid
 
@@ -215,7 +216,7 @@ async def list_scrape_sessions(db: Database, limit: int | None = None, *, fillin
 async def update_scrape_session(db: Database, session_id: int, **fields: Any) -> None:
     allowed = {"source", "source_details", "dataset_format", "pair_count", "metadata_json", "name"}
     if "metadata" in fields:
-        fields["metadata_json"] = _dumps(fields.pop("metadata"))
+        fields["metadata_json"] = json_text(fields.pop("metadata"))
     bad = set(fields) - allowed
     if bad:
         raise ValueError(f"unknown scrape_sessions fields: {', '.join(sorted(bad))}")
@@ -235,12 +236,14 @@ async def set_scrape_session_registry_id(db: Database, session_id: int, registry
         "THEN metadata_json ELSE '{}' END, '$.registry_id', ?) WHERE id = ?", (registry_id, session_id))
 
 
-def _registry_id(session: dict) -> str | None:
+def session_metadata(session: dict) -> dict:
+    """A session's ``metadata_json`` as a dict (empty when absent or not a JSON object: other
+    tools write it too)."""
     try:
         meta = json.loads(session.get("metadata_json") or "{}")
     except ValueError:
-        return None
-    return meta.get("registry_id") if isinstance(meta, dict) else None
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 async def delete_scrape_session(db: Database, session_id: int) -> dict | None:
@@ -251,7 +254,7 @@ async def delete_scrape_session(db: Database, session_id: int) -> dict | None:
         session = await get_scrape_session(db, session_id)
         if session is None:
             return None
-        rid = _registry_id(session)
+        rid = session_metadata(session).get("registry_id")
         unbound: list[str] = []
         if rid:
             unbound = [r["name"] for r in await db.fetchall("SELECT name FROM prompts WHERE dataset_id = ?", (rid,))]
