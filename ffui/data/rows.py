@@ -15,6 +15,9 @@ from typing import Any, Callable, Iterator
 
 from ffui.db import get_pairs_for_session, iter_stored_pairs, open_sync
 
+#: ``(id, input_text, output_text, messages_json, metadata_json, source_url)`` in id order
+iter_stored = iter_stored_pairs
+
 from .datasets import resolve, session_layout
 from .formats import record_fields
 from .ops import decode_record
@@ -86,11 +89,6 @@ async def field_names(db, dataset) -> list[str]:
 def sync_conn(db) -> sqlite3.Connection:
     """A plain connection to ``db``'s file, for reading in a worker thread."""
     return open_sync(db.path, migrate_schema=False)
-
-
-def iter_stored(conn: sqlite3.Connection, sid: int, batch: int = 2000) -> Iterator[tuple]:
-    """``(id, input_text, output_text, messages_json, metadata_json, source_url)`` in id order."""
-    return iter_stored_pairs(conn, sid, batch)
 
 
 def iter_records_sync(conn: sqlite3.Connection, sid: int) -> Iterator[dict]:
