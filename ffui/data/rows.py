@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterator
 
 from ffui.db import get_pairs_for_session, iter_stored_pairs, open_sync
 
-#: ``(id, input_text, output_text, messages_json, metadata_json, source_url)`` in id order
-iter_stored = iter_stored_pairs
-
 from .datasets import resolve, session_layout
 from .formats import record_fields
 from .ops import decode_record
+
+#: ``(id, input_text, output_text, messages_json, metadata_json, source_url)`` in id order
+iter_stored = iter_stored_pairs
 
 
 def _record(r: dict, decode: bool = True) -> dict:
