@@ -160,3 +160,28 @@ async def test_a_dataset_left_filling_by_a_dead_process_goes_with_the_next_new_d
     assert await fdb.count_pairs(db, sid) == 0 and await fdb.get_dataset(db, rid) is None
     assert await fdb.get_scrape_session(db, live) is not None  # its writer is alive: kept
     assert [d["name"] for d in await store.list_datasets(db)] == ["next"]
+
+
+async def test_a_split_shows_all_its_parts_or_none(db, home, tmp_path, monkeypatch):
+    """While a later part is copied the earlier ones stay hidden, and a cancel then removes them
+    all (with their registry rows): never a train part without its validation part."""
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.02)
+    await store.import_dataset(db, write_pairs(tmp_path / "s.jsonl", 100_000), name="s")
+    task = asyncio.ensure_future(store.split(db, "s", ratios="0.5,0.5"))
+    for _ in range(3000):
+        if filling_rows(home / "ffui.db", "s-validation") is not None or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert not task.done(), "the split finished before it could be looked at; make it bigger"
+    train = filling_rows(home / "ffui.db", "s-train")
+    assert "filling" in train  # made, but hidden until its sibling is made too
+    assert [d["name"] for d in await store.list_datasets(db)] == ["s"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert filling_rows(home / "ffui.db", "s-train") is None
+    assert filling_rows(home / "ffui.db", "s-validation") is None
+    assert await fdb.get_dataset(db, train["registry_id"]) is None
+    done = await store.split(db, "s", ratios="0.5,0.5")
+    assert [p["rows"] for p in done["parts"]] == [50_000, 50_000]
+    assert [d["name"] for d in await store.list_datasets(db)] == ["s", "s-train", "s-validation"]

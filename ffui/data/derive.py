@@ -12,7 +12,7 @@ import asyncio
 import os
 from typing import Any, Iterable, Iterator
 
-from ffui.db import delete_scrape_session, get_pair_ids, iter_pairs_by_id
+from ffui.db import drop_filling_session, finish_filling_session, get_pair_ids, iter_pairs_by_id
 
 from .datasets import check_new_name, display_name, resolve, session_layout
 from .errors import DataError
@@ -41,11 +41,12 @@ def _copied_rows(db, ids: Iterable[int]) -> Iterator[tuple]:
 
 
 async def _copy_ids(db, *, name: str, layout: Layout, ids: Iterable[int], meta: dict,
-                    description: str) -> dict:
+                    description: str, keep_filling: bool = False) -> dict:
     filled = await fill_dataset(db, name=name, layout=layout, source="ffui",
                                 source_details=description, meta=meta,
                                 registry={"description": description},
-                                rows=_copied_rows(db, ids), with_source_url=True)
+                                rows=_copied_rows(db, ids), with_source_url=True,
+                                keep_filling=keep_filling)
     return {"id": filled["id"], "name": name, "rows": filled["rows"], "format": layout.format}
 
 
@@ -102,7 +103,8 @@ async def split(db, dataset, *, ratios: str | list[float] = "0.8,0.1,0.1", seed:
                 prefix: str | None = None) -> dict:
     """New datasets ``PREFIX-train``, ``-validation`` (and ``-test``) by ratios, after a seeded
     shuffle; part sizes are exact (largest remainder) and each keeps the source order. All
-    parts or none: a failure removes the parts already made."""
+    parts or none: each stays hidden (filling) until the last is made, and a failure, a cancel
+    or a killed process removes them all."""
     s = await resolve(db, dataset)
     src = display_name(s)
     try:
@@ -121,12 +123,16 @@ async def split(db, dataset, *, ratios: str | list[float] = "0.8,0.1,0.1", seed:
             meta = _op_meta("split", [src], ratios=rs, seed=seed)
             meta["split"] = {"group": prefix, "part": part, "siblings": [x for x in names if x != n]}
             r = await _copy_ids(db, name=n, layout=lay, ids=parts[part], meta=meta,
-                                description=f"{part} split of {src} (seed {seed})")
+                                description=f"{part} split of {src} (seed {seed})",
+                                keep_filling=True)
             r["part"] = part
             out["parts"].append(r)
+        async with db.transaction():
+            for r in out["parts"]:
+                await finish_filling_session(db, r["id"])
     except BaseException:
         for r in out["parts"]:
-            await delete_scrape_session(db, r["id"])
+            await drop_filling_session(db, r["id"])
         raise
     return out
 

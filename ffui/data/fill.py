@@ -29,6 +29,7 @@ async def fill_dataset(db, *, name: str, layout: Layout, source: str, source_det
                        records: Iterable[dict] | None = None,
                        with_source_url: bool = False,
                        report: Callable[[int], dict | None] | None = None,
+                       keep_filling: bool = False,
                        progress: Progress | None = None,
                        progress_state: Callable[[], dict] | None = None) -> dict:
     """Create dataset ``name`` (a checked, free name) and fill it; returns ``{"id", "rows"}``.
@@ -39,6 +40,8 @@ async def fill_dataset(db, *, name: str, layout: Layout, source: str, source_det
     database thread. ``registry``: fields for its ``datasets`` row over the defaults.
     ``report(n)``, called once the rows are in, may raise to give the dataset up, or return
     what goes into its metadata as ``import``. ``progress_state()`` is what ``progress`` gets.
+    ``keep_filling``: the dataset stays hidden, for the caller to show with others at once
+    (``ffui.db.finish_filling_session``) or drop (``drop_filling_session``).
     """
     if records is not None:
         rows, with_source_url = (stored_pair(r) for r in records), True
@@ -58,7 +61,8 @@ async def fill_dataset(db, *, name: str, layout: Layout, source: str, source_det
             try:
                 n = await fill_scraped_pairs(db, sid, rows, with_source_url=with_source_url)
                 kept = report(n) if report is not None else None
-                n = await finish_filling_session(db, sid, kept)
+                if not keep_filling:
+                    n = await finish_filling_session(db, sid, kept)
             except BaseException:
                 # (if this fails too, the next name check's drop_abandoned_sessions does it)
                 await drop_filling_session(db, sid)
