@@ -27,18 +27,6 @@ from screens.widgets.base import FfuiScreen
 PAGE_SIZE = 50
 
 
-async def page_before(db, session_id: int, before_id: int, limit: int) -> list[dict]:
-    """The ``limit`` rows just before ``before_id`` (keyset, newest first then reversed)."""
-    from ffui.data.ops import decode_record, record_from_row
-    from ffui.data.store import ROW_COLUMNS
-
-    rows = await db.fetchall(
-        f"SELECT {ROW_COLUMNS} FROM scraped_pairs WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-        (session_id, before_id, limit))
-    rows.reverse()
-    return [decode_record(record_from_row(r)) for r in rows]
-
-
 class PageTable(DataTable):
     """A DataTable that asks for the neighbouring page when the cursor runs off an edge."""
 
@@ -181,7 +169,7 @@ enter shows the row in full (conversations as turns), escape goes back to the li
             if not self.rows or self.first_index == 0:
                 self.app.bell()
                 return
-            rows = await page_before(db, self.dataset_id, self.rows[0]["id"], size)
+            rows = await store.page_before(db, self.dataset_id, self.rows[0]["id"], limit=size)
             if rows:
                 self._show(rows, max(0, self.first_index - len(rows)), cursor=len(rows) - 1)
         elif where == "first":
@@ -189,7 +177,7 @@ enter shows the row in full (conversations as turns), escape goes back to the li
             self._show(rows, 0, cursor=0)
         elif where == "last":
             self.total = await store.count(db, self.dataset_id)
-            rows = await page_before(db, self.dataset_id, 2 ** 62, size)
+            rows = await store.page_before(db, self.dataset_id, 2 ** 62, limit=size)
             self._show(rows, max(0, self.total - len(rows)), cursor=max(0, len(rows) - 1))
         elif where == "goto" and target is not None:
             index = max(0, min(target, max(0, self.total - 1)))

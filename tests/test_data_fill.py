@@ -2,6 +2,7 @@
 cancelled, failed or killed import keeps nothing (a killed one is hidden, then removed)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import BIN
 from ffui.data import store
+from ffui.db import dataset_fill
 from ffui.data.errors import DataError
 
 
@@ -41,23 +43,22 @@ def filling_count(path, name):
     return row[0] if row else None
 
 
-async def test_an_import_leaves_the_database_to_other_writers_between_chunks(home, db, monkeypatch):
-    """Another process writing with a 1 s busy timeout never finds the database locked while
-    200,000 rows go in (one transaction would hold it for the whole import, and chunks with no
-    pause between them starve it too), and sees the dataset's row count grow chunk by chunk."""
-    monkeypatch.setattr(store, "FILL_CHUNK_S", 0.1)
-    src = write_pairs(home / "big.jsonl", 200_000)
+@contextlib.contextmanager
+def another_writer(db_path, name):
+    """Another process's writer, with a 1 s busy timeout, writing every 10 ms while the body
+    runs; it counts its writes, the times it found the database locked, and the row counts of
+    dataset ``name`` it saw."""
     stop = threading.Event()
     seen: dict = {"writes": 0, "locked": 0, "counts": set()}
 
-    def other_writer():
-        con = sqlite3.connect(home / "ffui.db", timeout=1.0, isolation_level=None)
+    def write():
+        con = sqlite3.connect(db_path, timeout=1.0, isolation_level=None)
         while not stop.is_set():
             try:
                 con.execute("INSERT INTO app_state(key, value) VALUES ('probe', ?) ON CONFLICT(key) DO UPDATE "
                             "SET value = excluded.value", (str(time.time()),))
                 seen["writes"] += 1
-                row = con.execute("SELECT pair_count FROM scrape_sessions WHERE name = 'big'").fetchone()
+                row = con.execute("SELECT pair_count FROM scrape_sessions WHERE name = ?", (name,)).fetchone()
                 if row:
                     seen["counts"].add(row[0])
             except sqlite3.OperationalError as e:
@@ -66,22 +67,48 @@ async def test_an_import_leaves_the_database_to_other_writers_between_chunks(hom
             time.sleep(0.01)
         con.close()
 
-    t = threading.Thread(target=other_writer)
+    t = threading.Thread(target=write)
     t.start()
     try:
-        res = await store.import_dataset(db, src, name="big")
+        yield seen
     finally:
         stop.set()
         t.join()
-    assert res["rows"] == 200_000
+
+
+def assert_left_room(seen, rows):
     assert seen["locked"] == 0, f"the other writer found the database locked {seen['locked']} times"
     assert seen["writes"] > 10
-    assert any(0 < c < 200_000 for c in seen["counts"]), "the count did not grow chunk by chunk"
+    assert any(0 < c < rows for c in seen["counts"]), "the count did not grow chunk by chunk"
+
+
+async def test_an_import_leaves_the_database_to_other_writers_between_chunks(home, db, monkeypatch):
+    """Another process writing with a 1 s busy timeout never finds the database locked while
+    200,000 rows go in (one transaction would hold it for the whole import, and chunks with no
+    pause between them starve it too), and sees the dataset's row count grow chunk by chunk."""
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.1)
+    src = write_pairs(home / "big.jsonl", 200_000)
+    with another_writer(home / "ffui.db", "big") as seen:
+        res = await store.import_dataset(db, src, name="big")
+    assert res["rows"] == 200_000
+    assert_left_room(seen, 200_000)
     assert (await store.show(db, "big"))["rows"] == 200_000
 
 
+async def test_an_operation_fills_like_an_import_and_leaves_room_to_other_writers(home, db, monkeypatch):
+    """A shuffle of 200,000 rows goes through the same fill path: the other writer is never
+    locked out (one transaction for the whole copy would hold the database for seconds)."""
+    await store.import_dataset(db, write_pairs(home / "big.jsonl", 200_000), name="big")
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.1)
+    with another_writer(home / "ffui.db", "mixed") as seen:
+        res = await store.shuffle(db, "big", name="mixed", seed=3)
+    assert res["rows"] == 200_000
+    assert_left_room(seen, 200_000)
+    assert (await store.show(db, "mixed"))["rows"] == 200_000
+
+
 async def test_while_it_fills_a_dataset_is_hidden_and_refused(home, db, monkeypatch):
-    monkeypatch.setattr(store, "FILL_CHUNK_S", 0.1)
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.1)
     src = write_pairs(home / "big.jsonl", 100_000)
     task = asyncio.ensure_future(store.import_dataset(db, src, name="big"))
     from ffui.db import connect
@@ -101,7 +128,7 @@ async def test_while_it_fills_a_dataset_is_hidden_and_refused(home, db, monkeypa
 
 
 async def test_a_cancelled_or_failed_import_keeps_nothing(home, db, monkeypatch):
-    monkeypatch.setattr(store, "FILL_CHUNK_S", 0.1)
+    monkeypatch.setattr(dataset_fill, "FILL_CHUNK_S", 0.1)
     before = counts(home / "ffui.db")
     task = asyncio.ensure_future(store.import_dataset(db, write_pairs(home / "big.jsonl", 100_000), name="big"))
     deadline = time.monotonic() + 60

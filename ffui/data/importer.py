@@ -2,7 +2,7 @@
 
 No database here: :func:`plan_import` gives an :class:`ImportPlan` whose :meth:`ImportPlan.rows`
 generator yields the stored tuples ``(input_text, output_text, messages_json, metadata_json)``
-one at a time; ``ffui.data.store.import_dataset`` feeds it to one ``executemany``.
+one at a time; ``ffui.data.importing.import_dataset`` hands it to the fill path (``ffui.data.fill``).
 :func:`preview_import` is what the UI shows before the operator confirms an import.
 """
 

@@ -1,7 +1,7 @@
 """Dataset operations as plain functions over records and ids (no database here).
 
 A *record* is a canonical record dict (``id``, ``input``, ``output``, ``messages``,
-``metadata``; ``messages``/``metadata`` may still be JSON text). ``ffui.data.store`` runs these
+``metadata``; ``messages``/``metadata`` may still be JSON text). ``ffui.data.derive`` runs these
 over stored datasets and writes the result as a new dataset; sources are never changed.
 """
 
@@ -244,13 +244,6 @@ def convert_stored(t: tuple, src: Layout, dst: Layout) -> tuple:
     if src.format == "text":
         return i, "", None, mt2
     return i, o, None, mt2
-
-
-def record_from_row(row: dict) -> dict:
-    """A ``scraped_pairs`` row (dict) -> canonical record (JSON columns left as text)."""
-    return {"id": row.get("id"), "input": row.get("input_text", ""),
-            "output": row.get("output_text", ""), "messages": row.get("messages_json"),
-            "metadata": row.get("metadata_json"), "source_url": row.get("source_url")}
 
 
 def decode_record(rec: dict) -> dict:

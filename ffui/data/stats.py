@@ -2,7 +2,8 @@
 
 Lengths are kept as machine integers (``array``), duplicates as 16-byte digests, so 1,000,000
 rows cost tens of MB. Tokens need a tokenizer (a ``tokenizer.json`` file or a folder holding
-one; loaded with the ``tokenizers`` library, imported only then).
+one; loaded with the ``tokenizers`` library, imported only then). :func:`dataset_stats` runs
+them over a stored dataset (in a worker thread), with leakage against its sibling splits.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 from array import array
 from typing import Any, Callable, Iterable
 
+from .datasets import display_name, resolve, session_layout, session_meta
 from .errors import DataError
 from .ops import content_key, empty_fields, lengths, record_turns
+from .rows import in_thread, iter_records_sync
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -203,3 +206,33 @@ def format_stats(name: str, st: dict[str, Any], width: int = 40) -> str:
     for other, v in (st.get("leakage") or {}).items():
         lines.append(f"leakage: {v['rows_also_there']:,} rows also in {other}")
     return "\n".join(lines)
+
+
+async def dataset_stats(db, dataset, *, tokenizer: str | None = None,
+                        against: list[str] | None = None) -> dict:
+    """Statistics of a stored dataset (:func:`compute_stats`), and leakage: rows that also
+    appear in the sibling splits (for a dataset made by ``split``) or in ``against``."""
+    s = await resolve(db, dataset)
+    lay = session_layout(s)
+    meta = session_meta(s)
+    tok = load_tokenizer(tokenizer) if tokenizer else None
+    other_names = list(dict.fromkeys(((meta.get("split") or {}).get("siblings") or [])
+                                     + list(against or [])))
+    others_rows = []
+    for o in other_names:
+        try:
+            others_rows.append(await resolve(db, o))
+        except DataError:
+            if o in (against or []):
+                raise
+
+    def work(conn):
+        others = {display_name(o): {content_key(r, normalised=True)
+                                    for r in iter_records_sync(conn, o["id"])}
+                  for o in others_rows}
+        return compute_stats(iter_records_sync(conn, s["id"]), lay.format, tokenizer=tok,
+                             others=others)
+    st = await in_thread(db, work)
+    st["name"] = display_name(s)
+    st["format"] = lay.format
+    return st

@@ -49,17 +49,37 @@ from ffui.db.core import (SCHEMA_VERSION, Database, DatabaseError, connect, desc
 from ffui.db.counts import last_check, schema_version, table_counts
 from ffui.db.export import ImportReport, export_database, export_to_json, import_database, import_from_json
 from ffui.db.logs import DbLogHandler, add_log_lines, clear_logs, get_log_count, get_logs
+from ffui.db.dataset_fill import (
+    NameTaken,
+    bulk_cache,
+    create_filling_session,
+    drop_abandoned_sessions,
+    drop_filling_session,
+    fill_scraped_pairs,
+    filling_owner,
+    finish_filling_session,
+    stored_pair,
+)
 from ffui.db.maintenance import PAGES_PER_STEP, backup_database, check_database
 from ffui.db.scraped_data import (
+    PAIR_COLUMNS,
+    SHOWN_SQL,
     add_scraped_pairs,
     count_pairs,
     create_scrape_session,
     delete_scrape_session,
+    get_pair_ids,
     get_pairs_for_session,
     get_scrape_session,
     get_scrape_session_by_name,
+    get_scrape_session_by_registry_id,
     iter_pairs,
+    iter_pairs_by_id,
+    iter_stored_pairs,
+    json_text,
     list_scrape_sessions,
+    session_metadata,
+    set_scrape_session_registry_id,
     update_scrape_session,
 )
 from ffui.db.secrets import is_secret_key, mask_secret, redact, register_secret

@@ -3,11 +3,18 @@
 A session is a dataset (as in seed 001). ffui adds ``scrape_sessions.name`` (unique) and
 ``scraped_pairs.messages_json`` (a whole multi-turn conversation, so nothing past the first
 exchange is lost). Pages are read by keyset on (session_id, id), never by loading a table.
+
+This module is the seed-001 face (sessions: create, get, list, update, delete; pairs: add,
+page, iterate, count) plus what ffui's datasets need of it: lookup by registry id, paging
+backwards, whole-dataset reads on a plain sqlite3 connection (for worker threads) and deletes
+that take the dataset's prompts and registry row along. The filling lifecycle and the chunked
+bulk writes are in ``ffui.db.dataset_fill``.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any, Iterable, Iterator
 
 from ffui.db.core import Database
@@ -16,9 +23,16 @@ _PAIR_SQL = (
     "INSERT INTO scraped_pairs(session_id, input_text, output_text, source_url, metadata_json, messages_json) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
+#: the columns of a pair that a dataset record is made of, in the order of a stored row tuple
+PAIR_COLUMNS = "id, input_text, output_text, messages_json, metadata_json, source_url"
+#: SQL: a scrape_sessions row that is not being filled (metadata written by other tools may not
+#: be JSON at all)
+SHOWN_SQL = ("(CASE WHEN json_valid(metadata_json) THEN json_extract(metadata_json, '$.filling') END) "
+             "IS NULL")
 
 
-def _dumps(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
+    """A value as it goes into a JSON column: text as it is, anything else as JSON."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -34,8 +48,8 @@ def pair_rows(session_id: int, pairs: Iterable[dict]) -> Iterator[tuple]:
             p.get("input", p.get("input_text", "")),
             p.get("output", p.get("output_text", "")),
             p.get("source_url"),
-            _dumps(p.get("metadata", p.get("metadata_json"))),
-            _dumps(p.get("messages", p.get("messages_json"))),
+            json_text(p.get("metadata", p.get("metadata_json"))),
+            json_text(p.get("messages", p.get("messages_json"))),
         )
 
 
@@ -50,7 +64,7 @@ async def create_scrape_session(
     cur = await db.write(
         "INSERT INTO scrape_sessions(source, source_details, dataset_format, metadata_json, name, updated_at) "
         "VALUES (?, ?, ?, ?, ?, datetime('now'))",
-        (source, source_details, dataset_format, _dumps(metadata), name),
+        (source, source_details, dataset_format, json_text(metadata), name),
     )
     return cur.lastrowid
 
@@ -61,7 +75,8 @@ async def add_scraped_pairs(db: Database, session_id: int, pairs: Iterable[dict]
     ``pairs`` may be a generator: it is consumed lazily in the database thread, so memory
     stays bounded by SQLite's page cache, not by the input. If it raises, nothing is kept.
     Each dict has ``input`` and ``output`` and optionally ``messages`` (list of
-    {role, content}), ``metadata`` (dict) and ``source_url``.
+    {role, content}), ``metadata`` (dict) and ``source_url``. (For a new dataset of any size,
+    ``ffui.db.dataset_fill`` writes in short transactions instead.)
     """
     async with db.transaction():
         cur = await db.conn.executemany(_PAIR_SQL, pair_rows(session_id, pairs))
@@ -81,19 +96,43 @@ def decode_pair(row: dict) -> dict:
 
 
 async def get_pairs_for_session(
-    db: Database, session_id: int, limit: int | None = None, offset: int = 0, after_id: int | None = None
+    db: Database, session_id: int, limit: int | None = None, offset: int = 0, after_id: int | None = None,
+    before_id: int | None = None, decode: bool = True,
 ) -> list[dict]:
-    """A page of pairs in id order: keyset with ``after_id`` (fast at any depth) or offset."""
-    sql = "SELECT * FROM scraped_pairs WHERE session_id = ?"
-    params: list[Any] = [session_id]
-    if after_id is not None:
-        sql += " AND id > ?"
-        params.append(after_id)
-    sql += " ORDER BY id"
-    if limit is not None or offset:
-        sql += " LIMIT ? OFFSET ?"
-        params += [limit if limit is not None else -1, 0 if after_id is not None else offset]
-    return [decode_pair(r) for r in await db.fetchall(sql, params)]
+    """A page of pairs in id order: keyset with ``after_id`` or ``before_id`` (the ``limit``
+    rows just before it), or at ``offset``. All are index lookups at any depth (an offset is
+    one too for a session whose ids are contiguous, as ffui writes them). ``decode``: also
+    ``metadata`` and ``messages`` parsed from their JSON columns."""
+    if before_id is not None:
+        rows = await db.fetchall(
+            "SELECT * FROM scraped_pairs WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (session_id, before_id, -1 if limit is None else limit))
+        rows.reverse()
+    else:
+        if after_id is None:
+            after_id = await _id_before_offset(db, session_id, offset) if offset else -1
+            if after_id is None:
+                return []
+        rows = await db.fetchall(
+            "SELECT * FROM scraped_pairs WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (session_id, after_id, -1 if limit is None else limit))
+    return [decode_pair(r) for r in rows] if decode else rows
+
+
+async def _id_before_offset(db: Database, session_id: int, offset: int) -> int | None:
+    """The id of the row just before row ``offset`` (None past the end): arithmetic when the
+    session's ids are contiguous, else a walk of the (session_id, id) index."""
+    b = await db.fetchone(
+        "SELECT (SELECT id FROM scraped_pairs WHERE session_id = ?1 ORDER BY id LIMIT 1)"
+        " AS lo, (SELECT id FROM scraped_pairs WHERE session_id = ?1 ORDER BY id DESC "
+        "LIMIT 1) AS hi, (SELECT pair_count FROM scrape_sessions WHERE id = ?1) AS n",
+        (session_id,))
+    if b["lo"] is None:
+        return None
+    if b["n"] is not None and b["hi"] - b["lo"] + 1 == b["n"]:
+        return b["lo"] + offset - 1
+    return await db.scalar("SELECT id FROM scraped_pairs WHERE session_id = ? ORDER BY id LIMIT 1 OFFSET ?",
+                           (session_id, offset - 1))
 
 
 async def iter_pairs(db: Database, session_id: int, batch: int = 5000):
@@ -112,6 +151,43 @@ async def count_pairs(db: Database, session_id: int) -> int:
     return await db.scalar("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (session_id,))
 
 
+# -- whole sessions on a plain sqlite3 connection (worker threads: WAL readers never block writers)
+
+
+def iter_stored_pairs(conn: sqlite3.Connection, session_id: int, batch: int = 2000) -> Iterator[tuple]:
+    """``(id, input_text, output_text, messages_json, metadata_json, source_url)`` in id order."""
+    cur = conn.execute(f"SELECT {PAIR_COLUMNS} FROM scraped_pairs WHERE session_id = ? ORDER BY id",
+                       (session_id,))
+    try:
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cur.close()
+
+
+def get_pair_ids(conn: sqlite3.Connection, session_id: int) -> list[int]:
+    """The ids of a session's pairs, in order."""
+    return [r[0] for r in conn.execute("SELECT id FROM scraped_pairs WHERE session_id = ? ORDER BY id",
+                                       (session_id,))]
+
+
+def iter_pairs_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple]:
+    """``(input_text, output_text, messages_json, metadata_json, source_url)`` of the pairs
+    ``ids``, in the order given (a missing id is skipped)."""
+    sql = ("SELECT input_text, output_text, messages_json, metadata_json, source_url FROM scraped_pairs "
+           "WHERE id = ?")
+    for i in ids:
+        row = conn.execute(sql, (i,)).fetchone()
+        if row is not None:
+            yield row
+
+
+# -- sessions --------------------------------------------------------------------------------------
+
+
 async def get_scrape_session(db: Database, session_id: int) -> dict | None:
     return await db.fetchone("SELECT * FROM scrape_sessions WHERE id = ?", (session_id,))
 
@@ -120,8 +196,18 @@ async def get_scrape_session_by_name(db: Database, name: str) -> dict | None:
     return await db.fetchone("SELECT * FROM scrape_sessions WHERE name = ?", (name,))
 
 
-async def list_scrape_sessions(db: Database, limit: int | None = None) -> list[dict]:
-    sql = "SELECT * FROM scrape_sessions ORDER BY id DESC"
+async def get_scrape_session_by_registry_id(db: Database, registry_id: str) -> dict | None:
+    """The session whose registry (``datasets``) row is ``registry_id``."""
+    return await db.fetchone(
+        "SELECT * FROM scrape_sessions WHERE json_extract(metadata_json, '$.registry_id') = ?", (registry_id,))
+
+
+async def list_scrape_sessions(db: Database, limit: int | None = None, *, filling: bool | None = None,
+                               newest_first: bool = True) -> list[dict]:
+    """Sessions, newest first (or oldest first). ``filling``: None all, False only the shown
+    ones (not being filled), True only those an import or merge is filling."""
+    where = {None: "", False: f" WHERE {SHOWN_SQL}", True: f" WHERE NOT {SHOWN_SQL}"}[filling]
+    sql = f"SELECT * FROM scrape_sessions{where} ORDER BY id {'DESC' if newest_first else 'ASC'}"
     if limit:
         return await db.fetchall(sql + " LIMIT ?", (limit,))
     return await db.fetchall(sql)
@@ -130,7 +216,7 @@ async def list_scrape_sessions(db: Database, limit: int | None = None) -> list[d
 async def update_scrape_session(db: Database, session_id: int, **fields: Any) -> None:
     allowed = {"source", "source_details", "dataset_format", "pair_count", "metadata_json", "name"}
     if "metadata" in fields:
-        fields["metadata_json"] = _dumps(fields.pop("metadata"))
+        fields["metadata_json"] = json_text(fields.pop("metadata"))
     bad = set(fields) - allowed
     if bad:
         raise ValueError(f"unknown scrape_sessions fields: {', '.join(sorted(bad))}")
@@ -142,7 +228,44 @@ async def update_scrape_session(db: Database, session_id: int, **fields: Any) ->
     )
 
 
-async def delete_scrape_session(db: Database, session_id: int) -> bool:
-    """Delete a dataset and (by the ON DELETE CASCADE key) its pairs."""
-    cur = await db.write("DELETE FROM scrape_sessions WHERE id = ?", (session_id,))
-    return cur.rowcount > 0
+async def set_scrape_session_registry_id(db: Database, session_id: int, registry_id: str) -> None:
+    """Record a session's registry (``datasets``) row in its metadata (inside the caller's
+    transaction, if any)."""
+    await db.write(
+        "UPDATE scrape_sessions SET metadata_json = json_set(CASE WHEN json_valid(metadata_json) "
+        "THEN metadata_json ELSE '{}' END, '$.registry_id', ?) WHERE id = ?", (registry_id, session_id))
+
+
+def session_metadata(session: dict) -> dict:
+    """A session's ``metadata_json`` as a dict (empty when absent or not a JSON object: other
+    tools write it too)."""
+    try:
+        meta = json.loads(session.get("metadata_json") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+async def delete_scrape_session(db: Database, session_id: int) -> dict | None:
+    """Delete a dataset, its pairs and its registry row (kept, marked 'deleted from ffui', while a
+    training run refers to it); prompts bound to it are unbound. Returns ``{"id", "pairs",
+    "unbound_prompts"}`` (their names), or None if there is no such session. One transaction."""
+    async with db.transaction():
+        session = await get_scrape_session(db, session_id)
+        if session is None:
+            return None
+        rid = session_metadata(session).get("registry_id")
+        unbound: list[str] = []
+        if rid:
+            unbound = [r["name"] for r in await db.fetchall("SELECT name FROM prompts WHERE dataset_id = ?", (rid,))]
+            await db.execute("UPDATE prompts SET dataset_id = NULL WHERE dataset_id = ?", (rid,))
+        cur = await db.execute("DELETE FROM scraped_pairs WHERE session_id = ?", (session_id,))
+        pairs = cur.rowcount
+        await db.execute("DELETE FROM scrape_sessions WHERE id = ?", (session_id,))
+        if rid:
+            used = await db.scalar("SELECT COUNT(*) FROM training_runs WHERE registry_dataset_id = ?", (rid,))
+            if used:
+                await db.execute("UPDATE datasets SET description = 'deleted from ffui' WHERE id = ?", (rid,))
+            else:
+                await db.execute("DELETE FROM datasets WHERE id = ?", (rid,))
+    return {"id": session_id, "pairs": pairs, "unbound_prompts": unbound}
