@@ -16,8 +16,8 @@ What it does comes from the ``fake`` mapping in RUN_DIR/config.json:
   exit_s       seconds its exit takes after the last event, with default signal handling, as
                Python's shutdown of a big trainer does (default 0)
 
-A run uses it when its metadata names it (``metadata.worker``, see ffui.jobs.supervisor);
-only tests and bench/ set that.
+A run uses it when it is of the ``fake`` job kind (``metadata.kind``, ffui/jobs/kinds/fake.py);
+only tests and bench/ make such runs.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ async def create_fake_run(db, name: str = "fake", **options) -> dict:
     from ffui.db import create_training_run
 
     run = await create_training_run(db, name, base_model="fake", hp={"save_steps": options.get("save_steps", 0)},
-                                    metadata={"worker": MODULE})
+                                    metadata={"kind": "fake"})
     (Path(run["storage_path"]) / "config.json").write_text(json.dumps({"fake": options}), encoding="utf-8")
     return run
 

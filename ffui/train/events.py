@@ -1,5 +1,8 @@
 """Write the trainer's event protocol (RUN_DIR/events.jsonl); see docs/events.md.
 
+The event type names, the reducer and the exit codes are in the shared leaf ffui.events, which
+the supervisor reads them from too; this module is the worker side's writer and its errors.
+
 Each event is one JSON object on one line, written with a single os.write() on an
 O_APPEND descriptor, so a tailer sees whole lines only and several writers never
 interleave inside a line.
@@ -14,13 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Exit codes of `python -m ffui.train` (documented in docs/events.md).
-EXIT_OK = 0          # done, or stopped on request (see the last event's type)
-EXIT_INTERNAL = 1    # a bug: an `error` event with kind=internal, traceback in train.log
-EXIT_USER = 2        # config, dataset, model or backend problem the user can fix
-EXIT_OOM = 3         # out of memory
-EXIT_NAN = 4         # loss became NaN/inf and stop_on_nan is set
-EXIT_INTERRUPTED = 130  # a second Ctrl-C at a terminal: stopped at once, without a checkpoint
+# Exit codes of `python -m ffui.train` (documented in docs/events.md): the protocol's, shared
+# with the supervisor that reads them.
+from ffui.events import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NAN, EXIT_OK, EXIT_OOM, EXIT_USER  # noqa: F401
 
 
 def _clean(value: Any) -> Any:
