@@ -1,6 +1,7 @@
 """What a job kind is: the interface the supervisor loop runs every kind through (docs/jobs.md).
 
-A kind says which table holds its job's row and how to claim, keep and finish it; which command
+A kind says which table holds its job's row and how to claim and finish it (the supervisor
+keeps it while the row's ``supervisor_pid`` is its own, read with ``get`` each poll); which command
 its worker runs (a WorkerSpec, which an executor starts somewhere); how the worker's events
 change the row; and what happens when it ends. The supervisor loop (ffui.jobs.supervisor)
 knows nothing else about a kind, so evaluation, export, publish, scrape and generate are each
@@ -48,9 +49,6 @@ class JobKind(ABC):
             f"UPDATE {self.table} SET supervisor_pid = ? WHERE id = ? AND status = 'running' "
             "AND (supervisor_pid IS NULL OR supervisor_pid = ?)", (pid, job_id, pid))
         return cur.rowcount == 1
-
-    async def still_owner(self, db: Database, job_id: int, pid: int) -> bool:
-        return await db.scalar(f"SELECT supervisor_pid FROM {self.table} WHERE id = ?", (job_id,)) == pid
 
     async def mark(self, db: Database, job_id: int, key: str, value: Any = None) -> None:
         """Set (or with None remove) ``metadata.<key>`` without rewriting the rest of it."""
