@@ -36,6 +36,7 @@ from ffui.db.logs import redact, timestamp
 from ffui.jobs import health
 from ffui.jobs.executors import Executor, executor_for
 from ffui.jobs.kinds import KINDS, JobKind, kind_for
+from ffui.jobs.kinds.training import register_adapter  # noqa: F401 (its old home)
 from ffui.jobs.scheduler import schedule
 from ffui.jobs.settings import CANCEL_GRACE_S, cancel_grace_s, stall_settings
 from ffui.jobs.tail import read_lines
@@ -45,6 +46,11 @@ from ffui.runfiles import check_run_dir, open_run_file
 POLL_S = 0.3
 LOG_KEEP = 500  # logs_json keeps the LAST 500 lines
 CHUNK_LINES = 2000  # a read this long may have left more behind: read again before sleeping
+
+
+def trainer_alive(run: dict) -> bool:
+    """Does the run's worker live? (Its executor's answer; kept under its old name.)"""
+    return executor_for(run).running(run)
 
 
 class RunSupervisor:

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Exit codes of `python -m ffui.train` (documented in docs/events.md): the protocol's, shared
-# with the supervisor that reads them.
+# The protocol's names and exit codes (docs/events.md), shared with the supervisor that reads them;
+# the exit codes are re-exported for the trainer's modules, which import them from here.
+from ffui.events import ERROR, WARNING
 from ffui.events import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NAN, EXIT_OK, EXIT_OOM, EXIT_USER  # noqa: F401
 
 
@@ -52,10 +53,10 @@ class EventWriter:
         return event
 
     def warning(self, message: str) -> dict:
-        return self.emit("warning", message=message)
+        return self.emit(WARNING, message=message)
 
     def error(self, message: str, hint: str, kind: str, exit_code: int) -> dict:
-        return self.emit("error", message=message, hint=hint, kind=kind, exit_code=exit_code)
+        return self.emit(ERROR, message=message, hint=hint, kind=kind, exit_code=exit_code)
 
     def close(self) -> None:
         if self._fd is not None:
