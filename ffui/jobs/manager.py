@@ -259,9 +259,9 @@ async def wait_cancelled(db: Database, run_id: int, grace_s: float | None = None
         if run["status"] in FINAL_STATUSES and not executor.leftovers(run):
             return run
         killed = (run.get("metadata") or {}).get("cancel_killed")
-        if killed and time.time() - float(killed) > CANCEL_RECORD_S:
-            raise JobError(f"run {run_id} is {run['status']} but its {executor.describe(run)} does not die after a "
-                           f"kill (stuck in the kernel?); check it with: ps -g {run.get('trainer_pgid')}")
+        if killed and time.time() - float(killed) > CANCEL_RECORD_S and executor.leftovers(run):
+            raise JobError(f"run {run_id} is {run['status']} but its worker ({executor.describe(run)}) does not die "
+                           f"after a kill (stuck in the kernel?); check it with: ps -g {run.get('trainer_pgid')}")
         now = time.monotonic()
         if run["status"] == "running" and now - replaced_at > CANCEL_RECORD_S \
                 and await needs_supervisor(db, run, CANCEL_RECORD_S):
