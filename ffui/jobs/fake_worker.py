@@ -16,8 +16,8 @@ What it does comes from the ``fake`` mapping in RUN_DIR/config.json:
   exit_s       seconds its exit takes after the last event, with default signal handling, as
                Python's shutdown of a big trainer does (default 0)
 
-A run uses it when its metadata names it (``metadata.worker``, see ffui.jobs.supervisor);
-only tests and bench/ set that.
+A run uses it when it is of the ``fake`` job kind (``metadata.kind``, ffui/jobs/kinds/fake.py);
+only tests and bench/ make such runs.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from ffui.events import CHECKPOINT, DONE, START, STEP, STOPPED
 from ffui.train import worker_lock
 from ffui.train.control import Control
 from ffui.train.events import EventWriter
@@ -61,12 +62,12 @@ class FakeTrainer:
         path.mkdir(parents=True, exist_ok=True)
         (path / "state.json").write_text(json.dumps({"step": step}))
         self.log(f"checkpoint saved: {path}")
-        self.events.emit("checkpoint", step=step, path=str(path))
+        self.events.emit(CHECKPOINT, step=step, path=str(path))
         return str(path)
 
     def run(self) -> int:
         resumed = self.first_step - 1 or None
-        self.events.emit("start", backend="fake", device="cpu", precision="fp32", config={},
+        self.events.emit(START, backend="fake", device="cpu", precision="fp32", config={},
                          total_steps=self.steps, resumed_from_step=resumed, data={})
         step = self.first_step - 1
         for step in range(self.first_step, self.steps + 1):
@@ -78,7 +79,7 @@ class FakeTrainer:
             for _ in range(self.lines_per_step):
                 self.line_no += 1
                 self.log(f"step {step}/{self.steps} line {self.line_no} loss {1 / step:.4f}")
-            self.events.emit("step", step=step, total=self.steps, epoch=step / self.steps, loss=1 / step,
+            self.events.emit(STEP, step=step, total=self.steps, epoch=step / self.steps, loss=1 / step,
                              eta_s=(self.steps - step) * self.step_s if step > 2 else None)
             if self.fail_at is not None and step >= int(self.fail_at):
                 self.log(f"error: told to fail at step {step}")
@@ -89,7 +90,7 @@ class FakeTrainer:
             if self.control.stop_requested:
                 path = self.checkpoint(step)
                 self.control.stop_handled()
-                self.events.emit("stopped", step=step, checkpoint=path)
+                self.events.emit(STOPPED, step=step, checkpoint=path)
                 return 0
             if self.control.checkpoint_requested or (self.save_steps and step % self.save_steps == 0):
                 self.checkpoint(step)
@@ -97,7 +98,7 @@ class FakeTrainer:
         adapter = self.run_dir / "adapter"
         adapter.mkdir(exist_ok=True)
         (adapter / "adapter_config.json").write_text("{}")
-        self.events.emit("done", adapter_path=str(adapter),
+        self.events.emit(DONE, adapter_path=str(adapter),
                          metrics={"first_loss": 1.0, "final_loss": 1 / max(step, 1), "steps": step})
         return 0
 
@@ -107,7 +108,7 @@ async def create_fake_run(db, name: str = "fake", **options) -> dict:
     from ffui.db import create_training_run
 
     run = await create_training_run(db, name, base_model="fake", hp={"save_steps": options.get("save_steps", 0)},
-                                    metadata={"worker": MODULE})
+                                    metadata={"kind": "fake"})
     (Path(run["storage_path"]) / "config.json").write_text(json.dumps({"fake": options}), encoding="utf-8")
     return run
 

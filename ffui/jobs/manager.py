@@ -8,14 +8,10 @@ as the concurrency limit allows, each under a detached supervisor process.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -24,18 +20,27 @@ from ffui.db import (
     Database,
     FINAL_STATUSES,
     create_training_run,
-    get_setting,
     get_training_config,
     get_training_run,
-    list_training_runs,
     update_training_run,
 )
 from ffui.db.catalog import one_line
-from ffui import procs
-from ffui.jobs import health
 from ffui.jobs.errors import JobError
-
-SUPERVISOR_MODULE = "ffui.jobs.supervisor"
+from ffui.jobs.executors import executor_for
+from ffui.jobs.executors.local import gpu_count  # noqa: F401 (its old home)
+from ffui.jobs.scheduler import (  # noqa: F401 (the queue's names, as the CLI and the TUI import them from here)
+    SUPERVISOR_MODULE,
+    concurrency_limit,
+    concurrency_rule,
+    kill_stale_supervisor,
+    needs_supervisor,
+    reconcile,
+    replace_supervisor,
+    schedule,
+    spawn_supervisor,
+    supervisor_alive,
+)
+from ffui.jobs.settings import supervisor_stale_s
 
 
 # -- configuration -----------------------------------------------------------------------
@@ -197,142 +202,6 @@ async def create_run(
     return await get_training_run(db, run["id"])
 
 
-def gpu_count() -> int:
-    """GPUs visible to the trainer, without importing torch (nvidia-smi when present)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    exe = shutil.which("nvidia-smi")
-    return _nvidia_smi_gpus(exe) if exe else 0
-
-
-@functools.lru_cache(maxsize=4)
-def _nvidia_smi_gpus(exe: str) -> int:
-    """Asked once per process: the UI asks each second while runs are queued, and GPUs stay."""
-    try:
-        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
-
-
-async def concurrency_limit(db: Database) -> int:
-    """Runs at once: the jobs.max_concurrent setting, else one per GPU, else one on the CPU."""
-    return (await concurrency_rule(db))[0]
-
-
-async def concurrency_rule(db: Database) -> tuple[int, str]:
-    """The concurrency limit and where it comes from, in words (a queued run says why it waits)."""
-    value = await get_setting(db, "jobs.max_concurrent")
-    if value:
-        try:
-            limit = max(1, int(value))
-            return limit, f"jobs.max_concurrent={limit}"
-        except ValueError:
-            pass
-    gpus = gpu_count()
-    if gpus:
-        return gpus, f"one run per GPU, {gpus} GPU{'s' if gpus > 1 else ''}; the setting jobs.max_concurrent changes it"
-    return 1, "no GPU: one run at a time; the setting jobs.max_concurrent changes it"
-
-
-def spawn_supervisor(db: Database, run_id: int) -> int:
-    """Start a detached supervisor (own session; its launcher exits at once, so no zombie)."""
-    log_path = db.home / "training_outputs" / ".supervisors.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        out = subprocess.run(
-            [sys.executable, "-m", SUPERVISOR_MODULE, "--db", str(db.path), "--home", str(db.home),
-             f"--run={run_id}", "--daemon"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, start_new_session=True, timeout=60,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-    try:
-        return int(out.stdout.strip() or 0)
-    except ValueError:
-        return 0
-
-
-async def schedule(db: Database) -> list[int]:
-    """Start pending runs, oldest first, while fewer than the limit are running."""
-    limit = await concurrency_limit(db)
-    started: list[int] = []
-    async with db.transaction():
-        running = await db.scalar("SELECT COUNT(*) FROM training_runs WHERE status = 'running'")
-        free = limit - running
-        if free <= 0:
-            return []
-        rows = await db.fetchall("SELECT id FROM training_runs WHERE status = 'pending' ORDER BY id LIMIT ?", (free,))
-        for r in rows:
-            cur = await db.execute(
-                "UPDATE training_runs SET status = 'running', started_at = COALESCE(started_at, datetime('now')), "
-                "supervisor_pid = NULL, trainer_pid = NULL, trainer_pgid = NULL, updated_at = datetime('now') "
-                "WHERE id = ? AND status = 'pending'",
-                (r["id"],),
-            )
-            if cur.rowcount:
-                started.append(r["id"])
-    for run_id in started:
-        pid = await asyncio.to_thread(spawn_supervisor, db, run_id)
-        if pid:
-            await db.write(
-                "UPDATE training_runs SET supervisor_pid = ? WHERE id = ? AND supervisor_pid IS NULL", (pid, run_id))
-        else:
-            await update_training_run(db, run_id, status="failed", error_message="could not start a supervisor process; "
-                                      f"see {db.home / 'training_outputs' / '.supervisors.log'}")
-    return started
-
-
-def supervisor_alive(run: dict) -> bool:
-    return procs.alive(run.get("supervisor_pid"), SUPERVISOR_MODULE, f"--run={run['id']}")
-
-
-async def supervisor_stale_s(db: Database) -> float:
-    try:
-        return float(await get_setting(db, "jobs.supervisor_stale_s") or health.SUPERVISOR_STALE_S)
-    except ValueError:
-        return health.SUPERVISOR_STALE_S
-
-
-def kill_stale_supervisor(run: dict, stale_s: float) -> bool:
-    """A supervisor that lives but no longer beats (SIGSTOPped, wedged) is killed, by its recorded
-    identity (a reused pid is never hit). True if there was one."""
-    ident = health.stale_supervisor(run, stale_s)
-    if ident is None:
-        return False
-    procs.signal_pid(int(ident["pid"]), signal.SIGKILL)
-    for _ in range(50):  # a stopped process dies on SIGKILL too; give the kernel a moment
-        if not procs.identity_alive(ident):
-            break
-        time.sleep(0.02)
-    return True
-
-
-async def reconcile(db: Database) -> dict[str, list[int]]:
-    """Give every running run whose supervisor is gone a new one, then start queued runs.
-
-    The new supervisor catches up from the stored offsets, follows the trainer if it still
-    runs, and otherwise records the outcome. Safe to run from several processes at once.
-    """
-    restarted: list[int] = []
-    stale_s = await supervisor_stale_s(db)
-    for run in await list_training_runs(db, status="running"):
-        if supervisor_alive(run) and not kill_stale_supervisor(run, stale_s):
-            continue
-        age = await db.scalar(
-            "SELECT (julianday('now') - julianday(updated_at)) * 86400 FROM training_runs WHERE id = ?", (run["id"],))
-        if run.get("supervisor_pid") is None and run.get("trainer_pid") is None and (age or 0) < 60:
-            continue  # just scheduled: its supervisor may still be starting
-        cur = await db.write(
-            "UPDATE training_runs SET supervisor_pid = NULL WHERE id = ? AND status = 'running' AND supervisor_pid IS ?",
-            (run["id"], run.get("supervisor_pid")),
-        )
-        if cur.rowcount:
-            await asyncio.to_thread(spawn_supervisor, db, run["id"])
-            restarted.append(run["id"])
-    return {"restarted": restarted, "started": await schedule(db)}
-
-
 async def get_run(db: Database, run_id: int) -> dict:
     run = await get_training_run(db, run_id)
     if run is None:
@@ -340,8 +209,10 @@ async def get_run(db: Database, run_id: int) -> dict:
     return run
 
 
-async def request_cancel(db: Database, run_id: int) -> dict:
-    """Ask a run to stop: a pending run is cancelled at once; a running one is signalled."""
+async def request_cancel(db: Database, run_id: int, grace_s: float | None = None) -> dict:
+    """Ask a run to stop: a pending run is cancelled at once; for a running one the cancel is
+    recorded, and its supervisor enforces it (a stop request, a kill after the grace period).
+    A run whose supervisor is gone gets a new one, which does."""
     run = await get_run(db, run_id)
     if run["status"] in FINAL_STATUSES:
         raise JobError(f"run {run_id} has already ended ({run['status']}); there is nothing to cancel")
@@ -351,70 +222,55 @@ async def request_cancel(db: Database, run_id: int) -> dict:
     )
     if cur.rowcount:
         return await get_run(db, run_id)
-    # Only the first of several concurrent cancels asks the trainer: one request, one signal.
-    cur = await db.write(
-        "UPDATE training_runs SET metadata_json = json_set(COALESCE(metadata_json, '{}'), '$.cancel_requested', ?) "
+    # The first of several concurrent cancels records the request (and its grace); the rest find it.
+    await db.write(
+        "UPDATE training_runs SET metadata_json = json_set(json_set(COALESCE(metadata_json, '{}'), "
+        "'$.cancel_requested', ?), '$.cancel_grace_s', ?) "
         "WHERE id = ? AND json_extract(COALESCE(metadata_json, '{}'), '$.cancel_requested') IS NULL",
-        (time.time(), run_id),
+        (time.time(), grace_s, run_id),
     )
-    if not cur.rowcount:
-        return await get_run(db, run_id)
-    run_dir = Path(run["storage_path"])
-    (run_dir / "control").mkdir(exist_ok=True)
-    (run_dir / "control" / "stop").touch()
-    from ffui.jobs.supervisor import trainer_alive
-
-    if run.get("trainer_pid") and trainer_alive(run):
-        procs.signal_pid(run.get("trainer_pid"), signal.SIGTERM)
-    return await get_run(db, run_id)
+    run = await get_run(db, run_id)
+    if run["status"] == "running" and await needs_supervisor(db, run, await supervisor_stale_s(db)):
+        await replace_supervisor(db, run)
+    return run
 
 
 async def cancel_run(db: Database, run_id: int, *, wait: bool = True, grace_s: float | None = None) -> dict:
     """Cancel and (with ``wait``) return once the run has ended and none of its processes is left."""
-    run = await request_cancel(db, run_id)
+    run = await request_cancel(db, run_id, grace_s)
     if not wait or run["status"] in FINAL_STATUSES:
         return run
     return await wait_cancelled(db, run_id, grace_s)
 
 
 async def wait_cancelled(db: Database, run_id: int, grace_s: float | None = None) -> dict:
-    """Wait for a cancel asked with ``request_cancel``: the trainer gets ``grace_s`` to save and stop,
-    is then killed, and the outcome is recorded, in this process if its supervisor cannot."""
-    grace = grace_s if grace_s is not None else float(await get_setting(db, "jobs.cancel_grace_s", 30) or 30)
-    deadline = time.monotonic() + grace  # the one deadline: after it, kill, then record it ourselves
-    killed = False
+    """Wait for the outcome of a cancel asked with ``request_cancel``, which the run's supervisor
+    enforces. ``grace_s`` (if given) replaces the grace period of a cancel not yet enforced. A
+    supervisor that dies or stops beating meanwhile is replaced, and its replacement enforces it."""
+    if grace_s is not None:
+        await db.write(
+            "UPDATE training_runs SET metadata_json = json_set(metadata_json, '$.cancel_grace_s', ?) "
+            "WHERE id = ? AND status = 'running' AND json_extract(metadata_json, '$.cancel_killed') IS NULL",
+            (grace_s, run_id))
+    replaced_at = 0.0
     while True:
         run = await get_run(db, run_id)
-        if run["status"] in FINAL_STATUSES and not procs.group_alive(run.get("trainer_pgid")):
+        executor = executor_for(run)
+        if run["status"] in FINAL_STATUSES and not executor.leftovers(run):
             return run
+        killed = (run.get("metadata") or {}).get("cancel_killed")
+        if killed and time.time() - float(killed) > CANCEL_RECORD_S and executor.leftovers(run):
+            raise JobError(f"run {run_id} is {run['status']} but its worker ({executor.describe(run)}) does not die "
+                           f"after a kill (stuck in the kernel?); check it with: ps -g {run.get('trainer_pgid')}")
         now = time.monotonic()
-        if now > deadline and not killed:
-            procs.signal_group(run.get("trainer_pgid"), signal.SIGKILL)
-            killed = True
-        if now > deadline + CANCEL_RECORD_S and run["status"] not in FINAL_STATUSES:
-            return await finish_in_process(db, run)
-        if now > deadline + CANCEL_RECORD_S:
-            raise JobError(f"run {run_id} is {run['status']} but process group {run.get('trainer_pgid')} does not "
-                           "die (stuck in the kernel?); check it with: ps -g " + str(run.get("trainer_pgid")))
+        if run["status"] == "running" and now - replaced_at > CANCEL_RECORD_S \
+                and await needs_supervisor(db, run, CANCEL_RECORD_S):
+            await replace_supervisor(db, run)
+            replaced_at = now
         await asyncio.sleep(0.2)
 
 
-CANCEL_RECORD_S = 5.0  # after the kill, how long a healthy supervisor needs to record the outcome
-
-
-async def finish_in_process(db: Database, run: dict) -> dict:
-    """The supervisor did not record the outcome in time (gone, stopped or wedged): kill it by its
-    identity and record the outcome from this process, so a cancel never waits past its deadline."""
-    from ffui.jobs.supervisor import RunSupervisor
-
-    kill_stale_supervisor(run, 0)
-    await db.write("UPDATE training_runs SET supervisor_pid = NULL WHERE id = ? AND status = 'running'", (run["id"],))
-    try:
-        await asyncio.wait_for(RunSupervisor(db, run["id"]).run(), timeout=CANCEL_RECORD_S)
-    except asyncio.TimeoutError:
-        raise JobError(f"run {run['id']} could not be stopped within its deadline; see: ffui runs logs {run['id']}")
-    await schedule(db)
-    return await get_run(db, run["id"])
+CANCEL_RECORD_S = 5.0  # a supervisor silent this long while a cancel waits is replaced; a kill this old failed
 
 
 def list_checkpoints(run: dict) -> list[tuple[int, Path]]:
@@ -438,15 +294,8 @@ async def _resume_locked(db: Database, run_id: int, checkpoint_step: int | None)
     run = await get_run(db, run_id)
     if run["status"] not in ("failed", "cancelled"):
         raise JobError(f"run {run_id} is {run['status']}; only a failed or cancelled run can be resumed")
-    from ffui.train import worker_lock
-
-    lock_fd = worker_lock.try_lock(run["storage_path"])
-    if lock_fd is None:
+    if not executor_for(run).reset(run):
         raise JobError(f"run {run_id}'s trainer is still exiting; try again in a moment")
-    try:
-        worker_lock.clear_owner(lock_fd)  # the next attempt starts its own worker
-    finally:
-        os.close(lock_fd)
     checkpoints = list_checkpoints(run)
     if not checkpoints:
         raise JobError(f"run {run_id} saved no checkpoint to resume from; start it again with ffui train")
@@ -463,11 +312,7 @@ async def _resume_locked(db: Database, run_id: int, checkpoint_step: int | None)
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
     cfg["resume_from_checkpoint"] = str(path)
     _write_json(config_path, cfg)
-    for name in ("stop", "checkpoint"):
-        (run_dir / "control" / name).unlink(missing_ok=True)
-    meta = run.get("metadata") or {}
-    meta.pop("cancel_requested", None)
-    meta.pop("stalled", None)
+    meta = {k: v for k, v in (run.get("metadata") or {}).items() if not k.startswith("cancel_") and k != "stalled"}
     meta.setdefault("resumes", []).append({"from_step": step, "checkpoint": str(path), "at": time.time()})
     hp = dict(run.get("hp") or {})
     hp["resume_from_checkpoint"] = str(path)
@@ -483,9 +328,7 @@ async def request_checkpoint(db: Database, run_id: int) -> None:
     run = await get_run(db, run_id)
     if run["status"] != "running":
         raise JobError(f"run {run_id} is {run['status']}, not running; nothing to checkpoint")
-    control = Path(run["storage_path"]) / "control"
-    control.mkdir(exist_ok=True)
-    (control / "checkpoint").touch()
+    executor_for(run).request_checkpoint(run)
 
 
 async def start_run(db: Database, **kwargs: Any) -> dict:

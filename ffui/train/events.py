@@ -1,5 +1,8 @@
 """Write the trainer's event protocol (RUN_DIR/events.jsonl); see docs/events.md.
 
+The event type names, the reducer and the exit codes are in the shared leaf ffui.events, which
+the supervisor reads them from too; this module is the worker side's writer and its errors.
+
 Each event is one JSON object on one line, written with a single os.write() on an
 O_APPEND descriptor, so a tailer sees whole lines only and several writers never
 interleave inside a line.
@@ -14,13 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Exit codes of `python -m ffui.train` (documented in docs/events.md).
-EXIT_OK = 0          # done, or stopped on request (see the last event's type)
-EXIT_INTERNAL = 1    # a bug: an `error` event with kind=internal, traceback in train.log
-EXIT_USER = 2        # config, dataset, model or backend problem the user can fix
-EXIT_OOM = 3         # out of memory
-EXIT_NAN = 4         # loss became NaN/inf and stop_on_nan is set
-EXIT_INTERRUPTED = 130  # a second Ctrl-C at a terminal: stopped at once, without a checkpoint
+# The protocol's names and exit codes (docs/events.md), shared with the supervisor that reads them;
+# the exit codes are re-exported for the trainer's modules, which import them from here.
+from ffui.events import ERROR, WARNING
+from ffui.events import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NAN, EXIT_OK, EXIT_OOM, EXIT_USER  # noqa: F401
 
 
 def _clean(value: Any) -> Any:
@@ -53,10 +53,10 @@ class EventWriter:
         return event
 
     def warning(self, message: str) -> dict:
-        return self.emit("warning", message=message)
+        return self.emit(WARNING, message=message)
 
     def error(self, message: str, hint: str, kind: str, exit_code: int) -> dict:
-        return self.emit("error", message=message, hint=hint, kind=kind, exit_code=exit_code)
+        return self.emit(ERROR, message=message, hint=hint, kind=kind, exit_code=exit_code)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -1,0 +1,25 @@
+"""Executors: where a job's worker runs (docs/jobs.md). One module each, one line in EXECUTORS.
+
+A job's row names its executor in ``metadata.executor`` (absent: ``local``). A RunPod executor
+is one more module here and one more line below; the manager and the supervisor only call
+``executor_for`` and the methods of ffui.jobs.executors.base.Executor.
+"""
+
+from __future__ import annotations
+
+from ffui.jobs.executors.base import Executor, Launch, WorkerSpec
+from ffui.jobs.executors.local import LocalExecutor
+
+EXECUTORS: dict[str, type[Executor]] = {
+    "local": LocalExecutor,
+}
+DEFAULT = "local"
+
+
+def executor_for(run: dict | None = None) -> Executor:
+    """A fresh executor for ``run`` (the default one for None): it keeps what it starts."""
+    name = ((run or {}).get("metadata") or {}).get("executor") or DEFAULT
+    return EXECUTORS.get(name, EXECUTORS[DEFAULT])()
+
+
+__all__ = ["EXECUTORS", "Executor", "Launch", "LocalExecutor", "WorkerSpec", "executor_for"]

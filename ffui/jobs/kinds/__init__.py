@@ -1,0 +1,28 @@
+"""Job kinds: what a job does (docs/jobs.md). One module each, one line in KINDS.
+
+A training_runs row names its kind in ``metadata.kind`` (absent: ``training``); a kind whose
+rows live in another table is named to its supervisor with ``--kind``.
+"""
+
+from __future__ import annotations
+
+from ffui.jobs.kinds.base import JobKind
+from ffui.jobs.kinds.fake import FakeKind
+from ffui.jobs.kinds.training import TrainingKind
+
+KINDS: dict[str, JobKind] = {
+    "training": TrainingKind(),
+    "fake": FakeKind(),
+}
+DEFAULT = "training"
+
+
+def kind_for(run: dict) -> JobKind:
+    """The kind of a training_runs row (rows of older ffui name the fake worker's module instead)."""
+    meta = run.get("metadata") or {}
+    if meta.get("worker") == FakeKind.module:
+        return KINDS["fake"]
+    return KINDS.get(meta.get("kind") or DEFAULT, KINDS[DEFAULT])
+
+
+__all__ = ["KINDS", "JobKind", "kind_for"]
