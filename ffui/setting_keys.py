@@ -51,6 +51,8 @@ KNOWN: dict[str, SettingKey] = {s.key: s for s in (
     SettingKey("proxy.https", "HTTPS proxy for hub downloads and RunPod", check=_proxy_url),
     SettingKey("proxy.http", "HTTP proxy for hub downloads and RunPod", check=_proxy_url),
     SettingKey("proxy.no_proxy", "hosts reached without the proxy (a, b, ...)"),
+    SettingKey("sources.contact", "your e-mail or URL, sent in scrapers' User-Agent"),
+    SettingKey("sources.4chan.api_url", "4chan API base URL (https://a.4cdn.org)"),
     SettingKey("ui.theme", "UI colours: dark, light or a Textual theme (nord)"),
     # checked against the UI's bindings by the settings command (ffui.cli.keys.check_keymap)
     SettingKey("ui.keymap", "JSON of binding id to key (ffui keys lists ids)"),
