@@ -228,7 +228,7 @@ def test_connection_refused_is_one_line():
     assert one_line(e.value).startswith("4chan, /g/ catalog: 127.0.0.1 refused the connection")
 
 
-def test_dns_failure_and_bad_json_are_one_line():
+def test_dns_failure_403_and_bad_json_are_one_line():
     import httpx2
 
     def no_dns(request):
@@ -241,6 +241,12 @@ def test_dns_failure_and_bad_json_are_one_line():
     with pytest.raises(DataError) as e:
         list(FourChanSource(["g"], client=client).rows())
     assert "cannot find the host a.4cdn.org (DNS lookup failed)" in one_line(e.value)
+
+    forbidden = httpx2.MockTransport(lambda r: httpx2.Response(403))
+    with pytest.raises(DataError) as e:
+        list(FourChanSource(["g"], client=PoliteClient("4chan", transport=forbidden)).rows())
+    assert one_line(e.value) == ("4chan, /g/ catalog: refuses access (403 Forbidden) (the site may "
+                                 "block this network or its proxy; check the proxy.* settings)")
 
     html = httpx2.MockTransport(lambda r: httpx2.Response(200, text="<html>login</html>"))
     with pytest.raises(DataError) as e:
@@ -279,6 +285,9 @@ def test_the_proxy_is_used_and_its_password_never_shown(forum):
     text = one_line(e.value)
     assert "through the proxy http://127.0.0.1:" in text
     assert "hunter2pw" not in text and "scraper" not in text
+    from ffui.db.secrets import redact
+
+    assert redact(f"log line naming {dead}") == "log line naming " + dead.replace("hunter2pw", "***")
 
 
 def test_no_proxy_hosts_go_direct(forum):
@@ -286,3 +295,10 @@ def test_no_proxy_hosts_go_direct(forum):
     with source(forum, proxies=proxies) as src:
         assert len(list(src.rows())) == 5
     assert not any(r.absolute for r in forum.requests)
+
+
+def test_an_api_url_that_is_not_a_url_is_refused(ffui, home):
+    r = ffui("settings", "set", "sources.4chan.api_url", "a.4cdn.org", home=home)
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("ffui: sources.4chan.api_url must be a URL like https://a.4cdn.org, "
+                                "got 'a.4cdn.org'; nothing was changed")

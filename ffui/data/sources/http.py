@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from ffui import __version__
+from ffui.db.secrets import register_secret
 
 from ..errors import DataError
 
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 NOT_MODIFIED = object()
 
 RETRIED_STATUSES = (429, 503)
-STATUS_WORDS = {401: "asks for a login", 403: "refuses access (403 Forbidden)",
+STATUS_WORDS = {401: "asks for a login (401)", 403: "refuses access (403 Forbidden)",
                 404: "has no such page (404 Not Found)", 410: "has removed the page (410 Gone)"}
+STATUS_HINTS = {403: "the site may block this network or its proxy; check the proxy.* settings",
+                404: "check the name and sources.*.api_url"}
 
 
 class HttpStatusError(DataError):
@@ -68,6 +71,8 @@ class Proxies:
     @classmethod
     def from_settings(cls, settings: Mapping[str, str | None]) -> Proxies:
         hosts = (settings.get("proxy.no_proxy") or "").replace(";", ",").split(",")
+        for key in ("proxy.http", "proxy.https"):  # a password in a proxy URL is a secret
+            register_secret(urlsplit(settings.get(key) or "").password)
         return cls(http=(settings.get("proxy.http") or "").strip() or None,
                    https=(settings.get("proxy.https") or "").strip() or None,
                    no_proxy=tuple(h.strip().lstrip(".") for h in hosts if h.strip()))
@@ -176,7 +181,8 @@ class PoliteClient:
         if response.status_code >= 400:
             words = STATUS_WORDS.get(response.status_code, f"answered {response.status_code} "
                                      f"{response.reason_phrase}".rstrip())
-            raise HttpStatusError(self.name, what, words, status=response.status_code)
+            raise HttpStatusError(self.name, what, words, STATUS_HINTS.get(response.status_code),
+                                  status=response.status_code)
         return response
 
     def _wait_turn(self, url: str) -> None:
