@@ -49,6 +49,7 @@ class FakeForum:
     boards: dict[str, list[dict]] = field(default_factory=dict)  # board -> threads ({"posts"})
     requests: list[Request] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    pruned: set[int] = field(default_factory=set)
     _busy: list[int | None] = field(default_factory=list)
     _thread_fetched: dict[str, float] = field(default_factory=dict)
 
@@ -65,6 +66,10 @@ class FakeForum:
         thread = {"posts": full, "last_modified": last_modified or full[-1]["time"]}
         self.boards.setdefault(board, []).append(thread)
         return thread
+
+    def prune(self, no: int) -> None:
+        """Thread ``no`` stays in the catalog but its own URL answers 404 (pruned meanwhile)."""
+        self.pruned.add(no)
 
     def busy(self, n: int, retry_after: int | None = 1) -> None:
         self._busy.extend([retry_after] * n)
@@ -148,7 +153,7 @@ class FakeForum:
             return self.catalog(board), max((t["last_modified"] for t in threads), default=BASE_TIME)
         if len(bits) == 3 and bits[1] == "thread" and bits[2].endswith(".json"):
             for t in threads:
-                if str(t["posts"][0]["no"]) == bits[2][:-5]:
+                if str(t["posts"][0]["no"]) == bits[2][:-5] and t["posts"][0]["no"] not in self.pruned:
                     return {"posts": t["posts"]}, t["last_modified"]
         return None
 

@@ -213,6 +213,29 @@ def test_an_unknown_board_is_one_line(forum):
                                  "short: g, sci, ...))")
 
 
+def test_a_thread_pruned_after_the_catalog_is_skipped_and_counted(forum):
+    forum.add_thread("g", [{"no": 3000, "com": "soon gone"}, {"no": 3001, "com": "bump"}])
+    forum.prune(1000)
+    with source(forum) as src:
+        assert io(r for _, r in src.rows()) == [("soon gone", "bump")]
+    assert (src.threads_fetched, src.threads_gone) == (1, 1)
+
+
+def test_a_thread_not_in_4chans_shape_is_one_line():
+    import httpx2
+
+    def api(request):
+        if request.url.path.endswith("catalog.json"):
+            return httpx2.Response(200, json=[{"page": 1, "threads": [{"no": 5}]}])
+        return httpx2.Response(200, json={"posts": [{"com": "no number"}]})
+
+    client = PoliteClient("4chan", transport=httpx2.MockTransport(api), min_interval_s=0)
+    with pytest.raises(DataError) as e:
+        list(FourChanSource(["g"], client=client).rows())
+    assert one_line(e.value) == ("4chan, /g/ thread 5: is not in the shape of a 4chan thread (an "
+                                 "object with posts) (is sources.4chan.api_url right?)")
+
+
 def test_a_bad_board_name_is_refused_before_any_request():
     with pytest.raises(DataError) as e:
         FourChanSource(["g", "../x"])

@@ -378,11 +378,12 @@ class FourChanSource(RowSource):
             raise
         if thread is NOT_MODIFIED:
             return None
-        if not isinstance(thread, dict) or not isinstance(thread.get("posts"), list):
+        try:
+            raw = raw_thread(board, thread)
+        except (AttributeError, TypeError, KeyError, ValueError):
             raise DataError("4chan", f"/{board}/ thread {no}", "is not in the shape of a 4chan "
-                            "thread (an object with posts)", "is sources.4chan.api_url right?")
+                            "thread (an object with posts)", "is sources.4chan.api_url right?") from None
         self.threads_fetched += 1
-        raw = raw_thread(board, thread)
         if self.on_thread is not None:
             self.on_thread(raw)
         return raw
