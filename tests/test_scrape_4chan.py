@@ -325,3 +325,17 @@ def test_an_api_url_that_is_not_a_url_is_refused(ffui, home):
     assert r.returncode == 1
     assert r.stderr.strip() == ("ffui: sources.4chan.api_url must be a URL like https://a.4cdn.org, "
                                 "got 'a.4cdn.org'; nothing was changed")
+
+
+def test_a_socks_proxy_without_socksio_is_one_line():
+    try:
+        import socksio  # noqa: F401
+        pytest.skip("socksio is installed: SOCKS proxies work")
+    except ImportError:
+        pass
+    socks = Proxies.from_settings({"proxy.https": "socks5://u:sockspw1@127.0.0.1:1080"})
+    with pytest.raises(DataError) as e:
+        PoliteClient("4chan", proxies=socks)
+    text = one_line(e.value)
+    assert text == ("4chan: a proxy.* setting names a SOCKS proxy, which needs the socksio "
+                    "package (pip install socksio)") and "sockspw1" not in text

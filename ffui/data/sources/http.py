@@ -135,7 +135,11 @@ class PoliteClient:
         self.waited_s = 0.0  # time spent in rate-limit and backoff waits
         self._last_request: dict[str, float] = {}
         self._last_modified: dict[str, str] = {}
-        mounts = self.proxies.mounts() if transport is None else None
+        try:
+            mounts = self.proxies.mounts() if transport is None else None
+        except ImportError:  # a socks5:// proxy without the socksio package
+            raise DataError(name, None, "a proxy.* setting names a SOCKS proxy, which needs the "
+                            "socksio package", "pip install socksio") from None
         self._http = httpx.Client(
             headers={"User-Agent": user_agent(contact), "Accept": "application/json"},
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
@@ -210,9 +214,6 @@ class PoliteClient:
                               "check the proxy.* settings") from None
         except (httpx.NetworkError, httpx.UnsupportedProtocol, OSError) as e:
             raise self._error(what, *self._network_words(url, e)) from None
-        except ImportError:  # a socks5:// proxy without the socksio package
-            raise self._error(what, f"the proxy {self._proxy_shown(url)} is a SOCKS proxy, which "
-                              "needs the socksio package", "pip install socksio") from None
         # the clock starts again when the answer is in, so a slow answer does not shorten the gap
         self._last_request[urlsplit(url).netloc] = self.clock()
         return response
@@ -242,8 +243,9 @@ class PoliteClient:
             until = time.strftime("%H:%M", time.localtime(time.time() + wait))
             return self._error(what, f"asks ffui to wait {wait:.0f} s before the next request "
                                f"({status})", f"try again after {until}")
-        return self._error(what, f"still answers {status} (too many requests) after "
-                           f"{attempt} retries", "wait a few minutes and try again")
+        meaning = "too many requests" if status == 429 else "service unavailable"
+        return self._error(what, f"still answers {status} ({meaning}) after {attempt} retries",
+                           "wait a few minutes and try again")
 
     def _error(self, what: str, message: str, hint: str | None = None) -> DataError:
         return DataError(self.name, what, message, hint)
