@@ -14,7 +14,7 @@ from ffui.data.errors import DataError
 from ffui.data.sources import FourChanSource
 from ffui.data.sources.fourchan import (PairOptions, pairs_from_raw, post_text, raw_thread,
                                         thread_pairs)
-from ffui.data.sources.http import NOT_MODIFIED, PoliteClient, Proxies, client_settings
+from ffui.data.sources.http import NOT_MODIFIED, PoliteClient, Proxies
 
 from fakeforum import FakeForum
 
@@ -155,19 +155,19 @@ def test_requests_are_a_second_apart_and_the_user_agent_is_honest(forum):
     assert agents == {"ffui/0.1.0 (+mailto:me@example.org)"}
 
 
-async def test_the_contact_and_proxy_come_from_the_stored_settings(db, ffui, home):
+async def test_the_api_url_contact_and_proxy_come_from_the_stored_settings(db, ffui, home, forum):
     from ffui.db.settings import list_settings
 
-    r = ffui("settings", "set", "sources.contact", "https://example.org/me", home=home)
-    assert r.returncode == 0, r.stderr
-    r = ffui("settings", "set", "proxy.https", "http://u:pw1234@proxy.example:3128", home=home)
-    assert r.returncode == 0, r.stderr
+    proxy = forum.url.replace("http://", "http://u:pw1234@")
+    for key, value in (("sources.contact", "https://example.org/me"),
+                       ("sources.4chan.api_url", "http://4chan.invalid"), ("proxy.http", proxy)):
+        r = ffui("settings", "set", key, value, home=home)
+        assert r.returncode == 0, r.stderr
     stored = {s["key"]: s["value"] for s in await list_settings(db, mask_secrets=False)}
-    args = client_settings(stored)
-    with PoliteClient("4chan", **args) as client:
-        assert client.user_agent == "ffui/0.1.0 (+https://example.org/me)"
-    assert args["proxies"].for_url("https://a.4cdn.org/g/catalog.json") == \
-        "http://u:pw1234@proxy.example:3128"
+    with FourChanSource.from_settings(["g"], stored, max_pairs=2) as src:
+        assert len(list(src.rows())) == 2
+    assert {r.headers["User-Agent"] for r in forum.requests} == {"ffui/0.1.0 (+https://example.org/me)"}
+    assert all(r.absolute and "Proxy-Authorization" in r.headers for r in forum.requests)
 
 
 def test_429_with_retry_after_is_waited_out_then_succeeds(forum):

@@ -23,11 +23,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import DataError
 from .base import Located, Location, RowSource
-from .http import NOT_MODIFIED, HttpStatusError, PoliteClient
+from .http import NOT_MODIFIED, HttpStatusError, PoliteClient, client_settings
 
 DEFAULT_API_URL = "https://a.4cdn.org"
 BOARDS_URL = "https://boards.4chan.org"
@@ -311,6 +311,14 @@ class FourChanSource(RowSource):
         self.threads_gone = 0  # pruned between the catalog and their fetch
         self._fetched_at: dict[tuple[str, int], float] = {}
         self.filter = PairFilter(self.options)
+
+    @classmethod
+    def from_settings(cls, boards: Iterable[str], settings: Mapping[str, str | None],
+                      **kw: Any) -> FourChanSource:
+        """The source as the stored settings configure it: ``sources.4chan.api_url``,
+        ``sources.contact`` and ``proxy.*`` (``settings``: key -> value, secrets unmasked)."""
+        api_url = settings.get("sources.4chan.api_url") or DEFAULT_API_URL
+        return cls(boards, api_url=api_url, **client_settings(settings), **kw)
 
     @property
     def source_details(self) -> str:
