@@ -45,12 +45,21 @@ def _proxy_url(value: str) -> str | None:
     return f"must be a URL like http://proxy.example:3128, got {value[:40]!r}"
 
 
+def _http_url(value: str) -> str | None:
+    if re.match(r"^https?://[^\s/]+(/\S*)?$", value.strip()):
+        return None
+    return f"must be a URL like https://a.4cdn.org, got {value[:40]!r}"
+
+
 KNOWN: dict[str, SettingKey] = {s.key: s for s in (
     SettingKey("huggingface.token", "Hugging Face token (gated or private models, data)", secret=True),
     SettingKey("runpod.api_key", "RunPod API key (training on RunPod pods)", secret=True),
     SettingKey("proxy.https", "HTTPS proxy for hub downloads and RunPod", check=_proxy_url),
     SettingKey("proxy.http", "HTTP proxy for hub downloads and RunPod", check=_proxy_url),
     SettingKey("proxy.no_proxy", "hosts reached without the proxy (a, b, ...)"),
+    SettingKey("sources.contact", "your e-mail or URL, sent in scrapers' User-Agent"),
+    SettingKey("sources.4chan.api_url", "4chan API base URL (https://a.4cdn.org)",
+               check=_http_url),
     SettingKey("ui.theme", "UI colours: dark, light or a Textual theme (nord)"),
     # checked against the UI's bindings by the settings command (ffui.cli.keys.check_keymap)
     SettingKey("ui.keymap", "JSON of binding id to key (ffui keys lists ids)"),

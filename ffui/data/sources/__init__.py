@@ -29,6 +29,7 @@ from .arrow import ParquetSource, SaveToDiskSource
 from .base import Located, Location, RowSource
 from .file import FileSource
 from .files import open_file
+from .fourchan import FourChanSource
 from .folders import DataFolderSource, open_folder
 from .hub import HubSource, open_hub
 from .json_text import JsonArraySource, JsonObjectSource
@@ -36,7 +37,7 @@ from .records import RecordsSource
 from .text import CsvSource, DelimitedSource, JsonLinesSource, TextFileSource, TsvSource
 
 __all__ = [
-    "CsvSource", "DataFolderSource", "DelimitedSource", "FileSource", "HubSource",
+    "CsvSource", "DataFolderSource", "DelimitedSource", "FileSource", "FourChanSource", "HubSource",
     "JsonArraySource", "JsonLinesSource", "JsonObjectSource", "Located", "Location",
     "ParquetSource", "RecordsSource", "RowSource", "SaveToDiskSource", "TextFileSource",
     "TsvSource", "FILE_KINDS", "open_source",
