@@ -19,7 +19,9 @@ from typing import Any, Iterable
 from ffui.db import (
     Database,
     FINAL_STATUSES,
+    config_settings,
     create_training_run,
+    find_model,
     get_training_config,
     get_training_run,
     update_training_run,
@@ -84,8 +86,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise JobError(f"config {path} is not valid YAML/JSON{where}; fix it or pass settings with --set") from None
     if not isinstance(data, dict):
         raise JobError(f"config {path} must be a mapping of settings, for example 'learning_rate: 2e-4'")
-    data = data.get("hp", data) if isinstance(data.get("hp"), dict) else data
-    return _parsed(data, f"config {path}")
+    return _parsed(config_settings(data), f"config {path}")
 
 
 def _parsed(data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -111,8 +112,7 @@ async def resolve_config(db: Database, config: str | None, sets: Iterable[str] =
             row = await get_training_config(db, config)
             if row is None:
                 raise JobError(f"no saved config named {config!r} (see: ffui configs list)")
-            saved = row["config"]
-            cfg = dict(saved.get("hp", saved)) if isinstance(saved.get("hp"), dict) else dict(saved)
+            cfg = config_settings(row["config"])
     cfg.update(parse_sets(sets))
     return cfg
 
@@ -128,11 +128,10 @@ def validate_config(cfg: dict[str, Any]):
 
 async def resolve_model(db: Database, model: str) -> tuple[str, str | None]:
     """(what the trainer loads: a path or a hub id, the models-table id if registered)."""
-    row = await db.fetchone(
-        "SELECT * FROM models WHERE id = ? OR name = ? OR huggingface_model_name = ? OR location = ? "
-        "ORDER BY (id = ?) DESC LIMIT 1",
-        (model, model, model, model, model),
-    )
+    row = await find_model(db, model)
+    if row is not None and model not in (row["id"], row.get("name"), row.get("huggingface_model_name"),
+                                         row.get("location")) and Path(model).expanduser().exists():
+        row = None  # an existing directory wins over a model whose id merely starts with its name
     if row:
         target = row.get("location") or row.get("huggingface_model_name")
         if not target:
