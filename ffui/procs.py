@@ -8,7 +8,6 @@ filling marker names the importing process) and the worker's run lock all use it
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 
@@ -119,9 +118,3 @@ def group_alive(pgid: int | None) -> bool:
             return True
     return False
 
-
-def signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
