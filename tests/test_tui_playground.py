@@ -141,14 +141,16 @@ def test_the_app_never_imports_torch_or_transformers(tmp_path):
 import asyncio, sys
 from pathlib import Path
 sys.path.insert(0, {str(REPO / "tests")!r})
-from tui_support import app_for
+from tui_support import app_for, wait_for
 
 async def main():
     app = app_for(Path({str(home)!r}))
+    modes = dict(zip('123456', 'runs datasets train playground logs settings'.split()))
     async with app.run_test(size=(80, 24)) as pilot:
         for key in '123456':
+            app.screen.set_focus(None)  # (the Playground's chat input takes digits as text)
             await pilot.press(key)
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: app.current_mode == modes[key], what=modes[key])
         print([type(app.get_screen_stack(m)[0]).__name__ for m in ('datasets', 'train', 'playground')])
     print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))
 

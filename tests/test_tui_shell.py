@@ -279,8 +279,9 @@ STARTUP_PROBE = textwrap.dedent("""
     import time, sys, json
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from tui_support import app_for, on_each_frame
+    from tui_support import app_for, on_each_frame, wait_for
     app = app_for(Path({home!r}))
+    modes = dict(zip("123456", "runs datasets train playground logs settings".split()))
     first = {{}}
     # wall clock: the parent knows when it started us
     on_each_frame(app, lambda update: first.setdefault("frame", time.time()))
@@ -292,11 +293,11 @@ STARTUP_PROBE = textwrap.dedent("""
         for key in "23564":  # (the Playground last: its chat input takes digits as text)
             app.screen.set_focus(None)  # (Settings opens in its token field, where digits are text too)
             await pilot.press(key)
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: app.current_mode == modes[key], what=modes[key])
         app.screen.set_focus(None)
         await pilot.press("1", "enter")
-        await pilot.pause(0.5)
-        first["modes"] = [m for m in "runs datasets train playground logs settings".split() if app.mode_stack(m)]
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen", what="a run's screen")
+        first["modes"] = [m for m in modes.values() if app.mode_stack(m)]
         app.exit()
 
     app.run(headless=True, size=(80, 24), auto_pilot=visit)
