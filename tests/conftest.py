@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from procs_support import kill_runs  # noqa: F401  (its old home: some tests import it from here)
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -43,25 +45,6 @@ def run_ffui(*args, home=None, input=None, env=None, timeout=120):
 @pytest.fixture
 def ffui():
     return run_ffui
-
-
-def kill_runs(home: Path) -> None:
-    """Kill every trainer and supervisor of the runs in ``home``'s database, so none outlives its test."""
-    import signal
-    import sqlite3
-
-    from ffui import procs
-
-    if not (home / "ffui.db").exists():
-        return
-    con = sqlite3.connect(home / "ffui.db")
-    try:
-        rows = con.execute("SELECT trainer_pgid, supervisor_pid FROM training_runs").fetchall()
-    finally:
-        con.close()
-    for pgid, pid in rows:
-        procs.signal_pid(pid, signal.SIGKILL)  # first, so it does not start the next queued run
-        procs.signal_group(pgid, signal.SIGKILL)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import kill_runs
+from procs_support import kill_runs
 
 from ffui.train.config import ConfigError, parse_setting, parse_settings
 

@@ -7,13 +7,14 @@ dataset and one completed run made by the real training engine), built once per 
 import asyncio
 import json
 import os
-import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from procs_support import until_async
 from ffui import db as fdb
+from ffui.procs import alive
 
 FACTS = [("What colour is the sky?", "Blue."), ("What is two plus two?", "Four."),
          ("Name a large cat.", "Tiger."), ("What do bees make?", "Honey.")]
@@ -42,24 +43,11 @@ def write_facts(path: Path, n: int = 32) -> Path:
 
 
 async def wait_run(home: Path, run_id: int, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
     async with fdb.connect(home / "ffui.db", home) as db:
-        while time.monotonic() < deadline:
+        async def final():
             run = await fdb.get_training_run(db, run_id)
-            if run["status"] in fdb.FINAL_STATUSES:
-                return run
-            await asyncio.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not finish: {run['status']}")
-
-
-async def kill_runs_async(home: Path) -> None:
-    """Kill every process of every run in ``home`` (tests clean up what they started)."""
-    from ffui import procs
-
-    async with fdb.connect(home / "ffui.db", home) as db:
-        for run in await fdb.list_training_runs(db):
-            procs.signal_group(run.get("trainer_pgid"), signal.SIGKILL)
-            procs.signal_pid(run.get("supervisor_pid"), signal.SIGKILL)
+            return run if run["status"] in fdb.FINAL_STATUSES else None
+        return await until_async(final, timeout, f"run {run_id} to finish", interval=0.3)
 
 
 def trained_home(factory) -> tuple[Path, dict]:
@@ -191,7 +179,7 @@ async def test_the_worker_exits_when_its_client_goes_away(tmp_path):
     pid = worker.pid
     worker.proc.stdin.close()
     await asyncio.wait_for(worker.proc.wait(), 10)
-    assert not Path(f"/proc/{pid}").exists() or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
+    assert not alive(pid)  # gone, or a zombie its parent has not reaped yet
     await worker.stop()
 
 

@@ -28,14 +28,13 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, REPO, kill_runs
+from conftest import BIN, REPO
+from procs_support import kill_runs, until
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TOKEN_INPUT = "hf_readme_example_token_0123456789\n"
@@ -236,14 +235,13 @@ def _start_live_run(home: Path) -> int:
     out = _ok(_shell("ffui train -d support -m ./models/tiny --set max_steps=100000 --set save_steps=100000 "
                      "--set max_seq_len=32 --name live", home)).stdout
     run_id = int(re.search(r"run (\d+)", out).group(1))
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
+
+    def trained_a_step() -> bool:
         run = json.loads(_ok(_shell(f"ffui runs show {run_id} --json", home)).stdout)
-        if run["status"] == "running" and (run.get("current_step") or 0) > 0:
-            return run_id
         assert run["status"] in ("pending", "running"), run
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not reach its first step")
+        return run["status"] == "running" and (run.get("current_step") or 0) > 0
+    until(trained_a_step, 240, f"run {run_id} to reach its first step", interval=0.5)
+    return run_id
 
 
 # ---- the test ----------------------------------------------------------------------------

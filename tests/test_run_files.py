@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ffui import db as fdb
-
-
-def dead_pid() -> int:
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
+from procs_support import dead_pid, until
 
 
 async def _run_row(home: Path, **fields) -> dict:
@@ -28,15 +21,14 @@ async def _run_row(home: Path, **fields) -> dict:
 
 
 def _wait_final(home: Path, run_id: int, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    def final():
         conn = fdb.open_sync(home / "ffui.db")
-        row = conn.execute("SELECT status, error_message FROM training_runs WHERE id = ?", (run_id,)).fetchone()
-        conn.close()
-        if row[0] in fdb.FINAL_STATUSES:
-            return {"status": row[0], "error_message": row[1]}
-        assert time.monotonic() < deadline, f"run {run_id} still {row[0]}"
-        time.sleep(0.1)
+        try:
+            row = conn.execute("SELECT status, error_message FROM training_runs WHERE id = ?", (run_id,)).fetchone()
+        finally:
+            conn.close()
+        return {"status": row[0], "error_message": row[1]} if row[0] in fdb.FINAL_STATUSES else None
+    return until(final, timeout, f"run {run_id} to end", interval=0.1)
 
 
 def test_a_train_log_replaced_by_a_link_is_not_read_into_the_runs_log(home, tmp_path, ffui):

@@ -7,16 +7,9 @@ from pathlib import Path
 
 from ffui import db as fdb
 
-from tui_support import notifications as notices, settle, wait_for
-from tui_support import app_for as _app_for
+from tui_support import app_for, has_quit, notifications as notices, settle, wait_for
 
 SIZE = (80, 24)
-
-
-def app_for(home: Path):
-    from ffui.gpu import GpuState
-
-    return _app_for(home, GpuState(reason="no GPU"))
 
 
 def write_chat(path: Path, n: int, dup_every: int = 0) -> Path:
@@ -417,4 +410,4 @@ async def test_quitting_the_import_screen_with_a_path_typed_asks_first(home):
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
         await pilot.press("n")
         await pilot.pause()
-        assert not app._exit and app.screen is screen
+        assert not has_quit(app) and app.screen is screen

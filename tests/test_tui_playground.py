@@ -3,29 +3,23 @@ adapter (its base follows), chat over turns with tokens streaming in, base vs ad
 side, settings, one-line errors for a missing model or adapter, and the worker process stopped
 when the app exits. Also: the app process never imports torch or transformers."""
 
-import asyncio
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import test_inference as shared
+from conftest import REPO
+from procs_support import wait_exit
 from ffui import db as fdb
 
 from ffui.procs import alive
-from tui_support import app_for as _app_for
+from tui_support import app_for
 from tui_support import notifications as notices
 from tui_support import settle as _settle
 
 SIZE = (80, 24)
-
-
-def app_for(home: Path):
-    from ffui.gpu import GpuState
-
-    return _app_for(home, GpuState(reason="no GPU"))
 
 
 async def settle(pilot, rounds: int = 3):
@@ -92,12 +86,7 @@ async def test_chat_with_a_trained_adapter_streams_and_compares_with_the_base(tr
         assert (base.who, adapted.who) == ("base", "adapter") and base.parent is adapted.parent
         assert adapted.text.startswith(shared.FACTS[2][1]) and base.text and base.text != adapted.text
         assert not base.failed and not adapted.failed
-    # leaving the app stops the worker process
-    for _ in range(50):
-        if not alive(pid):
-            break
-        await asyncio.sleep(0.1)
-    assert not alive(pid)
+    wait_exit(pid, timeout=5, what="the worker process to stop with the app")
 
 
 async def test_missing_models_adapters_and_bad_settings_are_one_line(trained, tmp_path):
@@ -137,11 +126,7 @@ async def test_missing_models_adapters_and_bad_settings_are_one_line(trained, tm
             assert "top_p must be between" in str(screen.query_one("#pg-status").render())
             pid = screen.worker_proc.pid if screen.worker_proc else None
         if pid:
-            for _ in range(50):
-                if not alive(pid):
-                    break
-                await asyncio.sleep(0.1)
-            assert not alive(pid)
+            wait_exit(pid, timeout=5, what="the worker process to stop with the app")
         assert not (home / "ffui-crash.log").exists()
     finally:
         async with fdb.connect(home / "ffui.db", home) as db:
@@ -154,17 +139,18 @@ def test_the_app_never_imports_torch_or_transformers(tmp_path):
     home.mkdir()
     code = f"""
 import asyncio, sys
-from ffui.paths import Paths
-from ffui.gpu import GpuState
-from screens.app import make_app
+from pathlib import Path
+sys.path.insert(0, {str(REPO / "tests")!r})
+from tui_support import app_for, wait_for
 
 async def main():
-    app = make_app(Paths(home=__import__('pathlib').Path({str(home)!r}), db=__import__('pathlib').Path({str(home / 'ffui.db')!r})),
-                   gpu_probe=lambda: GpuState(reason='no GPU'), reconcile=False)
+    app = app_for(Path({str(home)!r}))
+    modes = dict(zip('123456', 'runs datasets train playground logs settings'.split()))
     async with app.run_test(size=(80, 24)) as pilot:
         for key in '123456':
+            app.screen.set_focus(None)  # (the Playground's chat input takes digits as text)
             await pilot.press(key)
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: app.current_mode == modes[key], what=modes[key])
         print([type(app.get_screen_stack(m)[0]).__name__ for m in ('datasets', 'train', 'playground')])
     print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))
 
@@ -172,7 +158,7 @@ asyncio.run(main())
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("FFUI_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
-                         cwd=str(Path(__file__).resolve().parent.parent))
+                         cwd=str(REPO))
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert lines[-2] == "['DatasetsScreen', 'TrainScreen', 'PlaygroundScreen']"

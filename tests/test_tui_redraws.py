@@ -13,7 +13,7 @@ import sqlite3
 
 from rich.console import Console
 
-from tui_support import app_for, seed_fixed_home, wait_for
+from tui_support import app_for, on_each_frame, seed_fixed_home, wait_for
 
 COMPLETED, RUNNING = 1, 2  # runs of the fixed home (tests/tui_support.py)
 
@@ -21,28 +21,22 @@ COMPLETED, RUNNING = 1, 2  # runs of the fixed home (tests/tui_support.py)
 class Terminal:
     """Counts the frames and bytes the app would write to an 80x24 terminal.
 
-    It listens where Textual's own writer gets each update (``App._display``), so what the
-    app cuts out of an update before writing it is not counted.
+    It listens where Textual's own writer gets each update, so what the app cuts out of an
+    update before writing it is not counted.
     """
 
     def __init__(self, app, monkeypatch):
-        from textual.app import App
-
         self.frames = self.bytes = 0
         self.rows: set[int] = set()
-        display = App._display
+        on_each_frame(app, self.count, monkeypatch)
 
-        def counting(self_app, screen, renderable):
-            if renderable is not None and self_app is app:
-                out = io.StringIO()
-                Console(file=out, width=80, height=24, force_terminal=True, color_system="256",
-                        legacy_windows=False).print(renderable, end="")
-                self.frames += 1
-                self.bytes += len(out.getvalue().encode())
-                self.rows |= {int(row) for row in _cursor_rows(out.getvalue())}
-            return display(self_app, screen, renderable)
-
-        monkeypatch.setattr(App, "_display", counting)
+    def count(self, update) -> None:
+        out = io.StringIO()
+        Console(file=out, width=80, height=24, force_terminal=True, color_system="256",
+                legacy_windows=False).print(update, end="")
+        self.frames += 1
+        self.bytes += len(out.getvalue().encode())
+        self.rows |= {int(row) for row in _cursor_rows(out.getvalue())}
 
     def reset(self) -> None:
         self.frames = self.bytes = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tui_support import app_for, notifications, rendered, screen_text, seed_fixed_home, wait_for
+from tui_support import app_for, notifications, rendered, screen_text, seed_fixed_home, settle, wait_for
 
 OOM = ("out of memory: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity; "
        "75.01 GiB already allocated) (lower per_device_train_batch_size or max_seq_len, set "
@@ -29,8 +29,8 @@ async def open_run(app, pilot, run_id: int):
     await wait_for(pilot, lambda: app.db is not None, what="the database")
     app.open_run(run_id)
     screen = await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen, what="run screen")
-    await wait_for(pilot, lambda: screen.run_row is not None, what="the run")
-    await pilot.pause(0.3)
+    await wait_for(pilot, lambda: screen.poller.polls >= 1, what="the run's first poll")
+    await settle(pilot)  # the keys that apply to its state reach the footer after a refresh
     return screen
 
 

@@ -8,16 +8,15 @@ file written at 1,000 lines a second.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from procs_support import until_async
 from tui_support import (
     app_for, kill_real_runs, notifications, real_runs_home, rendered, run_row, screen_text, seed_fixed_home,
     wait_for,
@@ -69,10 +68,8 @@ async def test_a_finished_run_shows_its_log_chart_metrics_config_and_adapter(rea
     from screens.widgets.chart import LossChart
     from screens.widgets.log_tail import LogTail
 
-    await_done = time.monotonic() + 150
-    while (run_row(real["home"], real["quick"]) or {}).get("status") != "completed":
-        assert time.monotonic() < await_done, "the quick run did not complete"
-        await asyncio.sleep(0.5)
+    await until_async(lambda: (run_row(real["home"], real["quick"]) or {}).get("status") == "completed", 150,
+                      "the quick run to complete", interval=0.5)
     app = app_for(real["home"])
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.db is not None, what="the database")

@@ -20,7 +20,7 @@ import pytest
 from textual.binding import Binding
 from textual.widgets import Input
 
-from tui_support import TWO_GPUS, app_for, notifications, screen_text, seed_fixed_home, wait_for
+from tui_support import TWO_GPUS, app_for, has_quit, notifications, screen_text, seed_fixed_home, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -124,21 +124,28 @@ async def test_f1_and_question_mark_open_help_for_the_focused_screen(fixed_home)
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def open_palette(pilot):
+    """ctrl+p, and wait until the palette takes the keys typed next."""
+    from textual.command import CommandPalette
+
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette) and pilot.app.screen.focused,
+                   what="the command palette")
+
+
 async def test_command_palette_opens_a_run_and_switches_modes(fixed_home):
     from screens.run_detail import RunDetailScreen
 
     app = app_for(fixed_home)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        await open_palette(pilot)
         await pilot.press(*"open run 3")
         await wait_for(pilot, lambda: "tiny-nan-test" in screen_text(app), what="the run in the palette")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == 3,
                        what="run 3's screen")
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        await open_palette(pilot)
         await pilot.press(*"switch to logs")
         await wait_for(pilot, lambda: "Switch to logs" in screen_text(app), what="the mode command")
         await pilot.press("enter")
@@ -157,8 +164,7 @@ async def test_command_palette_finds_datasets_and_models(fixed_home):
         await wait_for(pilot, lambda: app.screen.row_ids, what="the runs table")
         for typed, shown, mode in (("browse support", "Browse dataset support-chats", "datasets"),
                                    ("train model tiny", "Train model tiny-llama", "train")):
-            await pilot.press("ctrl+p")
-            await pilot.pause(0.3)
+            await open_palette(pilot)
             await pilot.press(*typed)
             await wait_for(pilot, lambda: shown in screen_text(app), what=shown)
             await pilot.press("enter")
@@ -172,7 +178,7 @@ async def test_q_quits_at_once_without_unsaved_changes(fixed_home):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("q")
         await pilot.pause()
-        assert app._exit  # the app is on its way out; nothing asked
+        assert has_quit(app)  # nothing asked
     assert app.db is None, "the database was closed on exit"
 
 
@@ -191,13 +197,13 @@ async def test_q_asks_first_when_a_form_has_unsaved_changes(fixed_home):
         assert "Unsaved changes in Settings" in screen_text(app)
         await pilot.press("n")  # stay
         await pilot.pause()
-        assert not app._exit and app.current_mode == "settings"
+        assert not has_quit(app) and app.current_mode == "settings"
         app.screen.set_focus(None)  # (back on Settings the token field has the keys again: q would be text)
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("y")
         await pilot.pause()
-        assert app._exit
+        assert has_quit(app)
 
 
 def test_every_binding_has_an_id_and_a_description():
@@ -273,32 +279,27 @@ STARTUP_PROBE = textwrap.dedent("""
     import time, sys, json
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from tui_support import app_for
+    from tui_support import app_for, on_each_frame, wait_for
     app = app_for(Path({home!r}))
+    modes = dict(zip("123456", "runs datasets train playground logs settings".split()))
     first = {{}}
+    # wall clock: the parent knows when it started us
+    on_each_frame(app, lambda update: first.setdefault("frame", time.time()))
 
     async def visit(pilot):
-        first["frame"] = app._first_frame_s
         if not {visit}:
             app.exit()
             return
         for key in "23564":  # (the Playground last: its chat input takes digits as text)
             app.screen.set_focus(None)  # (Settings opens in its token field, where digits are text too)
             await pilot.press(key)
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: app.current_mode == modes[key], what=modes[key])
         app.screen.set_focus(None)
         await pilot.press("1", "enter")
-        await pilot.pause(0.5)
-        first["modes"] = [m for m in "runs datasets train playground logs settings".split() if app.mode_stack(m)]
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen", what="a run's screen")
+        first["modes"] = [m for m in modes.values() if app.mode_stack(m)]
         app.exit()
 
-    from textual.app import App
-    orig = App._display
-    def display(self, screen, renderable):
-        if renderable is not None and not hasattr(self, "_first_frame_s"):
-            self._first_frame_s = time.time()  # wall clock: the parent knows when it started us
-        return orig(self, screen, renderable)
-    App._display = display
     app.run(headless=True, size=(80, 24), auto_pilot=visit)
     heavy = sorted(m for m in ("torch", "transformers", "peft", "trl", "datasets", "accelerate") if m in sys.modules)
     print(json.dumps({{"first_frame_s": first["frame"], "heavy": heavy, "modes": first.get("modes", [])}}))
@@ -498,8 +499,7 @@ async def test_the_palette_finds_actions_by_the_words_people_use(fixed_home):
         for typed, shown in (("chat", "Chat with an adapter"), ("chat", "Chat with run 1"),
                              ("adapter", "Chat with an adapter"), ("hub", "Hugging Face hub token"),
                              ("hub", "Import a dataset from the hub")):
-            await pilot.press("ctrl+p")
-            await pilot.pause(0.3)
+            await open_palette(pilot)
             await pilot.press(*typed)
             await wait_for(pilot, lambda: shown in screen_text(app), what=f"{shown!r} for {typed!r}")
             await pilot.press("escape")

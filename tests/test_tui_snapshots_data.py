@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ffui import db as fdb
-from ffui.paths import Paths
+from tui_support import app_for, stop_blinking
+from tui_support import settle as settle_workers
 
 SIZE = (80, 24)
 
@@ -53,38 +54,25 @@ def snap_home(home, monkeypatch):
     return home
 
 
-def app_for(home: Path):
-    from ffui.gpu import GpuState
-    from screens.app import make_app
-
-    app = make_app(Paths(home=home, db=home / "ffui.db"), gpu_probe=lambda: GpuState(reason="no GPU"),
-                   reconcile=False)
-    app.home_label = "/srv/ffui"
-    return app
+@pytest.fixture
+def snap_app(snap_home):
+    return app_for(snap_home, home_label="/srv/ffui")
 
 
 async def settle(pilot, rounds: int = 3):
-    from textual.widgets import Input
-
-    app = pilot.app
-    for _ in range(rounds):
-        await pilot.pause(0.2)
-        busy = [w for w in app.workers if w.node is not app and w.group != "tail" and not w.is_finished]
-        if busy:
-            await asyncio.wait_for(asyncio.gather(*[w.wait() for w in busy], return_exceptions=True), 30)
-    for i in app.screen.query(Input):
-        i.cursor_blink = False
+    await settle_workers(pilot, rounds, timeout=30)
+    stop_blinking(pilot.app)
     await pilot.pause()
 
 
-def test_datasets_list(snap_compare, snap_home):
+def test_datasets_list(snap_compare, snap_app):
     async def before(pilot):
         await pilot.press("2")
         await settle(pilot)
-    assert snap_compare(app_for(snap_home), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=before)
 
 
-def test_dataset_rows_page(snap_compare, snap_home):
+def test_dataset_rows_page(snap_compare, snap_app):
     async def before(pilot):
         await pilot.press("2")
         await settle(pilot)
@@ -92,10 +80,10 @@ def test_dataset_rows_page(snap_compare, snap_home):
         await settle(pilot)
         await pilot.press("n")
         await settle(pilot)
-    assert snap_compare(app_for(snap_home), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=before)
 
 
-def test_dataset_row_as_turns(snap_compare, snap_home):
+def test_dataset_row_as_turns(snap_compare, snap_app):
     async def before(pilot):
         await pilot.press("2")
         await settle(pilot)
@@ -103,10 +91,10 @@ def test_dataset_row_as_turns(snap_compare, snap_home):
         await settle(pilot)
         await pilot.press("down", "down", "enter")
         await settle(pilot)
-    assert snap_compare(app_for(snap_home), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=before)
 
 
-def test_dataset_import_preview(snap_compare, snap_home):
+def test_dataset_import_preview(snap_compare, snap_app):
     async def before(pilot):
         await pilot.press("2")
         await settle(pilot)
@@ -114,17 +102,17 @@ def test_dataset_import_preview(snap_compare, snap_home):
         await settle(pilot)
         await pilot.press(*"qa.jsonl", "enter")
         await settle(pilot)
-    assert snap_compare(app_for(snap_home), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=before)
 
 
-def test_train_form(snap_compare, snap_home):
+def test_train_form(snap_compare, snap_app):
     async def before(pilot):
         await pilot.press("3")
         await settle(pilot, 4)
-    assert snap_compare(app_for(snap_home), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=before)
 
 
-def test_train_form_with_a_model_and_a_preset(snap_compare, snap_home):
+def test_train_form_with_a_model_and_a_preset(snap_compare, snap_app):
     async def before(pilot):
         from textual.widgets import Select
 
@@ -137,11 +125,11 @@ def test_train_form_with_a_model_and_a_preset(snap_compare, snap_home):
         form.query_one("#hp-lora_r").focus()
         form.query_one("#hp-lora_r").value = "0"
         await settle(pilot, 3)
-    assert snap_compare(app_for(snap_home), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=before)
 
 
-def test_playground(snap_compare, snap_home):
+def test_playground(snap_compare, snap_app):
     async def before(pilot):
         await pilot.press("4")
         await settle(pilot)
-    assert snap_compare(app_for(snap_home), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=before)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from procs_support import until
 from tui_support import seed_fixed_home
 
 TMUX = shutil.which("tmux")
@@ -46,14 +47,11 @@ class Terminal:
             time.sleep(0.6 if key == "Escape" else pause)
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def shown() -> str | None:
             screen = self.screen()
             assert "Traceback" not in screen, screen
-            if text in screen:
-                return screen
-            time.sleep(0.02)
-        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+            return screen if text in screen else None
+        return until(shown, timeout, lambda: f"{text!r}; the screen shows:\n{self.screen()}", interval=0.02)
 
     def close(self) -> None:
         subprocess.run([TMUX, "-L", self.socket, "kill-session", "-t", self.name], capture_output=True, timeout=10)
@@ -167,8 +165,9 @@ def test_a_live_run_written_cell_by_cell_looks_as_a_fresh_ffui_draws_it(terminal
     fresh.keys("Down", "Down", "Down", "Enter")
     fresh.wait_for("step 22/40  ")
     fresh.wait_for("step 22/40 loss")
-    deadline = time.monotonic() + 30
-    while fresh.screen(escapes=True) != term.screen(escapes=True) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    drawn, whole = term.screen(escapes=True), fresh.screen(escapes=True)
-    assert drawn == whole, "\n".join(f"{a!r}\n{b!r}" for a, b in zip(drawn.splitlines(), whole.splitlines()) if a != b)
+
+    def differences() -> str:
+        drawn, whole = term.screen(escapes=True), fresh.screen(escapes=True)
+        return "\n".join(f"{a!r}\n{b!r}" for a, b in zip(drawn.splitlines(), whole.splitlines()) if a != b)
+    until(lambda: term.screen(escapes=True) == fresh.screen(escapes=True), 30,
+          lambda: f"both terminals to show the same; the lines that differ:\n{differences()}")

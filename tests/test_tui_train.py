@@ -10,23 +10,14 @@ from pathlib import Path
 import pytest
 
 import test_inference as shared
+from procs_support import kill_runs
 from ffui import db as fdb
-from ffui.paths import Paths
 
 SIZE = (80, 24)
 GiB = 1024 ** 3
 
 from screens.train_form import TrainScreen  # noqa: E402
-from tui_support import notifications as notices, screen_text, settle, wait_for  # noqa: E402
-
-
-def app_for(home: Path, gpus=None):
-    from ffui.gpu import GpuInfo, GpuState
-    from screens.app import make_app
-
-    state = GpuState(gpus=[GpuInfo(i, name, mem_total_mb=mb) for i, (name, mb) in enumerate(gpus)]) if gpus \
-        else GpuState(reason="no GPU")
-    return make_app(Paths(home=home, db=home / "ffui.db"), gpu_probe=lambda: state, reconcile=False)
+from tui_support import app_for, notifications as notices, screen_text, seed_fixed_home, settle, wait_for  # noqa: E402
 
 
 def text_of(screen, selector: str) -> str:
@@ -279,7 +270,7 @@ async def test_a_config_handed_over_before_the_database_opens_still_fills_the_fo
         await settle(pilot)
         assert form.query_one("#hp-lora_r").value == "4" and not form.has_unsaved_changes()
         assert form.query_one("#tr-dataset").value is not None  # the pickers loaded too
-        assert not [n.message for n in app._notifications if n.severity == "error"]
+        assert not notices(app, severity="error")
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +313,7 @@ async def test_launch_starts_a_real_run_and_opens_it(home, tiny_model):
             assert runs[0]["status"] in ("running", "pending", "completed")
             assert not form.has_unsaved_changes()
     finally:
-        await shared.kill_runs_async(home)
+        kill_runs(home)
 
 
 async def test_copying_a_run_asks_before_replacing_edits_and_makes_a_new_unsaved_config(tmp_path):
@@ -330,10 +321,9 @@ async def test_copying_a_run_asks_before_replacing_edits_and_makes_a_new_unsaved
     unnamed, unsaved config: q asks before quitting and ctrl+s asks for a name instead of
     overwriting the saved config that was loaded before."""
     from screens.widgets.modals import ConfirmModal
-    from tui_support import app_for as fixed_app, screen_text, seed_fixed_home
 
     home = seed_fixed_home(tmp_path / "home")
-    app = fixed_app(home)
+    app = app_for(home)
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(pilot)
         form.query_one("#hp-lora_r").value = "64"
@@ -385,8 +375,6 @@ async def test_a_form_that_says_two_problems_shows_both(home):
         await settle(pilot)
         form.set_focus(None)
         await settle(pilot)
-        from tui_support import screen_text
-
         shown = screen_text(app)
         assert "3 problems:" in shown, shown  # the model (there is none at /models/x) and these two
         listed = shown.split("3 problems:")[1]

@@ -1,4 +1,6 @@
-"""Shared helpers for the TUI tests (test_tui_*.py): homes with fixed or real runs, waiting.
+"""Shared helpers for the TUI tests (test_tui_*.py): the one ``app_for``, waiting, homes with
+fixed or real runs, and the only reads of Textual's internals (``notifications``,
+``screen_text``, ``on_each_frame``): a Textual upgrade that renames one breaks this file only.
 
 Two kinds of home:
 - ``seed_fixed_home``: rows written directly with fixed ids, times and values (runs in every
@@ -12,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import signal
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
+from procs_support import kill_runs, until_async
 from ffui.gpu import GpuInfo, GpuState
 from ffui.paths import Paths
 
@@ -34,28 +35,27 @@ def paths_for(home: Path) -> Paths:
     return Paths(home=home, db=home / "ffui.db")
 
 
-def app_for(home: Path, gpu: GpuState = NO_GPU, **kw):
+def app_for(home: Path, gpu: GpuState = NO_GPU, *, gpus: list[tuple[str, int]] | None = None,
+            home_label: str | None = None, **kw):
+    """The real app on ``home``, without reconcile, seeing ``gpu`` (or ``gpus``: (name, memory
+    MiB) pairs, for the memory estimate). ``home_label`` fixes the home the header shows
+    (snapshots of a temporary home); other keywords go to ``make_app`` (poll_s...)."""
     from screens.app import make_app
 
+    if gpus:
+        gpu = GpuState(gpus=[GpuInfo(i, name, mem_total_mb=mb) for i, (name, mb) in enumerate(gpus)])
     kw.setdefault("reconcile", False)
-    return make_app(paths_for(home), gpu_probe=lambda: gpu, **kw)
+    app = make_app(paths_for(home), gpu_probe=lambda: gpu, **kw)
+    if home_label is not None:
+        app.home_label = home_label
+    return app
 
 
-async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"):
-    """Let the app run until ``predicate()`` is truthy; fail with ``what`` after ``timeout``.
+async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 30.0, what: str | Callable[[], str] = "condition"):
+    """Let the app run until ``predicate()`` is truthy (and return it); fail naming ``what``.
 
-    It returns as soon as the predicate holds, so the generous default only costs time when a
-    test fails; it keeps a CI machine busy with other suites from failing a waiting test."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception:  # widgets not mounted yet
-            value = None
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    Any exception from the predicate means "not yet" (widgets not mounted yet)."""
+    return await until_async(predicate, timeout, what, ignore=(Exception,), pause=pilot.pause)
 
 
 async def settle(pilot, rounds: int = 3, timeout: float = 10.0):
@@ -64,8 +64,6 @@ async def settle(pilot, rounds: int = 3, timeout: float = 10.0):
     Bounded: a live screen's poll may be mid-flight. One longer pause lets forms that check
     their fields 0.15 s after the last change do so.
     """
-    import asyncio
-
     app = pilot.app
     if hasattr(app, "wait_for_db"):  # mode keys wait for the database, which opens after the first frame
         await asyncio.wait_for(app.wait_for_db(), timeout)
@@ -80,8 +78,19 @@ async def settle(pilot, rounds: int = 3, timeout: float = 10.0):
     await pilot.pause()
 
 
-def notifications(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+def stop_blinking(app) -> None:
+    """Still cursors in the inputs now shown, so a snapshot does not catch one mid-blink."""
+    from textual.widgets import Input
+
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+
+
+# -- Textual internals: read here only, so a Textual upgrade that renames them breaks one file
+
+def notifications(app, severity: str | None = None) -> list[str]:
+    """The messages of the toasts the app has raised (of ``severity`` only, if given)."""
+    return [str(n.message) for n in app._notifications if severity is None or n.severity == severity]
 
 
 def screen_text(app) -> str:
@@ -95,6 +104,29 @@ def screen_text(app) -> str:
                       record=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
+
+
+def has_quit(app) -> bool:
+    """The app is on its way out (``exit`` was called)."""
+    return app.return_code is not None
+
+
+def on_each_frame(app, callback: Callable[[Any], None], monkeypatch=None) -> None:
+    """Call ``callback(update)`` with each update ``app`` hands its terminal writer (Textual's
+    ``App._display``), before it is written. With ``monkeypatch`` the hook goes at the test's end."""
+    from textual.app import App
+
+    display = App._display
+
+    def hooked(self_app, screen, renderable):
+        if renderable is not None and self_app is app:
+            callback(renderable)
+        return display(self_app, screen, renderable)
+
+    if monkeypatch is not None:
+        monkeypatch.setattr(App, "_display", hooked)
+    else:
+        App._display = hooked
 
 
 def rendered(renderable, width: int = 200) -> str:
@@ -257,18 +289,8 @@ async def _build_real(base: Path) -> dict:
 
 def kill_real_runs() -> None:
     """Kill every process of the session's real runs (tests must not leave trainers behind)."""
-    from ffui.db import open_sync
-    from ffui import procs
-
-    if not _real:
-        return
-    conn = open_sync(_real["home"] / "ffui.db")
-    try:
-        for sup, pgid in conn.execute("SELECT supervisor_pid, trainer_pgid FROM training_runs"):
-            procs.signal_group(pgid, signal.SIGKILL)
-            procs.signal_pid(sup, signal.SIGKILL)
-    finally:
-        conn.close()
+    if _real:
+        kill_runs(_real["home"])
 
 
 def run_row(home: Path, run_id: int) -> dict | None:
