@@ -6,6 +6,7 @@ These tests kill things (the starting process, the supervisor, the worker) the w
 operator's machine would, and check what the user sees afterwards: the database and `ffui`.
 """
 
+import asyncio
 import json
 import os
 import signal
@@ -220,3 +221,27 @@ async def test_a_run_that_stops_at_once_is_said_cancelled_not_removed_from_the_q
         assert r.returncode == 0, r.stderr
         assert "queue" not in r.stdout and r.stdout.strip().splitlines()[-1] == f"run {run['id']}: cancelled", r.stdout
         wait_gone((await fdb.get_training_run(db, run["id"]))["supervisor_pid"], SUPERVISOR)
+
+
+async def test_the_run_screen_says_a_run_that_stops_at_once_was_cancelled_not_removed_from_the_queue(job_home, db):
+    """The same race in the TUI: c, then y, on the run's screen."""
+    from screens.widgets.modals import ConfirmModal
+    from tui_support import app_for, notifications, wait_for as wait_in_app
+
+    app = app_for(job_home, poll_s=0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_in_app(pilot, lambda: app.db is not None, what="the database")
+        for attempt in range(5):
+            run = await start_fake(db, f"quick{attempt}", steps=1000, step_s=0.005)
+            await wait_run(db, run["id"], at_step(2), "a few steps")
+            app.open_run(run["id"])
+            await wait_in_app(pilot, lambda: getattr(app.screen, "run_id", None) == run["id"], what="the run's screen")
+            await pilot.press("c")
+            await wait_in_app(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
+            await pilot.press("y")
+            said = await wait_in_app(pilot, lambda: [m for m in notifications(app) if m.startswith(f"run {run['id']} ")],
+                                     what="what the cancel did")
+            assert said in ([f"run {run['id']} cancelled"], [f"run {run['id']} stopping: it saves a checkpoint first"])
+            run = await wait_run(db, run["id"], final, "an outcome")
+            assert run["status"] == "cancelled"
+            await asyncio.to_thread(wait_gone, run["supervisor_pid"], SUPERVISOR)
