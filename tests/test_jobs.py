@@ -10,6 +10,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from ffui import db as fdb
@@ -199,9 +201,6 @@ def test_a_model_is_registered_once(home, tmp_path, ffui):
 
 def test_the_job_tests_run_without_torch():
     """The machinery tests above must keep running where the [train] extras are not installed."""
-    import subprocess
-    import sys
-
     probe = ("import sys, test_jobs, test_job_faults, test_supervisor_files; "
              "bad = sorted(m for m in ('torch', 'transformers') if m in sys.modules); print(bad)")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
