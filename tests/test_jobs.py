@@ -223,7 +223,7 @@ async def test_a_run_that_stops_at_once_is_said_cancelled_not_removed_from_the_q
 
 
 async def test_the_run_screen_says_a_run_that_stops_at_once_was_cancelled_not_removed_from_the_queue(job_home, db):
-    """The same race in the TUI: c, then y, on the run's screen."""
+    """The same race in the TUI: c, then y, on the run's screen; a queued run still leaves the queue."""
     from screens.widgets.modals import ConfirmModal
     from tui_support import app_for, notifications, wait_for as wait_in_app
 
@@ -244,3 +244,16 @@ async def test_the_run_screen_says_a_run_that_stops_at_once_was_cancelled_not_re
             run = await wait_run(db, run["id"], final, "an outcome")
             assert run["status"] == "cancelled"
             await asyncio.to_thread(wait_gone, run["supervisor_pid"], SUPERVISOR)
+
+        running = await start_fake(db, "long", steps=1000, step_s=0.05)
+        queued = await start_fake(db, "queued", steps=10)
+        assert queued["status"] == "pending"
+        app.open_run(queued["id"])
+        await wait_in_app(pilot, lambda: getattr(app.screen, "run_id", None) == queued["id"], what="the run's screen")
+        await pilot.press("c")
+        await wait_in_app(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
+        await pilot.press("y")
+        said = await wait_in_app(pilot, lambda: [m for m in notifications(app) if m.startswith(f"run {queued['id']} ")],
+                                 what="what the cancel did")
+        assert said == [f"run {queued['id']} removed from the queue"]
+        await manager.cancel_run(db, running["id"], grace_s=5)
