@@ -152,7 +152,12 @@ class RunActions:
         if not ok:
             return
         run = await request_cancel(self.app.db, run["id"])
-        done = "removed from the queue" if run["status"] == "cancelled" else "stopping: it saves a checkpoint first"
+        if run["status"] not in FINAL_STATUSES:
+            done = "stopping: it saves a checkpoint first"
+        elif (run.get("metadata") or {}).get("cancel_requested"):  # it ran, and stopped at once
+            done = run["status"]
+        else:  # a queued run is cancelled at once, without a request to its worker
+            done = "removed from the queue"
         self.notify(f"run {run['id']} {done}")
         self.after_run_action()
 

@@ -60,3 +60,41 @@ def mounted_tmpfs(tmp_path: Path, size: str, purpose: str):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+# ---- the tiny model, built once per session; homes for job tests ---------------------------
+
+_tiny_models: dict[str, Path] = {}
+
+
+def tiny_model_dir(factory, arch: str = "llama") -> Path:
+    """The tiny model of ``arch`` (ffui.train.tiny), built the first time it is asked for in this
+    session; for helpers that are not fixtures (the ``tiny_model`` fixture is this)."""
+    if arch not in _tiny_models:
+        pytest.importorskip("torch", reason="the tiny model and training need the [train] extras (torch)")
+        pytest.importorskip("peft", reason="training needs the [train] extras (peft)")
+        from ffui.train.tiny import build_tiny_model
+
+        _tiny_models[arch] = build_tiny_model(factory.mktemp(f"tiny-{arch}") / arch, arch=arch)
+    return _tiny_models[arch]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The 2-layer llama model with its tokenizer, shared by every test of the session."""
+    return tiny_model_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory) -> Path:
+    """The qwen2 build of the tiny model: its builder and packing are checked on a second architecture."""
+    return tiny_model_dir(tmp_path_factory, "qwen2")
+
+
+@pytest.fixture
+def job_home(home):
+    """A home for tests that start runs: every worker and supervisor they started is killed after."""
+    from job_support import kill_everything
+
+    yield home
+    kill_everything(home)

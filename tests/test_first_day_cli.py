@@ -63,13 +63,6 @@ def test_yaml_strings_of_numeric_fields_go_through_the_parser():
 # ---- through the real `ffui` command --------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from ffui.train.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", arch="llama")
-
-
 @pytest.fixture
 def alpaca_home(home, ffui):
     """A home with an alpaca dataset whose rows have a null, a missing and non-string fields."""

@@ -190,15 +190,6 @@ def test_a_token_not_granted_access_is_told_to_ask_for_it(ffui, home, hub, tmp_p
 # -- training a hub model -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    pytest.importorskip("torch", reason="training needs the [train] extras (torch)")
-    pytest.importorskip("peft", reason="training needs the [train] extras (peft)")
-    from ffui.train.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", arch="llama")
-
-
 @pytest.fixture
 def chat_dataset(ffui, home, tmp_path):
     """The chat conversations as dataset "chat" (from a local file: hub datasets are tested above)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import tiny_model_dir
 from procs_support import until_async
 from ffui import db as fdb
 from ffui.procs import alive
@@ -25,12 +26,8 @@ _cache: dict = {}
 
 
 def tiny_model_path(factory) -> Path:
-    """The tiny llama model, built once per session."""
-    if "model" not in _cache:
-        from ffui.train.tiny import build_tiny_model
-
-        _cache["model"] = build_tiny_model(factory.mktemp("tinymodel") / "tiny", arch="llama")
-    return _cache["model"]
+    """The tiny llama model, built once per session (the same one as the ``tiny_model`` fixture)."""
+    return tiny_model_dir(factory)
 
 
 def write_facts(path: Path, n: int = 32) -> Path:

@@ -18,56 +18,8 @@ from ffui import procs
 from ffui.jobs import manager
 from ffui.jobs.fake_worker import MODULE, create_fake_run
 from ffui.jobs.errors import JobError
-
-
-@pytest.fixture
-async def fault_home(home):
-    """A home whose runs' processes (workers, supervisors, stopped or not) are all killed after."""
-    yield home
-    async with fdb.connect(home / "ffui.db", home) as db:
-        for run in await fdb.list_training_runs(db):
-            procs.signal_group(run.get("trainer_pgid"), signal.SIGKILL)
-            procs.signal_pid(run.get("supervisor_pid"), signal.SIGKILL)
-    for pid in worker_pids(home):
-        procs.signal_pid(pid, signal.SIGKILL)
-
-
-def worker_pids(home: Path) -> list[int]:
-    """Every live fake worker whose run directory is under ``home``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            line = " ".join(procs.cmdline(int(entry.name)))
-            if MODULE in line and str(home) in line and not procs.is_zombie(int(entry.name)):
-                found.append(int(entry.name))
-    return found
-
-
-async def poll(db, run_id, predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = await fdb.get_training_run(db, run_id)
-        if predicate(run):
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} never got {what}: {run['status']} step {run.get('current_step')}")
-
-
-def final(run):
-    return run["status"] in fdb.FINAL_STATUSES
-
-
-def events(run) -> list[dict]:
-    return [json.loads(line) for line in Path(run["storage_path"], "events.jsonl").read_text().splitlines()]
-
-
-def train_log(run) -> list[str]:
-    return Path(run["storage_path"], "train.log").read_text().splitlines()
-
-
-async def logged(db, run_id) -> list[str]:
-    rows = await db.fetchall("SELECT message FROM app_logs WHERE run_id = ? AND source = 'train' ORDER BY id", (run_id,))
-    return [r["message"] for r in rows]
+from job_support import (SUPERVISOR, at_step, event_types, ffui_process, final, logged, train_log, wait_for,
+                         wait_gone, wait_run, worker_pids)
 
 
 def first_child(pid: int, timeout: float = 30) -> bool:
@@ -84,9 +36,9 @@ def first_child(pid: int, timeout: float = 30) -> bool:
     return False
 
 
-async def test_a_supervisor_killed_as_its_worker_appears_never_leads_to_two_workers(fault_home):
+async def test_a_supervisor_killed_as_its_worker_appears_never_leads_to_two_workers(job_home):
     in_window = 0
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
         for attempt in range(20):
             run = await create_fake_run(db, f"race{attempt}", steps=8, step_s=0.02, lines_per_s=400)
             await manager.schedule(db)
@@ -94,119 +46,120 @@ async def test_a_supervisor_killed_as_its_worker_appears_never_leads_to_two_work
             assert first_child(supervisor), "the supervisor never started a worker"
             os.kill(supervisor, signal.SIGKILL)  # the instant the worker appears
             in_window += (await fdb.get_training_run(db, run["id"]))["trainer_pid"] is None
-            await poll(db, run["id"], lambda r: not procs.alive(supervisor), "its supervisor dead")
+            wait_gone(supervisor)
             await manager.reconcile(db)  # what the next `ffui` start does
-            run = await poll(db, run["id"], final, "an outcome")
-            kinds = [e["type"] for e in events(run)]
+            run = await wait_run(db, run["id"], final, "an outcome")
+            kinds = event_types(run)
             assert (kinds.count("start"), kinds.count("done")) == (1, 1), (attempt, in_window, kinds)
             assert run["status"] == "completed", (attempt, run["error_message"])
             assert await logged(db, run["id"]) == train_log(run), attempt
             numbers = [int(ln.split()[3]) for ln in train_log(run) if ln.startswith("step ")]
             assert numbers == list(range(1, 8 * 8 + 1)), attempt  # one worker's lines, each once
-            assert not worker_pids(fault_home)
+            assert not worker_pids(job_home)
+            # its supervisor schedules the queue as it leaves: let it go before the next run is
+            # queued, or it may start that run while the test's own schedule looks on
+            wait_gone(run["supervisor_pid"], SUPERVISOR)
 
 
-def test_a_second_worker_on_a_locked_run_does_nothing(fault_home):
-    run_dir = fault_home / "run"
+def test_a_second_worker_on_a_locked_run_does_nothing(job_home):
+    run_dir = job_home / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"fake": {"steps": 1000, "step_s": 0.05}}))
     first = subprocess.Popen([sys.executable, "-m", MODULE, str(run_dir)], stdout=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not (run_dir / "events.jsonl").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: (run_dir / "events.jsonl").exists(), 30, "the first worker to start")
         second = subprocess.run([sys.executable, "-m", MODULE, str(run_dir)], capture_output=True, text=True, timeout=60)
         assert second.returncode == 5
         assert second.stdout.strip() == f"error: another worker already runs in {run_dir}; this one did nothing"
-        assert [e["type"] for e in events({"storage_path": run_dir})].count("start") == 1
+        assert event_types({"storage_path": run_dir}).count("start") == 1
     finally:
         first.kill()
         first.wait()
 
 
-async def test_a_stopped_supervisor_is_replaced_and_nothing_is_lost(fault_home, ffui):
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+async def test_a_stopped_supervisor_is_replaced_and_nothing_is_lost(job_home, ffui):
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
         await fdb.set_setting(db, "jobs.supervisor_stale_s", "2")
         run = await create_fake_run(db, steps=150, step_s=0.04, lines_per_s=200)
         await manager.schedule(db)
-        run = await poll(db, run["id"], lambda r: (r.get("current_step") or 0) >= 3, "a few steps")
+        run = await wait_run(db, run["id"], at_step(3), "a few steps")
         stopped = run["supervisor_pid"]
         os.kill(stopped, signal.SIGSTOP)
         # any ffui start reconciles: once the heartbeat is stale the stopped supervisor is replaced
         deadline = time.monotonic() + 60
         while run["supervisor_pid"] == stopped and time.monotonic() < deadline:
-            assert ffui("runs", "list", home=fault_home).returncode == 0
+            assert ffui("runs", "list", home=job_home).returncode == 0
             run = await fdb.get_training_run(db, run["id"])
         assert run["supervisor_pid"] != stopped, "the stopped supervisor was never replaced"
-        assert not procs.alive(stopped, "ffui.jobs.supervisor"), "the stopped supervisor was left behind"
-        run = await poll(db, run["id"], final, "an outcome")
+        assert not procs.alive(stopped, SUPERVISOR), "the stopped supervisor was left behind"
+        run = await wait_run(db, run["id"], final, "an outcome")
         assert run["status"] == "completed", run["error_message"]
-        assert [e["type"] for e in events(run)].count("start") == 1
+        assert event_types(run).count("start") == 1
         assert await logged(db, run["id"]) == train_log(run)
 
 
-async def test_cancel_keeps_its_deadline_when_the_supervisor_is_stopped_and_the_worker_deaf(fault_home, ffui):
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+async def test_cancel_keeps_its_deadline_when_the_supervisor_is_stopped_and_the_worker_deaf(job_home, ffui):
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
         run = await create_fake_run(db, steps=1000, step_s=0.05, hang_at=4)
         await manager.schedule(db)
-        run = await poll(db, run["id"], lambda r: (r.get("current_step") or 0) >= 3, "a few steps")
+        run = await wait_run(db, run["id"], at_step(3), "a few steps")
         os.kill(run["supervisor_pid"], signal.SIGSTOP)
         try:
-            r = ffui("runs", "cancel", run["id"], "--grace", "1", home=fault_home, timeout=120)
+            r = ffui("runs", "cancel", run["id"], "--grace", "1", home=job_home, timeout=120)
         except subprocess.TimeoutExpired:
             pytest.fail("ffui runs cancel --grace 1 never returned")
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip().splitlines()[-1] == f"run {run['id']}: cancelled"
         run = await fdb.get_training_run(db, run["id"])
         assert run["status"] == "cancelled"
-        assert not procs.group_alive(run["trainer_pgid"]) and not worker_pids(fault_home)
+        assert not procs.group_alive(run["trainer_pgid"]) and not worker_pids(job_home)
 
 
-async def test_a_silent_worker_is_shown_stalled_and_can_be_failed(fault_home, ffui):
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+async def test_a_silent_worker_is_shown_stalled_and_can_be_failed(job_home, ffui):
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
         await fdb.set_setting(db, "jobs.stall_s", "1")
         run = await create_fake_run(db, "silent", steps=1000, step_s=0.05, hang_at=3)
         await manager.schedule(db)
-        deadline = time.monotonic() + 60
-        shown = ""
-        while "stalled for" not in shown and time.monotonic() < deadline:
-            shown = ffui("runs", "show", run["id"], home=fault_home).stdout
+
+        def shown_stalled():
+            shown = ffui("runs", "show", run["id"], home=job_home).stdout
+            return shown if "stalled for" in shown else None
+
+        shown = wait_for(shown_stalled, what="`ffui runs show` to say the run stalled")
         assert "running" in shown and "stalled for" in shown, shown
-        listed = ffui("runs", "list", home=fault_home).stdout.splitlines()
+        listed = ffui("runs", "list", home=job_home).stdout.splitlines()
         assert [line.split()[1] for line in listed[1:]] == ["stalled"], listed
         await manager.cancel_run(db, run["id"], grace_s=1)
 
         await fdb.set_setting(db, "jobs.stall_action", "fail")
         run = await create_fake_run(db, "wedged", steps=1000, step_s=0.05, hang_at=3)
         await manager.schedule(db)
-        run = await poll(db, run["id"], final, "an outcome")
+        run = await wait_run(db, run["id"], final, "an outcome")
         assert run["status"] == "failed"
         assert "no progress" in run["error_message"] and "jobs.stall_action" in run["error_message"]
-        assert not worker_pids(fault_home)
+        assert not worker_pids(job_home)
 
 
-async def test_cancelling_a_queued_run_says_it_left_the_queue(fault_home, ffui):
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+async def test_cancelling_a_queued_run_says_it_left_the_queue(job_home, ffui):
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
         await fdb.set_setting(db, "jobs.max_concurrent", "1")
         first = await create_fake_run(db, "first", steps=1000, step_s=0.05)
         queued = await create_fake_run(db, "queued", steps=10)
         await manager.schedule(db)
-        r = ffui("runs", "cancel", queued["id"], home=fault_home)
+        r = ffui("runs", "cancel", queued["id"], home=job_home)
         assert r.returncode == 0, r.stderr
         assert "removed from the queue" in r.stdout and "checkpoint" not in r.stdout, r.stdout
         assert (await fdb.get_training_run(db, queued["id"]))["status"] == "cancelled"
         await manager.cancel_run(db, first["id"], grace_s=5)
 
 
-async def test_two_concurrent_cancels_record_the_cancel(fault_home, ffui):
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+async def test_two_concurrent_cancels_record_the_cancel(job_home, ffui):
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
         # exit_s: like a big trainer, it takes a while to exit, and a late SIGTERM can land meanwhile
         run = await create_fake_run(db, steps=1000, step_s=0.05, exit_s=1.5)
         await manager.schedule(db)
-        run = await poll(db, run["id"], lambda r: (r.get("current_step") or 0) >= 2, "a few steps")
-        cancels = [subprocess.Popen([str(Path(sys.executable).parent / "ffui"), "runs", "cancel", str(run["id"])],
-                                    env={**os.environ, "FFUI_HOME": str(fault_home)}, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        run = await wait_run(db, run["id"], at_step(2), "a few steps")
+        cancels = [ffui_process(job_home, "runs", "cancel", run["id"]) for _ in range(2)]
         outs = [c.communicate(timeout=120) for c in cancels]
         assert [c.returncode for c in cancels] == [0, 0], outs
         run = await fdb.get_training_run(db, run["id"])
@@ -215,9 +168,9 @@ async def test_two_concurrent_cancels_record_the_cancel(fault_home, ffui):
         assert run["metadata"]["cancel_requested"] and manager.list_checkpoints(run)
 
 
-async def test_two_concurrent_resumes_keep_both_or_refuse_the_second(fault_home):
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as first, \
-            fdb.connect(fault_home / "ffui.db", fault_home) as second:
+async def test_two_concurrent_resumes_keep_both_or_refuse_the_second(job_home):
+    async with fdb.connect(job_home / "ffui.db", job_home) as first, \
+            fdb.connect(job_home / "ffui.db", job_home) as second:
         run = await create_fake_run(first, steps=10)
         Path(run["storage_path"], "checkpoints", "checkpoint-4").mkdir(parents=True)
         await fdb.update_training_run(first, run["id"], status="cancelled")
@@ -230,15 +183,15 @@ async def test_two_concurrent_resumes_keep_both_or_refuse_the_second(fault_home)
         assert len(run["metadata"]["resumes"]) == len(results) - len(refused), (results, run["metadata"])
 
 
-async def test_the_runs_screen_and_the_run_screen_show_a_stalled_run(fault_home):
+async def test_the_runs_screen_and_the_run_screen_show_a_stalled_run(job_home):
     from tui_support import app_for, screen_text, wait_for
 
-    async with fdb.connect(fault_home / "ffui.db", fault_home) as db:
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
         await fdb.set_setting(db, "jobs.stall_s", "1")
         run = await create_fake_run(db, "silent", steps=1000, step_s=0.05, hang_at=3)
         await manager.schedule(db)
-        await poll(db, run["id"], lambda r: (r["metadata"] or {}).get("stalled"), "a stall mark")
-    app = app_for(fault_home, poll_s=0.5)
+        await wait_run(db, run["id"], lambda r: (r["metadata"] or {}).get("stalled"), "a stall mark")
+    app = app_for(job_home, poll_s=0.5)
     async with app.run_test(size=(80, 24)) as pilot:
         def status_and_eta():
             cells = app.get_screen_stack("runs")[0].cells.get(run["id"], ())

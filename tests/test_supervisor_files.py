@@ -1,17 +1,11 @@
 """The supervisor's tailing and outcome logic on files a trainer left behind (no trainer running)."""
 
 import json
-import subprocess
 from pathlib import Path
 
 from ffui import db as fdb
 from ffui.jobs.supervisor import supervise
-
-
-def dead_pid() -> int:
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
+from job_support import dead_pid, logged
 
 
 async def orphan_run(db, lines, events, partial=""):
@@ -31,15 +25,13 @@ async def test_a_trainer_that_ended_unseen_is_finalised_from_its_files(db):
     await supervise(str(db.path), str(db.home), run["id"])
     run = await fdb.get_training_run(db, run["id"])
     assert run["status"] == "failed" and "no supervisor was watching" in run["error_message"]
-    msgs = [r["message"] for r in await db.fetchall(
-        "SELECT message FROM app_logs WHERE run_id = ? AND source = 'train' ORDER BY id", (run["id"],))]
-    assert msgs == lines + ["last line without newline"]
+    assert await logged(db, run["id"]) == lines + ["last line without newline"]
     assert len(run["logs"]) == 500 and run["logs"][-1] == "last line without newline"  # the LAST 500
     assert run["current_step"] == 1200 and run["backend"] == "cpu" and run["progress"] == 1.0
     # a second supervisor (say, after a reconcile race) adds nothing
     await fdb.update_training_run(db, run["id"], status="running", supervisor_pid=None)
     await supervise(str(db.path), str(db.home), run["id"])
-    assert await db.scalar("SELECT COUNT(*) FROM app_logs WHERE run_id = ? AND source = 'train'", (run["id"],)) == 1201
+    assert len(await logged(db, run["id"])) == 1201
 
 
 async def test_done_event_completes_and_registers_the_adapter(db):

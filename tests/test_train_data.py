@@ -13,13 +13,6 @@ from ffui.train.events import UserError
 
 
 @pytest.fixture(scope="module")
-def tiny_qwen(tmp_path_factory):
-    from ffui.train.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen2", arch="qwen2")
-
-
-@pytest.fixture(scope="module")
 def tok(tiny_qwen):
     from transformers import AutoTokenizer
 

@@ -1,4 +1,7 @@
 """`python -m ffui.train RUN_DIR` as a real subprocess on the tiny model: what a user notices.
+Training itself: the loss falls, the adapter has learned and is registered, resume continues
+from a real checkpoint, the trainer's own errors. The job machinery around it (queue, cancel,
+resume, reconcile, kills) is tested with the fake worker in test_jobs.py and test_job_faults.py.
 
 Runs are small (tens of steps on a 2-layer model) so the file stays well under 3 minutes on
 2 CPU cores.
@@ -12,22 +15,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from ffui import db as fdb
+from ffui.jobs import manager
+from job_support import final, logged, train_log, wait_for, wait_run
 
 REPO = Path(__file__).resolve().parent.parent
 FACTS = [("What is the capital of France?", "Paris."), ("What colour is the sky?", "Blue."),
          ("How many legs does a cat have?", "Four."), ("What do bees make?", "Honey.")]
 BASE_CONFIG = {"learning_rate": 1e-2, "lora_r": 8, "per_device_train_batch_size": 4, "logging_steps": 1}
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from ffui.train.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", arch="llama")
 
 
 def make_run(root: Path, name: str, config: dict, records: list[dict] | None = None) -> Path:
@@ -64,15 +63,13 @@ def events(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def wait_for(run: Path, proc: subprocess.Popen, pred, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [e for e in events(run) if pred(e)]
-        if found:
-            return found[0]
+def wait_event(run: Path, proc: subprocess.Popen, pred, timeout: float = 90) -> dict:
+    """The first event ``pred`` accepts, once the trainer has written it (it must not exit first)."""
+    def found():
         assert proc.poll() is None, f"trainer exited early: {(run / 'train.log').read_text()[-2000:]}"
-        time.sleep(0.05)
-    raise AssertionError(f"no such event within {timeout}s: {events(run)[-3:]}")
+        return next((e for e in events(run) if pred(e)), None)
+
+    return wait_for(found, timeout, lambda: f"the trainer's event (the last ones: {events(run)[-3:]})")
 
 
 def of_type(evs: list[dict], type_: str) -> list[dict]:
@@ -253,7 +250,7 @@ def stopped_run(tiny_model, tmp_path_factory) -> tuple[Path, int]:
     run = make_run(tmp_path_factory.mktemp("runs"), "stopped", config)
     proc = start(run)
     try:
-        wait_for(run, proc, lambda e: e["type"] == "step" and e["step"] >= 2)
+        wait_event(run, proc, lambda e: e["type"] == "step" and e["step"] >= 2)
         proc.send_signal(signal.SIGTERM)
         return run, proc.wait(timeout=60)
     finally:
@@ -331,10 +328,10 @@ def test_checkpoint_file_saves_without_stopping(tiny_model, tmp_path):
     run = make_run(tmp_path, "ckpt", config)
     proc = start(run)
     try:
-        wait_for(run, proc, lambda e: e["type"] == "step")
+        wait_event(run, proc, lambda e: e["type"] == "step")
         (run / "control").mkdir()
         (run / "control" / "checkpoint").touch()
-        ckpt = wait_for(run, proc, lambda e: e["type"] == "checkpoint")
+        ckpt = wait_event(run, proc, lambda e: e["type"] == "checkpoint")
         assert proc.wait(timeout=120) == 0
     finally:
         if proc.poll() is None:
@@ -344,3 +341,43 @@ def test_checkpoint_file_saves_without_stopping(tiny_model, tmp_path):
     evs = events(run)
     assert evs[-1]["type"] == "done" and evs[-1]["metrics"]["steps"] == 60
     assert of_type(evs, "step")[-1]["step"] == 60
+
+
+# ---- through the job manager --------------------------------------------------------------
+
+
+async def import_facts(db) -> None:
+    from ffui.data import store
+
+    data = Path(db.home) / "facts.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in pairs(8)))
+    await store.import_dataset(db, str(data), name="facts")
+
+
+async def test_a_run_through_the_manager_trains_and_registers_its_adapter(job_home, db, tiny_model):
+    await import_facts(db)
+    hp = {**BASE_CONFIG, "max_steps": 10, "num_gpu": 0, "max_seq_len": 64, "save_steps": 5}
+    run = await manager.start_run(db, dataset="facts", model=str(tiny_model), hp=hp)
+    assert run["status"] == "running" and Path(run["storage_path"], "dataset.jsonl").exists()
+    run = await wait_run(db, run["id"], final, "an outcome", timeout=240)
+    assert run["status"] == "completed", run["error_message"]
+    assert run["current_step"] == 10 and run["progress"] == 1.0 and run["backend"] == "cpu"
+    summary = run["metrics"]["final"]
+    assert summary["final_loss"] < summary["first_loss"]
+    assert Path(run["adapter_path"], "adapter_model.safetensors").exists()
+    # the real trainer's progress bars rewrite their line with \r: each lands once, as its last state
+    assert run["logs"] and run["logs"][-1] == train_log(run)[-1]
+    assert await logged(db, run["id"]) == train_log(run)
+    adapters = await fdb.list_adapters(db, fine_tuning_job_id=run["job_uuid"])
+    assert [a["location"] for a in adapters] == [run["adapter_path"]]
+    assert (await fdb.get_model(db, adapters[0]["model_id"]))["location"] == str(tiny_model)
+
+
+async def test_a_missing_hub_model_fails_the_run_with_a_clear_reason(job_home, db):
+    pytest.importorskip("torch", reason="the trainer needs the [train] extras (torch)")
+    await import_facts(db)
+    run = await manager.start_run(db, dataset="facts", model="nobody/no-such-model",
+                                  hp={**BASE_CONFIG, "max_steps": 2, "num_gpu": 0})
+    run = await wait_run(db, run["id"], final, "an outcome", timeout=120)
+    assert run["status"] == "failed"
+    assert "no-such-model" in run["error_message"]

@@ -273,12 +273,6 @@ async def test_a_config_handed_over_before_the_database_opens_still_fills_the_fo
         assert not notices(app, severity="error")
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    pytest.importorskip("torch")
-    return shared.tiny_model_path(tmp_path_factory)
-
-
 async def test_launch_starts_a_real_run_and_opens_it(home, tiny_model):
     from textual.widgets import Select
 

@@ -202,7 +202,9 @@ def runs_cancel(run_id, no_wait, grace) -> None:
     from ffui.jobs.manager import request_cancel, wait_cancelled
 
     r = with_db(request_cancel, run_id)
-    if r["status"] in FINAL_STATUSES:  # it was still queued
+    # a queued run is cancelled at once, without a request to its worker; a running one that
+    # stops fast may be cancelled already too, but it carries the request
+    if r["status"] in FINAL_STATUSES and not (r.get("metadata") or {}).get("cancel_requested"):
         click.echo(f"run {run_id} was waiting in the queue: removed from the queue (it never started)")
         return
     if not no_wait:
