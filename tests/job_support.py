@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ffui import db as fdb
 from ffui import procs
 from ffui.jobs.fake_worker import MODULE as FAKE_WORKER
+from procs_support import dead_pid, kill_runs, until, wait_exit  # noqa: F401 (dead_pid: for the tests)
 
 SUPERVISOR = "ffui.jobs.supervisor"  # what a supervisor's command line runs (procs.alive checks it)
 
@@ -28,18 +29,7 @@ SUPERVISOR = "ffui.jobs.supervisor"  # what a supervisor's command line runs (pr
 # ---- waiting ------------------------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str | Callable[[], str] = "the condition",
-             interval: float = 0.05) -> Any:
-    """Poll ``predicate()`` until it is truthy and return its value; fail naming ``what`` (a
-    callable: worded at the failure, so it can say what there was instead)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
+wait_for = until  # the one poll loop (procs_support), under the name these tests read best with
 
 
 async def wait_run(db, run_id: int, predicate: Callable[[dict], Any], what: str, timeout: float = 60.0) -> dict:
@@ -101,13 +91,6 @@ def model_dir(path: Path) -> Path:
 # ---- processes ----------------------------------------------------------------------------
 
 
-def dead_pid() -> int:
-    """A pid that ran and exited (so nothing runs under it now)."""
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
-
-
 def worker_pids(home: Path) -> list[int]:
     """Every live fake worker whose run directory is under ``home``."""
     found = []
@@ -121,7 +104,7 @@ def worker_pids(home: Path) -> list[int]:
 
 def wait_gone(pid: int, *needles: str, timeout: float = 30.0) -> None:
     """Wait until ``pid`` no longer runs (a command line with ``needles``): killed processes take a moment."""
-    wait_for(lambda: not procs.alive(pid, *needles), timeout, f"process {pid} to exit")
+    wait_exit(pid, *needles, timeout=timeout)
 
 
 def kill_supervisor(run: dict) -> int:
@@ -142,8 +125,6 @@ def ffui_process(home: Path, *args: str) -> subprocess.Popen:
 
 def kill_everything(home: Path) -> None:
     """Kill every worker and supervisor of the runs in ``home`` (stopped ones too), so none outlives its test."""
-    from conftest import kill_runs
-
     kill_runs(home)
     for pid in worker_pids(home):
         procs.signal_pid(pid, signal.SIGKILL)

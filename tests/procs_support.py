@@ -88,9 +88,10 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def wait_exit(pid: int | None, timeout: float = 30.0, what: str | None = None) -> None:
-    """Wait until ``pid`` no longer runs (a zombie counts as gone)."""
-    until(lambda: not procs.alive(pid), timeout, what or f"process {pid} to exit", interval=0.1)
+def wait_exit(pid: int | None, *needles: str, timeout: float = 30.0, what: str | None = None) -> None:
+    """Wait until ``pid`` no longer runs (a zombie counts as gone; ``needles``: what its command
+    line holds, so a recycled pid does not count as it)."""
+    until(lambda: not procs.alive(pid, *needles), timeout, what or f"process {pid} to exit", interval=0.1)
 
 
 def kill_group(pgid: int | None) -> None:

@@ -5,12 +5,12 @@ which answers like huggingface.co (repo info, tree listings, resolve with ETag/X
 LFS redirects to a "CDN", gated and missing repos). Every test gets its own HF cache.
 """
 
-import asyncio
 import json
-import signal
 import sqlite3
 
 import pytest
+
+import procs_support
 from fakehub import FakeHub
 
 pytest.importorskip("datasets", reason="importing hub datasets needs the 'datasets' package")
@@ -202,17 +202,7 @@ def chat_dataset(ffui, home, tmp_path):
 def kill_runs(home):
     """Kill whatever a test's runs left behind (supervisor and trainer)."""
     yield
-    from ffui import db as fdb
-    from ffui import procs
-
-    async def kill():
-        async with fdb.connect(home / "ffui.db", home) as db:
-            for run in await fdb.list_training_runs(db):
-                procs.signal_group(run.get("trainer_pgid"), signal.SIGKILL)
-                procs.signal_pid(run.get("supervisor_pid"), signal.SIGKILL)
-
-    if (home / "ffui.db").exists():
-        asyncio.run(kill())
+    procs_support.kill_runs(home)
 
 
 def test_train_a_gated_hub_model(ffui, home, hub, tiny_model, chat_dataset, kill_runs):
