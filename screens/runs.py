@@ -136,6 +136,7 @@ class RunActions:
     async def _cancel(self) -> None:
         from ffui.db import FINAL_STATUSES
         from ffui.jobs.manager import request_cancel
+        from ffui.jobs.runs import left_the_queue
         from screens.widgets.modals import ConfirmModal
 
         run = await self._selected_run()
@@ -154,10 +155,10 @@ class RunActions:
         run = await request_cancel(self.app.db, run["id"])
         if run["status"] not in FINAL_STATUSES:
             done = "stopping: it saves a checkpoint first"
-        elif (run.get("metadata") or {}).get("cancel_requested"):  # it ran, and stopped at once
-            done = run["status"]
-        else:  # a queued run is cancelled at once, without a request to its worker
+        elif left_the_queue(run):
             done = "removed from the queue"
+        else:  # it ran, and stopped at once
+            done = run["status"]
         self.notify(f"run {run['id']} {done}")
         self.after_run_action()
 

@@ -198,13 +198,11 @@ def runs_logs(run_id, follow, tail) -> None:
 @click.option("--grace", type=float, help="seconds to wait for a checkpoint before killing (default: setting jobs.cancel_grace_s or 30)")
 def runs_cancel(run_id, no_wait, grace) -> None:
     """Stop a run: the trainer saves a checkpoint and exits; after a grace period it is killed."""
-    from ffui.db import FINAL_STATUSES
     from ffui.jobs.manager import request_cancel, wait_cancelled
+    from ffui.jobs.runs import left_the_queue
 
     r = with_db(request_cancel, run_id)
-    # a queued run is cancelled at once, without a request to its worker; a running one that
-    # stops fast may be cancelled already too, but it carries the request
-    if r["status"] in FINAL_STATUSES and not (r.get("metadata") or {}).get("cancel_requested"):
+    if left_the_queue(r):
         click.echo(f"run {run_id} was waiting in the queue: removed from the queue (it never started)")
         return
     if not no_wait:

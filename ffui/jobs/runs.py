@@ -1,4 +1,5 @@
-"""What both front ends do to a run in one step: delete it, resume it and start it.
+"""What both front ends do to a run in one step: delete it, resume it and start it, and how a
+cancel ended.
 
 The CLI (``ffui runs rm``, ``ffui runs resume``) and the TUI (x and r on a run) call these,
 so the guard and the order of the steps are written once.
@@ -23,6 +24,13 @@ def refuse_active(run: dict) -> None:
     """Raise RunStillActive for a run that has not ended (before asking the user to confirm)."""
     if run["status"] not in FINAL_STATUSES:
         raise RunStillActive(run["id"], run["status"])
+
+
+def left_the_queue(run: dict) -> bool:
+    """Whether a cancel took ``run`` out of the queue before it started: a queued run is cancelled
+    at once, without a request to its worker; a running one that stopped fast may be final by
+    the time the front end looks, but it carries the request (``metadata.cancel_requested``)."""
+    return run["status"] in FINAL_STATUSES and not (run.get("metadata") or {}).get("cancel_requested")
 
 
 async def delete_run(db: Database, run_id: int, *, delete_artifacts: bool = False) -> str:
