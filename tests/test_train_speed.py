@@ -93,6 +93,63 @@ def test_a_step_with_gradient_accumulation_weighs_every_trained_token_alike(tiny
             torch.testing.assert_close(grads[name], p.grad, rtol=1e-3, atol=1e-6)
 
 
+def _keep_grads(trainer) -> list[dict]:
+    from transformers import TrainerCallback
+
+    steps: list[dict] = []
+
+    class KeepGrads(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            steps.append({n: p.grad.detach().clone() for n, p in kw["model"].named_parameters()
+                          if p.grad is not None})
+
+    trainer.add_callback(KeepGrads())
+    return steps
+
+
+def _token_loss(model, row: dict):
+    """(summed loss over the row's trained tokens, their count), computed directly."""
+    import torch
+
+    logits = model(input_ids=torch.tensor([row["input_ids"]])).logits[0, :-1]
+    labels = torch.tensor(row["labels"][1:])
+    return (torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100, reduction="sum"),
+            int((labels != -100).sum()))
+
+
+def test_with_length_buckets_a_short_step_weighs_its_tokens_like_random_batches(tiny_llama, tmp_path):
+    """A bucket of short examples makes a step with few tokens: its gradient is its summed token
+    losses over the average tokens per step, so each token counts as much as in a long step."""
+    short, long = _row(4, 6, 1), _row(10, 150, 2)
+    trainer, events = _ffui_trainer(tiny_llama, tmp_path, [short, long], per_device_train_batch_size=1,
+                                    max_steps=2, learning_rate=0.0, group_by_length=True, max_grad_norm=0.0)
+    grads = _keep_grads(trainer)
+    trainer.train()
+    events.close()
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "events.jsonl").read_text().splitlines()
+              if json.loads(line)["type"] == "step"]
+    model = trainer.model
+    sums = {}
+    for name, row in (("short", short), ("long", long)):
+        model.zero_grad()
+        loss_sum, count = _token_loss(model, row)
+        (loss_sum / ((6 + 150) / 2)).backward()  # over the trained tokens per step, averaged
+        sums[name] = (loss_sum.item() / count, {n: p.grad.clone() for n, p in model.named_parameters()
+                                                 if p.grad is not None})
+    assert len(grads) == 2
+    for step_loss, step_grads in zip(losses, grads):
+        name = min(sums, key=lambda k: abs(sums[k][0] - step_loss))
+        assert step_loss == pytest.approx(sums[name][0], rel=1e-4)  # the shown loss: the step's own mean
+        for n, g in step_grads.items():
+            torch_close(g, sums[name][1][n])
+
+
+def torch_close(a, b):
+    import torch
+
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-7)
+
+
 def _batch_lengths(trainer, epoch: int) -> list[list[int]]:
     loader = trainer.get_train_dataloader()
     loader.set_epoch(epoch)
