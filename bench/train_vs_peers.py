@@ -296,13 +296,14 @@ def report(model_name: str, rows: list[dict]) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="160 rows, 1 round, tiny model, five contenders")
+    p.add_argument("--quick", action="store_true", help="160 rows, 1 round, the tiny model, five contenders")
     p.add_argument("--rows", type=int, default=400)
     p.add_argument("--held", type=int, default=48)
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--models", default="tiny,h256", help="comma-separated: tiny, h256 (hidden 256, 4 layers)")
-    p.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated, from: " + ", ".join(CONTENDERS))
+    p.add_argument("--contenders", help="comma-separated, from: " + ", ".join(CONTENDERS) + " (default: all; "
+                   "--quick: " + ", ".join(QUICK) + ")")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--train", help=argparse.SUPPRESS)
@@ -312,8 +313,8 @@ def main() -> int:
     if a.worker:
         return worker(a)
     if a.quick:
-        a.rows, a.rounds, a.models, a.contenders = 160, 1, "tiny", ",".join(QUICK)
-    a.contenders = [c.strip() for c in a.contenders.split(",")]
+        a.rows, a.rounds, a.models = 160, 1, "tiny"
+    a.contenders = [c.strip() for c in (a.contenders or ",".join(QUICK if a.quick else CONTENDERS)).split(",")]
     unknown = [c for c in a.contenders if c not in CONTENDERS]
     if unknown:
         p.error(f"unknown contender(s) {unknown}; choose from {CONTENDERS}")
