@@ -148,7 +148,9 @@ def run_trl(name: str, model: Path, train: Path, out: Path, epochs: float) -> di
                              "completion": [{"role": "assistant", "content": p["output"]}]} for p in pairs])
     extra = {"trl grouped": {"train_sampling_strategy": "group_by_length"}, "trl packing": {"packing": True},
              "trl padding-free": {"padding_free": True}}.get(name, {})
-    cfg = SFTConfig(**_common_args(out, epochs), max_length=HYPER["max_seq_len"], **extra)
+    # padding-free without packing refuses max_length: the generated rows are shorter than it anyway
+    max_length = None if name == "trl padding-free" else HYPER["max_seq_len"]
+    cfg = SFTConfig(**_common_args(out, epochs), max_length=max_length, **extra)
     tok = AutoTokenizer.from_pretrained(model)
     trainer = SFTTrainer(model=str(model), args=cfg, train_dataset=ds, processing_class=tok, peft_config=_lora())
     return _train_and_save(trainer, out)
