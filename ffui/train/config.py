@@ -73,7 +73,8 @@ class TrainConfig:
     gradient_accumulation_steps: int = _f(1, "micro-batches per optimizer step", min=1)
     max_seq_len: int = _f(2048, "longer examples are truncated; packed rows hold up to this many tokens", min=8)
     seed: int = _f(42, "seed for init, shuffling and the eval split", min=0)
-    packing: bool = _f(False, "pack several examples per row (attention kept per example)")
+    packing: bool = _f(False, "pack several examples per row (attention kept per example); the batch still counts examples: "
+                        "fewer rows per micro-batch keep the tokens per optimizer step")
     group_by_length: bool = _f(True, "batch examples of similar length together (less padding)")
     completion_only_loss: bool = _f(True, "train only on assistant turns / completions, not on prompts")
     eval_split: float = _f(0.0, "fraction of dataset.jsonl held out for eval (eval.jsonl overrides)", min=0.0, max=0.9)

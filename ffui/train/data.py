@@ -422,6 +422,26 @@ def pack_examples(examples: list[dict], max_len: int) -> list[dict]:
     return [_concat([examples[i] for i in b]) for b in bins]
 
 
+def packed_batch_size(examples: int, rows: int, batch_size: int) -> int:
+    """Packed rows per micro-batch that train about as many examples (so as many tokens) per
+    optimizer step as `batch_size` unpacked examples: same number of steps, not fewer, larger ones."""
+    return max(1, round(batch_size * rows / max(1, examples)))
+
+
+def packed_batch_note(examples: int, rows: int, batch_size: int) -> str:
+    """What packing does to the batch, for the run's log."""
+    packed = packed_batch_size(examples, rows, batch_size)
+    per_step = packed * examples / max(1, rows)
+    note = (f"packing: {examples} examples in {rows} rows; per_device_train_batch_size={batch_size} examples "
+            f"becomes {packed} packed row{'s' if packed != 1 else ''} per micro-batch "
+            f"(about {per_step:.1f} examples)")
+    if abs(per_step - batch_size) > 0.25 * batch_size:
+        return note + (f", so each optimizer step trains about {per_step / batch_size:.1f}x the tokens of "
+                       f"{batch_size} unpacked examples and there are fewer steps (a packed row holds more than "
+                       f"{batch_size} examples; lower max_seq_len to keep steps smaller)")
+    return note + ", so each optimizer step trains about as many tokens as unpacked"
+
+
 def _concat(parts: Iterable[dict]) -> dict:
     ids, labels, pos = [], [], []
     for p in parts:

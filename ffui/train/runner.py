@@ -118,6 +118,8 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
     set_seed(cfg.seed)  # LoRA init and dropout
     model, tokenizer, train_rows, eval_rows, stats = _load_and_tokenize(model_name, plan, train_recs, eval_recs,
                                                                         events)
+    if cfg.packing:
+        _scale_packed_batch(plan, stats, len(train_recs))
     if control.stop_requested:
         control.stop_handled()
         events.emit("stopped", step=0, checkpoint=None)
@@ -216,11 +218,24 @@ def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
     return rows, stats
 
 
+def _scale_packed_batch(plan: dict, stats, examples: int) -> None:
+    """Packed rows hold several examples: count the batch in examples, not rows, so packing
+    keeps the tokens per optimizer step (and the number of steps) of unpacked training."""
+    from ffui.train import data
+
+    targs = plan["training_args"]
+    batch = targs["per_device_train_batch_size"]
+    examples = stats.examples or examples
+    print(data.packed_batch_note(examples, stats.rows, batch), flush=True)
+    targs["per_device_train_batch_size"] = data.packed_batch_size(examples, stats.rows, batch)
+
+
 def _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control, start_fields):
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
     from ffui.train.callback import EventCallback
     from ffui.train.data import Collator
+    from ffui.train.trainer import FfuiTrainer
 
     targs = dict(plan["training_args"], label_names=["labels"])
     if plan["model"]["backend"] == "unsloth":
@@ -229,7 +244,7 @@ def _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, contro
     callbacks = [callback]
     if plan["run"]["early_stopping_patience"] and eval_rows:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=plan["run"]["early_stopping_patience"]))
-    trainer = Trainer(
+    trainer = FfuiTrainer(
         model=model,
         args=TrainingArguments(**targs),
         data_collator=Collator(tokenizer.pad_token_id, plan["data"]["pad_to_multiple_of"]),
