@@ -14,13 +14,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory) -> Path:
-    from ffui.train.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("speed-models") / "tiny-llama", arch="llama")
-
-
 def _plan(base: Path, out: Path, **overrides) -> dict:
     from ffui.train.config import TrainConfig
     from ffui.train.plan import build_training_arguments
@@ -53,11 +46,11 @@ def _row(n_prompt: int, n_answer: int, offset: int) -> dict:
     return {"input_ids": ids, "labels": [-100] * n_prompt + ids[n_prompt:]}
 
 
-def test_a_step_with_gradient_accumulation_weighs_every_trained_token_alike(tiny_llama, tmp_path):
+def test_a_step_with_gradient_accumulation_weighs_every_trained_token_alike(tiny_model, tmp_path):
     import torch
 
     short, long = _row(4, 6, 1), _row(10, 150, 2)
-    trainer, events = _ffui_trainer(tiny_llama, tmp_path, [short, long], per_device_train_batch_size=1,
+    trainer, events = _ffui_trainer(tiny_model, tmp_path, [short, long], per_device_train_batch_size=1,
                                     gradient_accumulation_steps=2, max_steps=1, learning_rate=0.0,
                                     group_by_length=False, max_grad_norm=0.0)
     grads = {}
@@ -117,11 +110,11 @@ def _token_loss(model, row: dict):
             int((labels != -100).sum()))
 
 
-def test_with_length_buckets_a_short_step_weighs_its_tokens_like_random_batches(tiny_llama, tmp_path):
+def test_with_length_buckets_a_short_step_weighs_its_tokens_like_random_batches(tiny_model, tmp_path):
     """A bucket of short examples makes a step with few tokens: its gradient is its summed token
     losses over the average tokens per step, so each token counts as much as in a long step."""
     short, long = _row(4, 6, 1), _row(10, 150, 2)
-    trainer, events = _ffui_trainer(tiny_llama, tmp_path, [short, long], per_device_train_batch_size=1,
+    trainer, events = _ffui_trainer(tiny_model, tmp_path, [short, long], per_device_train_batch_size=1,
                                     max_steps=2, learning_rate=0.0, group_by_length=True, max_grad_norm=0.0)
     grads = _keep_grads(trainer)
     trainer.train()
@@ -156,14 +149,14 @@ def _batch_lengths(trainer, epoch: int) -> list[list[int]]:
     return [[int(n) for n in b["attention_mask"].sum(1)] for b in loader]
 
 
-def test_length_buckets_come_in_a_seeded_random_order(tiny_llama, tmp_path):
+def test_length_buckets_come_in_a_seeded_random_order(tiny_model, tmp_path):
     import random
 
     rng = random.Random(3)
     rows = [_row(2, rng.choice([4, 8, 16, 40, 120]) + rng.randrange(4), i) for i in range(200)]
-    trainer, _ = _ffui_trainer(tiny_llama, tmp_path, rows, per_device_train_batch_size=4, max_steps=1)
+    trainer, _ = _ffui_trainer(tiny_model, tmp_path, rows, per_device_train_batch_size=4, max_steps=1)
     first = _batch_lengths(trainer, 0)
-    again, _ = _ffui_trainer(tiny_llama, tmp_path / "again", rows, per_device_train_batch_size=4, max_steps=1)
+    again, _ = _ffui_trainer(tiny_model, tmp_path / "again", rows, per_device_train_batch_size=4, max_steps=1)
 
     assert first == _batch_lengths(again, 0)  # same seed, same order
     assert first != _batch_lengths(trainer, 1)  # a new order each epoch
@@ -187,7 +180,7 @@ def test_bucket_order_depends_on_the_seed():
     assert all(len(batch) == 8 for batch in a)
 
 
-def test_packing_keeps_the_steps_and_tokens_of_unpacked_training(tiny_llama, tmp_path):
+def test_packing_keeps_the_steps_and_tokens_of_unpacked_training(tiny_model, tmp_path):
     answer = " ".join(["a longer answer that fills about half of a packed row"] * 4)
     records = [{"input": f"Question {i}?", "output": answer} for i in range(48)]
     steps = {}
@@ -195,7 +188,7 @@ def test_packing_keeps_the_steps_and_tokens_of_unpacked_training(tiny_llama, tmp
         run = tmp_path / f"packing-{packing}"
         run.mkdir()
         (run / "config.json").write_text(json.dumps({
-            "base_model": str(tiny_llama), "packing": packing, "per_device_train_batch_size": 8,
+            "base_model": str(tiny_model), "packing": packing, "per_device_train_batch_size": 8,
             "num_train_epochs": 1, "max_seq_len": 256, "save_steps": 10_000, "logging_steps": 1}))
         (run / "dataset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         with open(run / "train.log", "wb") as log:
