@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ffui import db as fdb
 from ffui import procs
 from ffui.jobs.fake_worker import MODULE as FAKE_WORKER
-from procs_support import dead_pid, kill_runs, until, wait_exit  # noqa: F401 (dead_pid: for the tests)
+from procs_support import kill_runs, until, wait_exit
 
 SUPERVISOR = "ffui.jobs.supervisor"  # what a supervisor's command line runs (procs.alive checks it)
 

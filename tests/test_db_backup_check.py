@@ -8,7 +8,6 @@ skips and says which.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys

@@ -2,17 +2,17 @@
 the generic supervisor loop runs a kind it has never heard of, a cancel is enforced once, by the
 supervisor, with one grace period, and the local executor does what the executor interface says."""
 
-import asyncio
 import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import kill_runs
+from job_support import event_types, wait_run as poll
+from procs_support import until
 from ffui import db as fdb
 from ffui import events
 from ffui.jobs import manager
@@ -26,16 +26,6 @@ from ffui.jobs.supervisor import RunSupervisor
 async def jobs_db(db):
     yield db
     kill_runs(db.home)
-
-
-async def poll(db, run_id, predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = await fdb.get_training_run(db, run_id)
-        if predicate(run):
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run_id} never got {what}: it is {run['status']}")
 
 
 def ended(run) -> bool:
@@ -149,18 +139,6 @@ def fake_spec(run: dict) -> WorkerSpec:
     return WorkerSpec([sys.executable, "-m", MODULE, run["storage_path"]], noun="fake")
 
 
-def run_events(run: dict) -> list[str]:
-    path = Path(run["storage_path"], "events.jsonl")
-    return [json.loads(line)["type"] for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def wait_until(predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.05)
-
-
 async def test_the_local_executor_does_what_the_executor_interface_says(tmp_path):
     run = fake_run_dir(tmp_path, steps=100000, step_s=0.02)
     executor = LocalExecutor()
@@ -173,11 +151,11 @@ async def test_the_local_executor_does_what_the_executor_interface_says(tmp_path
     assert again.state == "adopted" and again.fields["trainer_pid"] == run["trainer_pid"]
     assert not LocalExecutor().reset(run), "a resume must wait while the worker still runs"
     executor.request_checkpoint(run)
-    wait_until(lambda: events.CHECKPOINT in run_events(run), "a checkpoint")
+    until(lambda: events.CHECKPOINT in event_types(run), timeout=60, what="a checkpoint")
     assert executor.running(run)
     executor.request_stop(run)
-    wait_until(lambda: not executor.running(run), "the worker stopped")
-    assert executor.exit_status(run) == 0 and run_events(run)[-1] == events.STOPPED
+    until(lambda: not executor.running(run), timeout=60, what="the worker stopped")
+    assert executor.exit_status(run) == 0 and event_types(run)[-1] == events.STOPPED
     assert not executor.leftovers(run) and not executor.disk_full(run)
     executor.fetch(run)
     executor.cleanup(run)
@@ -190,9 +168,9 @@ async def test_the_local_executor_kills_a_deaf_worker_and_its_group(tmp_path):
     run = fake_run_dir(tmp_path, steps=1000, step_s=0.02, hang_at=2)
     executor = LocalExecutor()
     run.update((await executor.start(run, fake_spec(run))).fields)
-    wait_until(lambda: events.STEP in run_events(run), "a step")
+    until(lambda: events.STEP in event_types(run), timeout=60, what="a step")
     executor.kill(run)
-    wait_until(lambda: not executor.running(run), "the worker killed")
+    until(lambda: not executor.running(run), timeout=60, what="the worker killed")
     assert executor.exit_status(run) == -9 and not executor.leftovers(run)
 
 
@@ -200,7 +178,7 @@ async def test_a_job_cancelled_before_its_worker_started_starts_none(tmp_path):
     run = fake_run_dir(tmp_path)
     launch = await LocalExecutor().start(run, WorkerSpec(fake_spec(run).command, noun="fake", wanted=False))
     assert launch.state == "not-started" and launch.note[1] == "cancelled before its fake started"
-    assert run_events(run) == []
+    assert event_types(run) == []
 
 
 def test_an_executor_missing_a_method_cannot_be_made():

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import kill_runs
+from job_support import wait_run as poll_run
 from ffui import db as fdb
 from ffui.jobs.errors import JobError
 
@@ -241,16 +241,6 @@ async def cancelled_fake_run(db, name: str, **options) -> dict:
     Path(run["storage_path"], "checkpoints", "checkpoint-4").mkdir(parents=True)
     await fdb.update_training_run(db, run["id"], status="cancelled")
     return run
-
-
-async def poll_run(db, run_id: int, predicate, what: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = await fdb.get_training_run(db, run_id)
-        if predicate(run):
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} never got {what}: {run['status']}")
 
 
 async def test_resume_with_start_runs_it_now_or_queues_it(jobs_db):

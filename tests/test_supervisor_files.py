@@ -5,7 +5,8 @@ from pathlib import Path
 
 from ffui import db as fdb
 from ffui.jobs.supervisor import supervise
-from job_support import dead_pid, logged
+from job_support import logged
+from procs_support import dead_pid
 
 
 async def orphan_run(db, lines, events, partial=""):

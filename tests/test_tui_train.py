@@ -7,7 +7,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pytest
 
 import test_inference as shared
 from procs_support import kill_runs
