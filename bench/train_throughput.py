@@ -74,7 +74,6 @@ def run_ffui(run: Path) -> dict:
 
 def run_padded_baseline(run: Path) -> dict:
     """A plain Trainer: random batches, every batch padded to max_seq_len."""
-    import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForCausalLM, AutoTokenizer, PrinterCallback, Trainer, TrainingArguments,
                               set_seed)
@@ -93,18 +92,7 @@ def run_padded_baseline(run: Path) -> dict:
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(cfg.base_model), LoraConfig(**plan["lora"]))
     args = dict(plan["training_args"], train_sampling_strategy="random", label_names=["labels"])
 
-    def pad_to_max(features):
-        n, L = len(features), cfg.max_seq_len
-        batch = {"input_ids": torch.full((n, L), tok.pad_token_id), "labels": torch.full((n, L), -100),
-                 "attention_mask": torch.zeros((n, L), dtype=torch.long)}
-        for i, f in enumerate(features):
-            k = len(f["input_ids"])
-            batch["input_ids"][i, :k] = torch.tensor(f["input_ids"])
-            batch["labels"][i, :k] = torch.tensor(f["labels"])
-            batch["attention_mask"][i, :k] = 1
-        return batch
-
-    trainer = Trainer(model=model, args=TrainingArguments(**args), data_collator=pad_to_max,
+    trainer = Trainer(model=model, args=TrainingArguments(**args), data_collator=pad_to_max(tok, cfg.max_seq_len),
                       train_dataset=train_rows, eval_dataset=eval_rows, processing_class=tok)
     trainer.remove_callback(PrinterCallback)
     t0 = time.perf_counter()
@@ -116,6 +104,25 @@ def run_padded_baseline(run: Path) -> dict:
     losses = [h["loss"] for h in hist if "loss" in h]
     return {"seconds": seconds - eval_s, "tokens": trainer.state.num_input_tokens_seen,
             "steps": trainer.state.global_step, "train_loss": _tail_mean(losses), "eval_loss": eval_loss}
+
+
+def pad_to_max(tok, length: int):
+    """The padded baseline's collator: every batch padded to ``length`` (what a Trainer without
+    length-aware batching does); bench/train_vs_peers.py uses it too."""
+    import torch
+
+    def collate(features):
+        n = len(features)
+        batch = {"input_ids": torch.full((n, length), tok.pad_token_id or 0), "labels": torch.full((n, length), -100),
+                 "attention_mask": torch.zeros((n, length), dtype=torch.long)}
+        for i, f in enumerate(features):
+            k = len(f["input_ids"])
+            batch["input_ids"][i, :k] = torch.tensor(f["input_ids"])
+            batch["labels"][i, :k] = torch.tensor(f["labels"])
+            batch["attention_mask"][i, :k] = 1
+        return batch
+
+    return collate
 
 
 def _tail_mean(xs: list[float]) -> float:

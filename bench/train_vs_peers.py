@@ -157,7 +157,7 @@ def run_trl(name: str, model: Path, train: Path, out: Path, epochs: float) -> di
 
 
 def run_padded(name: str, model: Path, train: Path, out: Path, epochs: float) -> dict:
-    import torch
+    from train_throughput import pad_to_max
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
@@ -165,21 +165,8 @@ def run_padded(name: str, model: Path, train: Path, out: Path, epochs: float) ->
     rows = tokenized(model, train)
     set_seed(HYPER["seed"])
     lm = get_peft_model(AutoModelForCausalLM.from_pretrained(model), _lora())
-    length = HYPER["max_seq_len"]
-
-    def pad_to_max(features):
-        n = len(features)
-        batch = {"input_ids": torch.full((n, length), tok.pad_token_id or 0), "labels": torch.full((n, length), -100),
-                 "attention_mask": torch.zeros((n, length), dtype=torch.long)}
-        for i, f in enumerate(features):
-            k = len(f["input_ids"])
-            batch["input_ids"][i, :k] = torch.tensor(f["input_ids"])
-            batch["labels"][i, :k] = torch.tensor(f["labels"])
-            batch["attention_mask"][i, :k] = 1
-        return batch
-
     trainer = Trainer(model=lm, args=TrainingArguments(**_common_args(out, epochs), remove_unused_columns=False),
-                      data_collator=pad_to_max, train_dataset=rows, processing_class=tok)
+                      data_collator=pad_to_max(tok, HYPER["max_seq_len"]), train_dataset=rows, processing_class=tok)
     return _train_and_save(trainer, out)
 
 
