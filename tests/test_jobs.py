@@ -228,18 +228,23 @@ async def test_the_run_screen_says_a_run_that_stops_at_once_was_cancelled_not_re
     from tui_support import app_for, notifications, wait_for as wait_in_app
 
     app = app_for(job_home, poll_s=0.5)
+
+    async def cancel_on_its_screen(run_id: int) -> list[str]:
+        """c, then y, on the run's screen; what the app then said about the run."""
+        app.open_run(run_id)
+        await wait_in_app(pilot, lambda: getattr(app.screen, "run_id", None) == run_id, what="the run's screen")
+        await pilot.press("c")
+        await wait_in_app(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
+        await pilot.press("y")
+        return await wait_in_app(pilot, lambda: [m for m in notifications(app) if m.startswith(f"run {run_id} ")],
+                                 what="what the cancel did")
+
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_in_app(pilot, lambda: app.db is not None, what="the database")
         for attempt in range(5):
             run = await start_fake(db, f"quick{attempt}", steps=1000, step_s=0.005)
             await wait_run(db, run["id"], at_step(2), "a few steps")
-            app.open_run(run["id"])
-            await wait_in_app(pilot, lambda: getattr(app.screen, "run_id", None) == run["id"], what="the run's screen")
-            await pilot.press("c")
-            await wait_in_app(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
-            await pilot.press("y")
-            said = await wait_in_app(pilot, lambda: [m for m in notifications(app) if m.startswith(f"run {run['id']} ")],
-                                     what="what the cancel did")
+            said = await cancel_on_its_screen(run["id"])
             assert said in ([f"run {run['id']} cancelled"], [f"run {run['id']} stopping: it saves a checkpoint first"])
             run = await wait_run(db, run["id"], final, "an outcome")
             assert run["status"] == "cancelled"
@@ -248,12 +253,6 @@ async def test_the_run_screen_says_a_run_that_stops_at_once_was_cancelled_not_re
         running = await start_fake(db, "long", steps=1000, step_s=0.05)
         queued = await start_fake(db, "queued", steps=10)
         assert queued["status"] == "pending"
-        app.open_run(queued["id"])
-        await wait_in_app(pilot, lambda: getattr(app.screen, "run_id", None) == queued["id"], what="the run's screen")
-        await pilot.press("c")
-        await wait_in_app(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
-        await pilot.press("y")
-        said = await wait_in_app(pilot, lambda: [m for m in notifications(app) if m.startswith(f"run {queued['id']} ")],
-                                 what="what the cancel did")
+        said = await cancel_on_its_screen(queued["id"])
         assert said == [f"run {queued['id']} removed from the queue"]
         await manager.cancel_run(db, running["id"], grace_s=5)
