@@ -188,3 +188,17 @@ def test_an_executor_missing_a_method_cannot_be_made():
 
     with pytest.raises(TypeError):
         HalfDone()
+
+
+@pytest.mark.parametrize("key, name", [("kind", "evaluate-v9"), ("executor", "moonbase")])
+async def test_a_job_this_ffui_does_not_know_fails_saying_so_and_runs_nothing(jobs_db, key, name):
+    """A row a newer ffui made (another kind, another executor) is not run as training, locally."""
+    db = jobs_db
+    run = await create_fake_run(db, "from-the-future", steps=5)
+    await fdb.update_training_run(db, run["id"], metadata={**run["metadata"], key: name})
+    await manager.schedule(db)
+    run = await poll(db, run["id"], ended, "an outcome")
+    assert run["status"] == "failed"
+    assert f"{key} {name!r}" in run["error_message"] and "upgrade ffui" in run["error_message"]
+    assert not Path(run["storage_path"], "events.jsonl").exists()  # no worker ran
+    assert (await messages(db, run["id"], "supervisor"))[-1] == f"run failed: {run['error_message']}"

@@ -34,6 +34,7 @@ from ffui import events
 from ffui.db import Database, add_log_lines, connect
 from ffui.db.logs import redact, timestamp
 from ffui.jobs import health
+from ffui.jobs.errors import UnknownJob
 from ffui.jobs.executors import Executor, executor_for
 from ffui.jobs.kinds import KINDS, JobKind, kind_for
 from ffui.jobs.kinds.training import register_adapter  # noqa: F401 (its old home)
@@ -263,6 +264,17 @@ class RunSupervisor:
             await asyncio.sleep(POLL_S)
 
 
+async def fail_unknown_job(db: Database, run_id: int, reason: str) -> str:
+    """Fail a training_runs row whose kind or executor this ffui does not have, once, with ``reason``."""
+    cur = await db.write(
+        "UPDATE training_runs SET status = 'failed', error_message = ?, completed_at = datetime('now'), "
+        "updated_at = datetime('now') WHERE id = ? AND status IN ('pending', 'running')", (reason, run_id))
+    if cur.rowcount:
+        await add_log_lines(db, [{"level": "ERROR", "logger": "ffui.jobs.supervisor", "message": f"run failed: {reason}",
+                                  "run_id": run_id, "source": "supervisor"}])
+    return "failed"
+
+
 async def supervise(db_path: str, home: str, run_id: int, kind: str | None = None) -> str:
     from ffui.db import register_secret
     from ffui.db.settings import secret_values
@@ -272,7 +284,10 @@ async def supervise(db_path: str, home: str, run_id: int, kind: str | None = Non
             register_secret(value)
         supervisor = RunSupervisor(db, run_id, await cancel_grace_s(db), await stall_settings(db),
                                    kind=KINDS[kind] if kind else None)
-        status = await supervisor.run()
+        try:
+            status = await supervisor.run()
+        except UnknownJob as exc:  # a row a newer ffui made: fail it saying so, never run it as another kind
+            status = await fail_unknown_job(db, run_id, str(exc))
         if status not in ("not-owner",):
             await schedule(db)
         return status

@@ -7,6 +7,7 @@ is one more module here and one more line below; the manager and the supervisor 
 
 from __future__ import annotations
 
+from ffui.jobs.errors import UnknownJob
 from ffui.jobs.executors.base import Executor, Launch, WorkerSpec
 from ffui.jobs.executors.local import LocalExecutor
 
@@ -19,7 +20,9 @@ DEFAULT = "local"
 def executor_for(run: dict | None = None) -> Executor:
     """A fresh executor for ``run`` (the default one for None): it keeps what it starts."""
     name = ((run or {}).get("metadata") or {}).get("executor") or DEFAULT
-    return EXECUTORS.get(name, EXECUTORS[DEFAULT])()
+    if name not in EXECUTORS:
+        raise UnknownJob("executor", name, sorted(EXECUTORS))
+    return EXECUTORS[name]()
 
 
 __all__ = ["EXECUTORS", "Executor", "Launch", "LocalExecutor", "WorkerSpec", "executor_for"]

@@ -6,6 +6,7 @@ rows live in another table is named to its supervisor with ``--kind``.
 
 from __future__ import annotations
 
+from ffui.jobs.errors import UnknownJob
 from ffui.jobs.kinds.base import JobKind
 from ffui.jobs.kinds.fake import FakeKind
 from ffui.jobs.kinds.training import TrainingKind
@@ -18,11 +19,15 @@ DEFAULT = "training"
 
 
 def kind_for(run: dict) -> JobKind:
-    """The kind of a training_runs row (rows of older ffui name the fake worker's module instead)."""
+    """The kind of a training_runs row (rows of older ffui name the fake worker's module instead);
+    UnknownJob for a kind this ffui does not have, never a guess."""
     meta = run.get("metadata") or {}
     if meta.get("worker") == FakeKind.module:
         return KINDS["fake"]
-    return KINDS.get(meta.get("kind") or DEFAULT, KINDS[DEFAULT])
+    name = meta.get("kind") or DEFAULT
+    if name not in KINDS:
+        raise UnknownJob("kind", name, sorted(KINDS))
+    return KINDS[name]
 
 
 __all__ = ["KINDS", "JobKind", "kind_for"]
