@@ -7,6 +7,7 @@ import also makes a cycle, so it may break that contract too).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -69,15 +70,21 @@ BAD_IMPORTS = [
 ]
 
 
-@pytest.mark.parametrize("module, line, contract", BAD_IMPORTS, ids=[f"{m}:{c}" for m, _, c in BAD_IMPORTS])
-def test_a_bad_import_breaks_its_contract(tree_copy, module, line, contract):
-    path = tree_copy / module
+@contextlib.contextmanager
+def line_added(path: Path, line: str):
+    """``path`` (in the tree copy) with ``line`` appended for the block; yields its line number."""
     original = path.read_text()
-    path.write_text(original + f"\n{line}  # the bad import under test\n")
+    path.write_text(original + f"\n{line}\n")
     try:
-        result = lint_imports(tree_copy)
+        yield len(original.splitlines()) + 2
     finally:
         path.write_text(original)
+
+
+@pytest.mark.parametrize("module, line, contract", BAD_IMPORTS, ids=[f"{m}:{c}" for m, _, c in BAD_IMPORTS])
+def test_a_bad_import_breaks_its_contract(tree_copy, module, line, contract):
+    with line_added(tree_copy / module, f"{line}  # the bad import under test"):
+        result = lint_imports(tree_copy)
     assert result.returncode != 0, result.stdout[-3000:]
     assert contract in broken_contracts(result), result.stdout[-3000:] + result.stderr[-1000:]
 
@@ -87,8 +94,6 @@ def test_a_bad_import_breaks_its_contract(tree_copy, module, line, contract):
 FRONT_ENDS = ("screens", "ffui/cli")
 SQL_CALL = re.compile(r"\.(fetchall|fetchone|fetchmany|execute|executemany|executescript|scalar)\(|\.conn\b")
 SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|DELETE FROM|PRAGMA|UPDATE \w+ SET)\b")
-# what is left for another item of issue 9 (remove it from here when that item is merged)
-SQL_LEFT: dict[str, str] = {}  # path -> why it still holds SQL (none left)
 
 
 def sql_in_front_ends(root: Path) -> list[str]:
@@ -97,8 +102,6 @@ def sql_in_front_ends(root: Path) -> list[str]:
     for folder in FRONT_ENDS:
         for path in sorted((root / folder).rglob("*.py")):
             name = path.relative_to(root).as_posix()
-            if name in SQL_LEFT:
-                continue
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if SQL_CALL.search(line) or SQL_TEXT.search(line):
                     found.append(f"{name}:{number}: {line.strip()}")
@@ -116,15 +119,9 @@ def test_no_sql_in_the_screens_or_the_cli():
     ("ffui/cli/models.py", "QUERY = 'DELETE FROM models WHERE id = ?'"),
 ])
 def test_sql_in_a_screen_or_a_command_is_found(tree_copy, module, line):
-    path = tree_copy / module
-    original = path.read_text()
-    path.write_text(original + f"\n{line}  # the SQL under test\n")
-    try:
+    with line_added(tree_copy / module, f"{line}  # the SQL under test") as number:
         found = sql_in_front_ends(tree_copy)
-    finally:
-        path.write_text(original)
-    assert [f for f in found if f.startswith(module)] == [f"{module}:{len(original.splitlines()) + 2}: "
-                                                          f"{line}  # the SQL under test"]
+    assert [f for f in found if f.startswith(module)] == [f"{module}:{number}: {line}  # the SQL under test"]
 
 
 # -- the UI process stays light ----------------------------------------------------------------
