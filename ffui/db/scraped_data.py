@@ -13,6 +13,7 @@ bulk writes are in ``ffui.db.dataset_fill``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from typing import Any, Iterable, Iterator
@@ -174,15 +175,15 @@ def get_pair_ids(conn: sqlite3.Connection, session_id: int) -> list[int]:
                                        (session_id,))]
 
 
-def iter_pairs_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple]:
+def iter_pairs_by_id(conn: sqlite3.Connection, ids: Iterable[int], batch: int = 500) -> Iterator[tuple]:
     """``(input_text, output_text, messages_json, metadata_json, source_url)`` of the pairs
-    ``ids``, in the order given (a missing id is skipped)."""
-    sql = ("SELECT input_text, output_text, messages_json, metadata_json, source_url FROM scraped_pairs "
-           "WHERE id = ?")
-    for i in ids:
-        row = conn.execute(sql, (i,)).fetchone()
-        if row is not None:
-            yield row
+    ``ids``, in the order given (a missing id is skipped); read ``batch`` ids a query, not one."""
+    it = iter(ids)
+    while chunk := list(itertools.islice(it, batch)):
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT id, input_text, output_text, messages_json, metadata_json, source_url FROM scraped_pairs "
+            f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+        yield from (rows[i] for i in chunk if i in rows)
 
 
 # -- sessions --------------------------------------------------------------------------------------
