@@ -222,6 +222,26 @@ async def test_parquet_roundtrip(db, tmp_path, fmt):
     assert pq.read_table(out).to_pylist() == table.to_pylist()
 
 
+async def test_parquet_export_writes_row_groups_readers_expect(db, tmp_path, monkeypatch):
+    """10,000 rows are one row group (they were five of 2,048: slow for every Parquet reader),
+    and a group still ends at ROW_GROUP_ROWS, so a big export never holds the whole table."""
+    from ffui.data import writers
+
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("".join(json.dumps({"input": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(10_000)))
+    await store.import_dataset(db, src, name="pairs")
+    out = tmp_path / "one.parquet"
+    await store.export_dataset(db, "pairs", out, fmt="parquet")
+    meta = pq.ParquetFile(out).metadata
+    assert (meta.num_row_groups, meta.num_rows) == (1, 10_000)
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 4096)
+    out = tmp_path / "three.parquet"
+    await store.export_dataset(db, "pairs", out, fmt="parquet")
+    f = pq.ParquetFile(out)
+    assert [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)] == [4096, 4096, 1808]
+    assert f.read().column("output").to_pylist() == [f"a{i}" for i in range(10_000)]
+
+
 async def test_a_downloaded_hub_repo_folder_imports_its_split(db, tmp_path):
     """A dataset repo as `huggingface-cli download` or `git clone` leaves it: data files named by
     split (sharded parquet, a compressed JSONL), a README, a .git folder."""

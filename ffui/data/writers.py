@@ -19,6 +19,10 @@ from .errors import DataError
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
 BATCH = 2048
+# Parquet row groups as readers expect them (pandas and pyarrow write one per ~1M rows; 2,048-row
+# groups made every reader slow): a group ends at this many rows or this many bytes in memory.
+ROW_GROUP_ROWS = 100_000
+ROW_GROUP_BYTES = 64 << 20
 
 RowsFactory = Callable[[], Iterable[dict]]
 
@@ -157,13 +161,44 @@ def _write_arrow(path: str, rows: RowsFactory, make_sink: Callable[[str], Callab
     return n
 
 
-def write_parquet(path: str, rows: RowsFactory, *, overwrite: bool = False) -> int:
-    import pyarrow.parquet as pq
+class _RowGroups:
+    """A ParquetWriter that gathers the streamed batches into row groups of ROW_GROUP_ROWS
+    (or ROW_GROUP_BYTES): each ``write_table`` of pyarrow's own writer ends a group."""
 
+    def __init__(self, path: str, schema):
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(path, schema)
+        self._pending: list = []
+        self._rows = self._bytes = 0
+
+    def write_table(self, table) -> None:
+        self._pending.append(table)
+        self._rows += table.num_rows
+        self._bytes += table.nbytes
+        if self._rows >= ROW_GROUP_ROWS or self._bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._pending:
+            group = pa.concat_tables(self._pending)
+            self._writer.write_table(group, row_group_size=max(group.num_rows, 1))
+        self._pending, self._rows, self._bytes = [], 0, 0
+
+    def close(self) -> None:
+        try:
+            self._flush()
+        finally:
+            self._writer.close()
+
+
+def write_parquet(path: str, rows: RowsFactory, *, overwrite: bool = False) -> int:
     _prepare_target(path, overwrite)
     tmp = _tmp_for(path)
     try:
-        n = _write_arrow(tmp, rows, lambda p: (lambda schema: pq.ParquetWriter(p, schema)))
+        n = _write_arrow(tmp, rows, lambda p: (lambda schema: _RowGroups(p, schema)))
         _replace(tmp, path)
     except BaseException:
         _cleanup(tmp)
