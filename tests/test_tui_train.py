@@ -82,8 +82,8 @@ async def test_inline_validation_says_why_beside_the_field_and_blocks_launch(hom
         assert "does not exist" in text_of(form, "#tr-model-why")
         assert "problems:" in text_of(form, "#tr-problems")
         await pilot.press("ctrl+r")
-        await settle(pilot)
-        assert any(n.startswith("fix ") and "problems first" in n for n in notices(app))
+        await wait_for(pilot, lambda: any(n.startswith("fix ") and "problems first" in n for n in notices(app)),
+                       what=lambda: f"the 'fix problems first' notice; notices: {notices(app)}")
         async with fdb.connect(home / "ffui.db", home) as db:
             assert await fdb.list_training_runs(db) == []
         assert form.has_unsaved_changes()
