@@ -24,7 +24,7 @@ async def import_chat(home):
 def highlighted(static) -> list[str]:
     from screens.dataset_browse import TRAINED_STYLE
 
-    text = static.render()
+    text = static.content  # the rich Text the screen drew, with its styles
     return [text.plain[s.start:s.end] for s in text.spans if str(s.style) == TRAINED_STYLE]
 
 
