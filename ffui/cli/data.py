@@ -229,22 +229,23 @@ def data_render(name, model, config, sets, prompt, n, offset, as_json) -> None:
                        offset=offset)
     for w in rendered.warnings:
         click.echo(f"warning: {w}", err=True)
-    for ex in rendered.examples:
+    for number, ex in enumerate(rendered.examples, offset + 1):
         if as_json:
             click.echo(json.dumps({k: ex[k] for k in ("row", "text", "trained", "tokens", "trained_tokens")},
                                   ensure_ascii=False))
         else:
-            _echo_rendered(ex)
+            _echo_rendered(number, ex)
     click.echo(rendered.summary["line"], err=as_json)
 
 
-def _echo_rendered(ex: dict) -> None:
-    notes = [f"{ex['tokens']} tokens, {ex['trained_tokens']} trained"]
+def _echo_rendered(number: int, ex: dict) -> None:
+    """One example: its place and id (as data show numbers rows), its counts, its text."""
+    notes = [f"id {ex['row']}", f"{ex['tokens']} tokens, {ex['trained_tokens']} trained"]
     if ex.get("truncated"):
         notes.append("truncated")
     if ex.get("dropped"):
         notes.append(f"dropped: {ex['dropped']}")
-    click.echo(f"── row {ex['row']} ({', '.join(notes)})")
+    click.echo(f"── row {number} ({', '.join(notes)})")
     click.echo(_marked(ex["text"], ex["trained"]))
 
 

@@ -73,7 +73,8 @@ def render(records: list[data.Record], tokenizer, s: data.DataSettings) -> Itera
 
 def summary_line(what: str, records: int, stats: data.DataStats, max_seq_len: int, packing: bool) -> str:
     """The summary printed before a run trains and by ``ffui data render``."""
-    parts = [f"{what} data: {records} examples, {stats.examples} trained, {stats.tokens:,} tokens "
+    parts = [f"{what} data: {records} example{'' if records == 1 else 's'}, {stats.examples} trained, "
+             f"{stats.tokens:,} tokens "
              f"({stats.trained_tokens:,} trained), longest {stats.max_len}"]
     parts.append(f"{stats.truncated} truncated to max_seq_len={max_seq_len}")
     dropped = "; ".join(f"{n} {why}" for why, n in stats.dropped_why.items())
