@@ -487,6 +487,19 @@ def packed_batch_note(examples: int, rows: int, batch_size: int) -> str:
     return note + ", so each optimizer step trains about as many tokens as unpacked"
 
 
+def summary_line(what: str, records: int, stats: DataStats, max_seq_len: int, packing: bool) -> str:
+    """The summary printed before a run trains and by ``ffui data render``."""
+    parts = [f"{what} data: {records} example{'' if records == 1 else 's'}, {stats.examples} trained, "
+             f"{stats.tokens:,} tokens "
+             f"({stats.trained_tokens:,} trained), longest {stats.max_len}"]
+    parts.append(f"{stats.truncated} truncated to max_seq_len={max_seq_len}")
+    dropped = "; ".join(f"{n} {why}" for why, n in stats.dropped_why.items())
+    parts.append(f"{stats.dropped} dropped" + (f" ({dropped})" if dropped else ""))
+    if packing:
+        parts.append(f"packed into {stats.rows} rows")
+    return ", ".join(parts)
+
+
 def _concat(parts: Iterable[dict]) -> dict:
     ids, labels, pos = [], [], []
     for p in parts:

@@ -68,20 +68,7 @@ def render(records: list[data.Record], tokenizer, s: data.DataSettings) -> Itera
     stats.rows = len(rows)
     yield {"type": "summary", **dataclasses.asdict(stats), "records": len(records),
            "max_seq_len": s.max_seq_len, "packing": s.packing,
-           "line": summary_line("rendered", len(records), stats, s.max_seq_len, s.packing)}
-
-
-def summary_line(what: str, records: int, stats: data.DataStats, max_seq_len: int, packing: bool) -> str:
-    """The summary printed before a run trains and by ``ffui data render``."""
-    parts = [f"{what} data: {records} example{'' if records == 1 else 's'}, {stats.examples} trained, "
-             f"{stats.tokens:,} tokens "
-             f"({stats.trained_tokens:,} trained), longest {stats.max_len}"]
-    parts.append(f"{stats.truncated} truncated to max_seq_len={max_seq_len}")
-    dropped = "; ".join(f"{n} {why}" for why, n in stats.dropped_why.items())
-    parts.append(f"{stats.dropped} dropped" + (f" ({dropped})" if dropped else ""))
-    if packing:
-        parts.append(f"packed into {stats.rows} rows")
-    return ", ".join(parts)
+           "line": data.summary_line("rendered", len(records), stats, s.max_seq_len, s.packing)}
 
 
 def read_render_dir(render_dir: Path):

@@ -197,7 +197,6 @@ def _load_and_tokenize(model_name: str, plan: dict, train_recs, eval_recs, event
 
 def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
     from ffui.train import data
-    from ffui.train.render import summary_line
 
     if not recs:
         return [], data.DataStats()
@@ -214,7 +213,7 @@ def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
     if settings.packing:
         rows = data.pack_examples(rows, settings.max_seq_len)
     stats.rows = len(rows)
-    print(summary_line(what, len(recs), stats, settings.max_seq_len, settings.packing), flush=True)
+    print(data.summary_line(what, len(recs), stats, settings.max_seq_len, settings.packing), flush=True)
     return rows, stats
 
 
