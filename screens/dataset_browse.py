@@ -411,6 +411,8 @@ TRAINED_STYLE = "bold black on green"
 def render_as_trained(rendered: Any, model: str) -> Text:
     """A rendered row (ffui.jobs.render): its numbers, the trainer's warnings, then the text the
     model is fed with each trained span highlighted."""
+    from ffui.jobs.render import text_pieces
+
     out = Text()
     ex = rendered.examples[0]
     notes = [f"{ex['tokens']} tokens, {ex['trained_tokens']} trained"]
@@ -423,15 +425,8 @@ def render_as_trained(rendered: Any, model: str) -> Text:
     for w in rendered.warnings:
         out.append(clean(f"warning: {w}", one_line=True) + "\n", style="yellow")
     out.append("\n")
-    text, done = ex["text"], 0
-    for span in ex["trained"]:
-        at = text.find(span, done)
-        if at < 0:
-            continue
-        out.append(clean(text[done:at]))
-        out.append(clean(span), style=TRAINED_STYLE)
-        done = at + len(span)
-    out.append(clean(text[done:]))
+    for piece, trained in text_pieces(ex):
+        out.append(clean(piece), style=TRAINED_STYLE if trained else "")
     return out
 
 

@@ -53,6 +53,8 @@ def test_preview_and_show_list_every_column_with_its_use(home, ffui):
     assert "system    system: the first turn, not trained" in r.stdout
     assert "images    changes meaning: media: a text-only model sees only its placeholders" in r.stdout
     assert "messages  turns: the conversation; the assistant turns are trained" in r.stdout
+    previewed = json.loads(ffui("data", "preview", src, "--json", home=home).stdout)
+    assert [c["status"] for c in previewed["column_uses"]] == [KEPT, USED, CHANGES_MEANING, USED]
     assert ffui("data", "import", src, "--name", "chat", home=home).returncode == 0
     shown = ffui("data", "show", "chat", home=home)
     assert shown.returncode == 0 and "how each column is used:" in shown.stdout

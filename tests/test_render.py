@@ -130,3 +130,25 @@ def test_a_missing_model_or_dataset_is_one_line(chat_home, ffui, tiny_model, tmp
     not_a_model.mkdir()
     r = ffui("data", "render", "chat", "--model", not_a_model, home=chat_home)
     assert r.returncode != 0 and r.stderr.count("\n") == 1 and "has no config.json" in r.stderr
+
+
+def test_packed_rows_train_exactly_the_tokens_the_render_counts(tiny_model):
+    """In-process, on the trainer's own functions: the packed rows a run trains hold as many
+    labelled tokens as the render says are trained, in fewer rows than examples."""
+    from ffui.train import data
+    from ffui.train.render import render
+
+    def records():
+        return [data.Record(i + 1, json.loads(json.dumps(r)), "dataset.jsonl", row=100 + i) for i, r in enumerate(CHAT)]
+
+    tok = tokenizer_of(tiny_model)
+    settings = data.DataSettings(max_seq_len=128, packing=True)
+    data.prepare_tokenizer(tok, settings, lambda message: None)
+    *examples, summary = render(records(), tok, settings)
+    rows, _ = data.tokenize_records(records(), tok, settings)
+    packed = data.pack_examples(rows, settings.max_seq_len)
+    labelled = sum(1 for row in packed for label in row["labels"] if label != data.IGNORE)
+    assert summary["type"] == "summary" and summary["rows"] == len(packed) < len(CHAT)
+    assert labelled == summary["trained_tokens"] == sum(e["trained_tokens"] for e in examples)
+    assert [e["row"] for e in examples] == [100, 101, 102, 103]
+    assert "packed into" in summary["line"]

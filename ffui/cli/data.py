@@ -246,20 +246,15 @@ def _echo_rendered(number: int, ex: dict) -> None:
     if ex.get("dropped"):
         notes.append(f"dropped: {ex['dropped']}")
     click.echo(f"── row {number} ({', '.join(notes)})")
-    click.echo(_marked(ex["text"], ex["trained"]))
+    click.echo(_marked(ex))
 
 
-def _marked(text: str, spans: list[str]) -> str:
-    """``text`` with each trained span (in order) between ⟦ ⟧, green on a terminal."""
-    out, done = [], 0
-    for span in spans:
-        at = text.find(span, done)
-        if at < 0:  # (a span that decodes differently on its own: shown after the text)
-            continue
-        out += [text[done:at], click.style(f"⟦{span}⟧", fg="green", bold=True)]
-        done = at + len(span)
-    out.append(text[done:])
-    return "".join(out)
+def _marked(ex: dict) -> str:
+    """The example's text with each trained span between ⟦ ⟧, green on a terminal."""
+    from ffui.jobs.render import text_pieces
+
+    return "".join(click.style(f"⟦{piece}⟧", fg="green", bold=True) if trained else piece
+                   for piece, trained in text_pieces(ex))
 
 
 @data.command("rm")

@@ -27,6 +27,19 @@ from ffui.jobs.errors import JobError
 WORKER_MODULE = "ffui.train.render"
 
 
+def text_pieces(example: dict) -> list[tuple[str, bool]]:
+    """An example's text as (piece, trained) in order: what a view highlights."""
+    text, done, pieces = example["text"], 0, []
+    for span in example["trained"]:
+        at = text.find(span, done)
+        if at < 0:  # (never seen: a span decodes as it reads in the whole text)
+            continue
+        pieces += [(text[done:at], False), (span, True)]
+        done = at + len(span)
+    pieces.append((text[done:], False))
+    return [(piece, trained) for piece, trained in pieces if piece]
+
+
 class RenderError(JobError):
     """The worker could not render (a missing model, a record the trainer would refuse)."""
 
