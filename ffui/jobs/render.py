@@ -64,7 +64,7 @@ async def render_rows(db, dataset, *, model: str, config: str | None = None, set
     if not records:
         raise RenderError(f"dataset {store.display_name(session)!r} has no rows"
                           + (f" from row {offset + 1}" if offset else "") + " to render")
-    return await render_records(records, store.session_layout(session), cfg)
+    return await render_records(records, store.session_layout(session), cfg, token=await _hub_token(db, cfg))
 
 
 async def render_chosen(db, records: list[dict], layout, *, model: str, hp: dict[str, Any] | None = None,
@@ -73,11 +73,21 @@ async def render_chosen(db, records: list[dict], layout, *, model: str, hp: dict
     from ffui.jobs.manager import resolve_training_config
 
     cfg, _, _ = await resolve_training_config(db, model=model, hp=hp, prompt=prompt)
-    return await render_records(records, layout, cfg)
+    return await render_records(records, layout, cfg, token=await _hub_token(db, cfg))
 
 
-async def render_records(records: list[dict], layout, cfg: dict[str, Any]) -> Rendered:
-    """Stored records (as ``store.page`` gives them) rendered with a resolved training config."""
+async def _hub_token(db, cfg: dict[str, Any]) -> str | None:
+    """The stored Hugging Face token, for a base model that comes from the hub (its tokenizer
+    may need downloading, as the trainer would); None for a local model."""
+    from ffui.db import get_setting
+    from ffui.train.config import is_hub_model
+
+    return await get_setting(db, "huggingface.token") if is_hub_model(cfg.get("base_model") or "") else None
+
+
+async def render_records(records: list[dict], layout, cfg: dict[str, Any], *, token: str | None = None) -> Rendered:
+    """Stored records (as ``store.page`` gives them) rendered with a resolved training config;
+    ``token`` reaches the worker in its environment (never its command line)."""
     from ffui.data.training import training_line
 
     with tempfile.TemporaryDirectory(prefix="ffui-render-") as tmp:
@@ -87,12 +97,14 @@ async def render_records(records: list[dict], layout, cfg: dict[str, Any]) -> Re
             for rec in records:
                 f.write(json.dumps(training_line(rec, layout), ensure_ascii=False) + "\n")
         (folder / "rows.json").write_text(json.dumps([rec["id"] for rec in records]), encoding="utf-8")
-        return await _run_worker(folder)
+        return await _run_worker(folder, token)
 
 
-async def _run_worker(folder: Path) -> Rendered:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    env.pop("HF_TOKEN", None)  # the worker reads local files only: no secret goes near it
+async def _run_worker(folder: Path, token: str | None) -> Rendered:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("HF_TOKEN", None)
+    if token:  # as the trainer gets it: in the environment, for a hub model only
+        env["HF_TOKEN"] = token
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", WORKER_MODULE, str(folder), stdin=asyncio.subprocess.DEVNULL,
