@@ -261,20 +261,26 @@ enter shows the row in full (conversations as turns), escape goes back to the li
 
 
 class RowScreen(FfuiScreen):
-    """One row in full: a conversation as its turns, a pair as its fields, then metadata."""
+    """One row in full: a conversation as its turns, a pair as its fields, then metadata; or
+    (t) as trained: the text the model is fed, with the trained spans highlighted."""
 
     CSS_PATH = "datasets.tcss"
-    HELP = "One row of a dataset in full. up/down scroll, n/p the next/previous row of the page, escape back."
+    HELP = """One row of a dataset in full. up/down scroll, n/p the next/previous row of the page,
+t switches to the row as trained: the exact text the model is fed (chat template, truncation)
+with the spans it learns to produce highlighted, for the model and settings chosen in the
+Train form (3); t again shows the row as stored. escape goes back."""
     BINDINGS = [
         Binding("escape", "back", "Back", id="row.back"),
         Binding("n", "move(1)", "Next row", id="row.next"),
         Binding("p", "move(-1)", "Prev row", id="row.prev"),
+        Binding("t", "toggle_trained", "As trained", id="row.as_trained"),
     ]
 
     def __init__(self, rows: list[dict], index: int, offset: int, layout: Any, dataset_name: str) -> None:
         super().__init__()
         self.mode_title = "Row"
         self.rows, self.index, self.first_index, self.ds_layout, self.dataset_name = rows, index, offset, layout, dataset_name
+        self.as_trained = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_chrome()
@@ -291,7 +297,13 @@ class RowScreen(FfuiScreen):
         self.query_one("#row-title", Static).update(Text(clean(
             f"{self.dataset_name} · row {self.first_index + self.index + 1:,} (id {rec['id']})", one_line=True),
             style="bold"))
-        self.query_one("#row-body", Static).update(render_record(rec, self.ds_layout))
+        if self.as_trained:
+            self.query_one("#row-body", Static).update(Text("rendering as trained… (in a worker process)",
+                                                            style="dim"))
+            self.render_trained(rec)
+        else:
+            self.workers.cancel_group(self, "as-trained")
+            self.query_one("#row-body", Static).update(render_record(rec, self.ds_layout))
         self.query_one("#row-scroll", VerticalScroll).scroll_home(animate=False)
 
     def action_move(self, step: int) -> None:
@@ -301,6 +313,39 @@ class RowScreen(FfuiScreen):
             self._render_row()
         else:
             self.app.bell()
+
+    def action_toggle_trained(self) -> None:
+        self.as_trained = not self.as_trained
+        self._render_row()
+
+    def _train_choices(self) -> tuple[str, dict, str | None] | None:
+        """(model, settings, prompt name) chosen in the Train form; None before it has a model."""
+        stack = self.app.mode_stack("train") if hasattr(self.app, "mode_stack") else []
+        choices = getattr(stack[0], "launch_choices", None) if stack else None
+        if choices is None:
+            return None
+        model, hp, prompt = choices()
+        return (model, hp, prompt) if model else None
+
+    @work(exclusive=True, group="as-trained", exit_on_error=False)
+    async def render_trained(self, rec: dict) -> None:
+        from ffui.errors import FfuiError
+        from ffui.jobs.render import render_chosen
+
+        body = self.query_one("#row-body", Static)
+        choices = self._train_choices()
+        if choices is None:
+            body.update(Text("choose a model in the Train form (3) first: the row renders with its model and "
+                             "settings", style="bold red"))
+            return
+        model, hp, prompt = choices
+        try:
+            rendered = await render_chosen(self.app.db, [rec], self.ds_layout, model=model, hp=hp, prompt=prompt)
+        except FfuiError as e:
+            body.update(Text(clean(str(e), one_line=True), style="bold red"))
+            return
+        if self.as_trained and self.rows[self.index] is rec:
+            body.update(render_as_trained(rendered, model))
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -357,6 +402,31 @@ def render_record(rec: dict, layout: Any) -> Text:
         out.append("\n" + clean(json.dumps(meta, ensure_ascii=False, indent=1)) + "\n", style="dim")
     if rec.get("source_url"):
         out.append(f"\nsource: {clean(rec['source_url'], one_line=True)}\n", style="dim")
+    return out
+
+
+TRAINED_STYLE = "bold black on green"
+
+
+def render_as_trained(rendered: Any, model: str) -> Text:
+    """A rendered row (ffui.jobs.render): its numbers, the trainer's warnings, then the text the
+    model is fed with each trained span highlighted."""
+    from ffui.jobs.render import text_pieces
+
+    out = Text()
+    ex = rendered.examples[0]
+    notes = [f"{ex['tokens']} tokens, {ex['trained_tokens']} trained"]
+    if ex.get("truncated"):
+        notes.append(f"truncated to max_seq_len={rendered.summary.get('max_seq_len')}")
+    if ex.get("dropped"):
+        notes.append(f"dropped: {ex['dropped']}")
+    out.append(clean(f"as trained with {model}: {', '.join(notes)}", one_line=True) + "\n", style="bold")
+    out.append("highlighted: what the model learns to produce; the rest it only reads\n", style="dim")
+    for w in rendered.warnings:
+        out.append(clean(f"warning: {w}", one_line=True) + "\n", style="yellow")
+    out.append("\n")
+    for piece, trained in text_pieces(ex):
+        out.append(clean(piece), style=TRAINED_STYLE if trained else "")
     return out
 
 

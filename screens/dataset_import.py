@@ -279,6 +279,9 @@ def render_preview(pv: dict) -> Text:
     if fields:  # which column each field is read from: what a Map changed
         out.append(clean("fields: " + ", ".join(f"{f} ← {c}" for f, c in fields.items() if c), one_line=True) + "\n",
                    style="dim")
+    uses = column_uses_line(pv)
+    if uses:
+        out.append(uses)
     others = [s for s in pv.get("splits") or [] if s != pv.get("split")]
     if pv.get("split") or others:
         out.append(clean(f"split {pv.get('split') or 'train'}", one_line=True), style="bold")
@@ -301,4 +304,20 @@ def render_preview(pv: dict) -> Text:
             out.append(clean(f" → {rec.get('output') or ''}", one_line=True, limit=50) + "\n", style="dim")
     for b in pv.get("bad_examples") or []:
         out.append(clean(f"bad: {b}", one_line=True, limit=200) + "\n", style="red")
+    return out
+
+
+def column_uses_line(pv: dict) -> Text | None:
+    """How training uses each column (ffui.data.columns), one line: what is left out shows."""
+    from ffui.data.columns import CHANGES_MEANING, KEPT, column_report
+    from ffui.data.formats import Layout
+
+    if not pv.get("layout"):
+        return None
+    out = Text("training: ", style="bold")
+    styles = {KEPT: "dim", CHANGES_MEANING: "bold red"}
+    for i, c in enumerate(column_report(Layout.from_dict(pv["layout"]), pv.get("columns"))):
+        out.append(" · " if i else "")
+        out.append(clean(f"{c.column} → {c.short}", one_line=True), style=styles.get(c.status, ""))
+    out.append("\n")
     return out

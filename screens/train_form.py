@@ -323,6 +323,14 @@ escape leaves a field, so the number keys switch modes again."""
             hp["prompt_template"] = dict(self.custom_prompt)
         return hp
 
+    def launch_choices(self) -> tuple[str, dict, str | None]:
+        """(model, settings, saved prompt's name): what a launch starts a run with, and what a
+        dataset row's "as trained" view renders with."""
+        cfg = self.full_config()
+        model = cfg.pop("base_model")
+        prompt = self.query_one("#tr-prompt", Select).value
+        return model, cfg, None if prompt in (NO_PROMPT, CUSTOM_PROMPT, Select.NULL) else str(prompt)
+
     # -- filling ------------------------------------------------------------------------------
 
     def _fill(self, hp: dict) -> list[str]:
@@ -663,14 +671,11 @@ escape leaves a field, so the number keys switch modes again."""
     async def launch(self) -> None:
         from ffui.jobs.manager import start_run
 
-        cfg = self.full_config()
-        model = cfg.pop("base_model")
+        model, cfg, prompt = self.launch_choices()
         ds = self.query_one("#tr-dataset", Select).value
-        prompt = self.query_one("#tr-prompt", Select).value
         name = self.query_one("#tr-name", Input).value.strip() or None
         self.query_one("#tr-problems", Static).update(Text("launching… (writing the run's dataset file)"))
-        run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name,
-                              prompt=None if prompt in (NO_PROMPT, CUSTOM_PROMPT, Select.NULL) else str(prompt))
+        run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name, prompt=prompt)
         self.launched = run
         self.copied_from = None
         self._baseline = self.snapshot()

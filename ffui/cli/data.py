@@ -1,4 +1,4 @@
-"""ffui data import|preview|list|show|rm|merge|dedupe|filter|split|sample|shuffle|export|stats
+"""ffui data import|preview|list|show|render|rm|merge|dedupe|filter|split|sample|shuffle|export|stats
 
 Datasets live in the database (one ``scrape_sessions`` row each). Every operation makes a new
 dataset and leaves its sources as they were. Errors are one line on stderr (DataError).
@@ -112,17 +112,36 @@ def data_preview(source, fmt, mapping, split, rows, as_json) -> None:
 
     token = with_db(get_setting, "huggingface.token")  # a gated or private hub dataset
     p = preview_import(source, fmt=fmt, mapping=list(mapping), split=split, n=rows, token=token)
+    report = _column_report(p["layout"], p["columns"])
     if as_json:
-        click.echo(json.dumps(p, ensure_ascii=False, indent=2, default=str))
+        click.echo(json.dumps({**p, "column_uses": [c.to_dict() for c in report]}, ensure_ascii=False, indent=2,
+                              default=str))
         return
     total = f", {p['total']:,} {p['progress_unit']}" if p.get("total") else ""
     click.echo(f"{p['path']}: {p['kind']}, format {p['format']}{total}")
     click.echo(f"columns: {', '.join(p['columns'])}  mapping: "
                + ", ".join(f"{k}={v}" for k, v in p["layout"]["columns"].items()))
+    _echo_columns(report)
     for i, rec in enumerate(p["records"], 1):
         _echo_record(i, rec)
     for b in p["bad_examples"]:
         click.echo(f"bad: {b}", err=True)
+
+
+def _column_report(layout: dict, columns: list[str] | None = None):
+    from ffui.data.columns import column_report
+    from ffui.data.formats import Layout
+
+    return column_report(Layout.from_dict(layout), columns)
+
+
+def _echo_columns(report) -> None:
+    """How training uses each column (ffui.data.columns)."""
+    from ffui.data.columns import report_lines
+
+    click.echo("how each column is used:")
+    for line in report_lines(report):
+        click.echo(f"  {line}")
 
 
 def _short(s: str, n: int = 160) -> str:
@@ -175,8 +194,10 @@ def data_show(name, n, offset, as_json) -> None:
         return await store.show(db, name), await store.page(db, name, limit=n, offset=offset)
 
     info, rows = with_db(go)
+    report = _column_report(info["layout"])
     if as_json:
-        click.echo(json.dumps({"dataset": info, "rows": rows}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"dataset": info, "columns": [c.to_dict() for c in report], "rows": rows},
+                              ensure_ascii=False, indent=2))
         return
     click.echo(f"{info['name']}: {_rows(info['rows'])}, format {info['format']}, "
                f"created {info['created_at']}")
@@ -184,8 +205,56 @@ def data_show(name, n, offset, as_json) -> None:
     if info.get("op"):
         click.echo(f"made by: {info['op']['kind']} of {', '.join(info['op']['sources'])} "
                    f"{json.dumps(info['op']['params'])}")
+    _echo_columns(report)
     for i, rec in enumerate(rows, offset + 1):
         _echo_record(i, rec)
+
+
+@data.command("render")
+@click.argument("name")
+@click.option("--model", "-m", required=True, help="registered model, model directory, or hub id (as ffui train)")
+@click.option("--config", "-c", help="saved config name (ffui configs list) or a YAML/JSON file")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override one setting; repeatable")
+@click.option("--prompt", help="prompt template name (ffui prompts list)")
+@click.option("--rows", "n", default=3, show_default=True, type=click.IntRange(min=1), help="rows to render")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="rows to skip first")
+@click.option("--json", "as_json", is_flag=True,
+              help="one object per example: row, text, trained (the trained spans), tokens, trained_tokens")
+def data_render(name, model, config, sets, prompt, n, offset, as_json) -> None:
+    """Show rows of dataset NAME exactly as a run with MODEL and this config trains them:
+    chat template, truncation and labels; the trained spans are marked ⟦like this⟧."""
+    from ffui.jobs.render import render_rows
+
+    rendered = with_db(render_rows, name, model=model, config=config, sets=sets, prompt=prompt, rows=n,
+                       offset=offset)
+    for w in rendered.warnings:
+        click.echo(f"warning: {w}", err=True)
+    for number, ex in enumerate(rendered.examples, offset + 1):
+        if as_json:
+            click.echo(json.dumps({k: ex[k] for k in ("row", "text", "trained", "tokens", "trained_tokens")},
+                                  ensure_ascii=False))
+        else:
+            _echo_rendered(number, ex)
+    click.echo(rendered.summary["line"], err=as_json)
+
+
+def _echo_rendered(number: int, ex: dict) -> None:
+    """One example: its place and id (as data show numbers rows), its counts, its text."""
+    notes = [f"id {ex['row']}", f"{ex['tokens']} tokens, {ex['trained_tokens']} trained"]
+    if ex.get("truncated"):
+        notes.append("truncated")
+    if ex.get("dropped"):
+        notes.append(f"dropped: {ex['dropped']}")
+    click.echo(f"── row {number} ({', '.join(notes)})")
+    click.echo(_marked(ex))
+
+
+def _marked(ex: dict) -> str:
+    """The example's text with each trained span between ⟦ ⟧, green on a terminal."""
+    from ffui.jobs.render import text_pieces
+
+    return "".join(click.style(f"⟦{piece}⟧", fg="green", bold=True) if trained else piece
+                   for piece, trained in text_pieces(ex))
 
 
 @data.command("rm")

@@ -39,10 +39,11 @@ def wait_for_run(run_id: int) -> int:
     tty = sys.stdout.isatty()
 
     async def go():
-        last = ""
+        last, seen_log = "", 0
         async with connect(paths.db, paths.home) as db:
             while True:
                 r = await get_training_run(db, run_id)
+                seen_log = await _echo_data_summary(db, run_id, seen_log, tty)
                 line = f"{r['status']:<9} {progress_line(r)}"
                 if line != last:
                     click.echo(("\r" + line) if tty else line, nl=not tty)
@@ -62,6 +63,21 @@ def wait_for_run(run_id: int) -> int:
         click.echo()
     click.echo(summary(r))
     return EXIT_BY_STATUS.get(r["status"], 1)
+
+
+DATA_SUMMARY_PREFIXES = ("training data:", "eval data:")  # the trainer's lines before it trains
+
+
+async def _echo_data_summary(db, run_id: int, after_id: int, tty: bool) -> int:
+    """Print the trainer's summary of what it trains on (examples, tokens, truncated, dropped)
+    as it appears in the run's log; returns the last log id read."""
+    from ffui.db import get_logs
+
+    rows = await get_logs(db, limit=1000, run_id=run_id, after_id=after_id)
+    for row in rows:
+        if row["message"].startswith(DATA_SUMMARY_PREFIXES):
+            click.echo(("\r\x1b[K" if tty else "") + row["message"])
+    return rows[-1]["id"] if rows else after_id
 
 
 def summary(r: dict) -> str:

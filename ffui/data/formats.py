@@ -671,6 +671,22 @@ def row_system(rec: dict) -> str | None:
     return None
 
 
+#: what training makes of each mapped field (ffui.data.columns words it for the user)
+FIELD_USES = {"instruction": "prompt", "input": "prompt", "output": "reply", "messages": "turns",
+              "conversations": "turns", "text": "text"}
+
+
+def column_uses(layout: Layout) -> dict[str, str]:
+    """Column -> what training makes of it (a FIELD_USES value, or "system"), for the columns
+    this layout reads; the one place that says so. A shape that reads more columns adds them here."""
+    uses = {col: FIELD_USES.get(fld, fld) for fld, col in layout.columns.items()}
+    if layout.format != "text":  # row_system: the first of SYSTEM_COLUMNS a row fills
+        for col in SYSTEM_COLUMNS:
+            if col in layout.key_order and col not in uses:
+                uses[col] = "system"
+    return uses
+
+
 def with_system(msgs: list[dict], system: str | None) -> list[dict]:
     """``msgs`` with ``system`` as the first turn, unless there is none or a system turn already."""
     if system is None or (msgs and msgs[0].get("role") == "system"):

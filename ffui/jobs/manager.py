@@ -147,6 +147,26 @@ async def resolve_model(db: Database, model: str) -> tuple[str, str | None]:
     return model, None
 
 
+async def resolve_training_config(db: Database, *, model: str, config: str | None = None, sets: Iterable[str] = (),
+                                  prompt: str | None = None, hp: dict[str, Any] | None = None
+                                  ) -> tuple[dict[str, Any], str | None, dict | None]:
+    """(the full config a run of these choices trains with, the model's registry id, the prompt's row):
+    what ``create_run`` writes as config.json, and what ``ffui data render`` renders with."""
+    from ffui.data import store
+
+    cfg = dict(hp or {})
+    cfg.update(await resolve_config(db, config, sets))
+    base_model, model_id = await resolve_model(db, model)
+    cfg["base_model"] = base_model
+    prompt_row = None
+    if prompt:
+        prompt_row = await store.get_prompt_by_name(db, prompt)
+        cfg["prompt_template"] = {
+            k: prompt_row.get(k) for k in ("prompt_template", "input_template", "completion_template")
+        }
+    return validate_config(cfg).to_dict(), model_id, prompt_row
+
+
 # -- runs --------------------------------------------------------------------------------
 
 
@@ -170,21 +190,13 @@ async def create_run(
     """Make a pending run: its row (hp_json = the full resolved config) and its directory."""
     from ffui.data import store
 
-    cfg = dict(hp or {})
-    cfg.update(await resolve_config(db, config, sets))
-    base_model, model_id = await resolve_model(db, model)
-    cfg["base_model"] = base_model
+    resolved, model_id, prompt_row = await resolve_training_config(db, model=model, config=config, sets=sets,
+                                                                   prompt=prompt, hp=hp)
     session = await store.resolve(db, dataset)
     rows = await db.scalar("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (session["id"],))
     if not rows:
         raise JobError(f"dataset {session.get('name') or session['id']!r} is empty; import rows first (ffui data import)")
-    prompt_row = None
-    if prompt:
-        prompt_row = await store.get_prompt_by_name(db, prompt)
-        cfg["prompt_template"] = {
-            k: prompt_row.get(k) for k in ("prompt_template", "input_template", "completion_template")
-        }
-    resolved = validate_config(cfg).to_dict()
+    base_model = resolved["base_model"]
     run_name = name or one_line(f"{Path(base_model).name}-{session.get('name') or session['id']}")
     run = await create_training_run(
         db, run_name, base_model=base_model, dataset_source="database", dataset_id=str(session["id"]), hp=resolved,

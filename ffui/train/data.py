@@ -18,9 +18,9 @@ from __future__ import annotations
 import bisect
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ffui.prompt_fill import TemplateProblem, fill
 from ffui.train.events import UserError
@@ -66,16 +66,56 @@ class Record:
     line: int
     data: dict
     source: str  # file name, for messages
+    row: int | None = None  # the dataset row it came from, where known (ffui data render)
+
+    @property
+    def where(self) -> str:
+        """How messages name this record: its dataset row, else its line in the file."""
+        return f"row {self.row}" if self.row is not None else f"{self.source} line {self.line}"
+
+
+#: why an example is left out of training, as the summary says it
+DROPPED_NOTHING_TO_TRAIN = "nothing left to train after truncation to max_seq_len"
 
 
 @dataclass
 class DataStats:
     examples: int = 0
     tokens: int = 0
+    trained_tokens: int = 0  # tokens the loss is computed on (labels shift by one: never the first)
     max_len: int = 0
     truncated: int = 0
     dropped: int = 0  # no trainable token left (e.g. an over-long prompt)
     rows: int = 0     # after packing
+    dropped_why: dict[str, int] = field(default_factory=dict)  # reason -> examples
+
+    def add(self, ex: "TokenizedExample") -> bool:
+        """Count one tokenized example; True when it is trained (not dropped)."""
+        self.truncated += ex.truncated
+        if ex.dropped:
+            self.dropped += 1
+            self.dropped_why[ex.dropped] = self.dropped_why.get(ex.dropped, 0) + 1
+            return False
+        self.examples += 1
+        self.tokens += len(ex.input_ids)
+        self.trained_tokens += ex.trained_tokens
+        self.max_len = max(self.max_len, len(ex.input_ids))
+        return True
+
+
+@dataclass
+class TokenizedExample:
+    """One record as the trainer feeds it: ``dropped`` says why it is not trained (or None)."""
+
+    record: Record
+    input_ids: list[int]
+    labels: list[int]
+    truncated: bool
+    dropped: str | None = None
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(1 for x in self.labels[1:] if x != IGNORE)
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -124,7 +164,7 @@ def split_records(records: list[Record], eval_records: list[Record] | None, s: D
 
 
 def _bad(rec: Record, what: str, hint: str) -> UserError:
-    return UserError(f"{rec.source} line {rec.line}: {what}", hint, kind="dataset")
+    return UserError(f"{rec.where}: {what}", hint, kind="dataset")
 
 
 def record_kind(rec: Record, has_prompt_template: bool) -> str:
@@ -361,12 +401,21 @@ def warn_tool_fallbacks(records: list[Record], s: DataSettings, warn) -> None:
 
 
 def tokenize_records(records: list[Record], tokenizer, s: DataSettings) -> tuple[list[dict], DataStats]:
+    examples, stats = [], DataStats()
+    for ex in tokenize_each(records, tokenizer, s):
+        if stats.add(ex):
+            examples.append({"input_ids": ex.input_ids, "labels": ex.labels})
+    return examples, stats
+
+
+def tokenize_each(records: list[Record], tokenizer, s: DataSettings) -> Iterator[TokenizedExample]:
+    """Every record's input_ids and labels, truncated, with why it is dropped: the one path
+    both training (tokenize_records) and ``ffui data render`` take."""
     rendered = [render_segments(r, tokenizer, s) for r in records]
     texts = [t for segs, _ in rendered for t, _ in segs]
     ids_flat = iter(tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else iter(())
     bos, eos = _specials(tokenizer)
-    examples, stats = [], DataStats()
-    for segs, wrap in rendered:
+    for rec, (segs, wrap) in zip(records, rendered):
         ids, labels = list(bos) if wrap else [], [IGNORE] * len(bos) if wrap else []
         for _, trainable in segs:
             seg = next(ids_flat)
@@ -375,18 +424,14 @@ def tokenize_records(records: list[Record], tokenizer, s: DataSettings) -> tuple
         if wrap and eos is not None and (not ids or ids[-1] != eos):
             ids.append(eos)
             labels.append(eos if segs[-1][1] else IGNORE)
-        if len(ids) > s.max_seq_len:
-            stats.truncated += 1
+        truncated = len(ids) > s.max_seq_len
+        if truncated:
             ids, labels = ids[: s.max_seq_len], labels[: s.max_seq_len]
+        ex = TokenizedExample(rec, ids, labels, truncated)
         # label 0 is never predicted (labels shift by one inside the model)
-        if all(x == IGNORE for x in labels[1:]):
-            stats.dropped += 1
-            continue
-        examples.append({"input_ids": ids, "labels": labels})
-        stats.examples += 1
-        stats.tokens += len(ids)
-        stats.max_len = max(stats.max_len, len(ids))
-    return examples, stats
+        if not ex.trained_tokens:
+            ex.dropped = DROPPED_NOTHING_TO_TRAIN
+        yield ex
 
 
 def _specials(tokenizer) -> tuple[list[int], int | None]:
@@ -440,6 +485,19 @@ def packed_batch_note(examples: int, rows: int, batch_size: int) -> str:
                        f"{batch_size} unpacked examples and there are fewer steps (a packed row holds more than "
                        f"{batch_size} examples; lower max_seq_len to keep steps smaller)")
     return note + ", so each optimizer step trains about as many tokens as unpacked"
+
+
+def summary_line(what: str, records: int, stats: DataStats, max_seq_len: int, packing: bool) -> str:
+    """The summary printed before a run trains and by ``ffui data render``."""
+    parts = [f"{what} data: {records} example{'' if records == 1 else 's'}, {stats.examples} trained, "
+             f"{stats.tokens:,} tokens "
+             f"({stats.trained_tokens:,} trained), longest {stats.max_len}"]
+    parts.append(f"{stats.truncated} truncated to max_seq_len={max_seq_len}")
+    dropped = "; ".join(f"{n} {why}" for why, n in stats.dropped_why.items())
+    parts.append(f"{stats.dropped} dropped" + (f" ({dropped})" if dropped else ""))
+    if packing:
+        parts.append(f"packed into {stats.rows} rows")
+    return ", ".join(parts)
 
 
 def _concat(parts: Iterable[dict]) -> dict:

@@ -213,8 +213,7 @@ def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
     if settings.packing:
         rows = data.pack_examples(rows, settings.max_seq_len)
     stats.rows = len(rows)
-    print(f"{what} data: {len(recs)} examples, {stats.tokens} tokens, longest {stats.max_len}, "
-          f"{stats.rows} rows", flush=True)
+    print(data.summary_line(what, len(recs), stats, settings.max_seq_len, settings.packing), flush=True)
     return rows, stats
 
 
