@@ -67,6 +67,7 @@ NON_DEFAULT = {
     "num_gpu": 0, "stop_on_nan": False, "resume_from_checkpoint": "/runs/a/checkpoints/checkpoint-5",
     "prompt_template": {"prompt_template": "Q: {input}\nA: {output}", "input_template": "Q: {input}\nA: "},
     "chat_template": "{{ messages }}",
+    "report_to": "none",
 }
 
 # field -> check(plan, TrainingArguments, LoraConfig-or-None, lora_plan)
@@ -113,7 +114,16 @@ WHERE = {
     == "/runs/a/checkpoints/checkpoint-5" == ta.resume_from_checkpoint,
     "prompt_template": lambda p, ta, lc, lp: p["data"]["prompt_template"]["input_template"] == "Q: {input}\nA: ",
     "chat_template": lambda p, ta, lc, lp: p["data"]["chat_template"] == "{{ messages }}",
+    "report_to": lambda p, ta, lc, lp: ta.report_to in ("none", [], ["none"]),
 }
+
+
+def test_metrics_go_to_tensorboard_by_default_and_an_unknown_tracker_is_one_line():
+    plan = build_training_arguments(TrainConfig(base_model="/m"))
+    assert plan["training_args"]["report_to"] == ["tensorboard"]
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.from_dict({"base_model": "/m", "report_to": ["tensorboard", "comet"]})
+    assert e.value.problems == ["report_to: 'comet' is not one of tensorboard, wandb, mlflow"]
 
 
 def _strategy(v) -> str:

@@ -110,6 +110,9 @@ class Exporter:
 
     def export_merged(self) -> dict:
         import torch
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # line-oriented logs, as the trainer's
 
         dtype = getattr(torch, DTYPES[self.spec.get("dtype") or "bf16"])
         tokenizer, model = self.load_adapted(dtype)

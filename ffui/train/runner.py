@@ -117,7 +117,7 @@ def load_config(run_dir: Path) -> TrainConfig:
 
 
 def train(run_dir: Path, events: EventWriter, control: Control) -> int:
-    from ffui.train import backends
+    from ffui.train import backends, tracking
 
     started = time.time()
     cfg, train_recs, eval_recs = _read_inputs(run_dir)  # user errors here cost no heavy import
@@ -128,6 +128,8 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
     plan = build_training_arguments(cfg, output_dir=run_dir / "checkpoints", backend=backend, cuda=cuda,
                                     bf16_supported=bf16, has_eval=bool(eval_recs))
     plan["run"]["resume_from_checkpoint"] = _resume_path(cfg, run_dir)
+    targs = plan["training_args"]
+    targs["report_to"] = tracking.prepare(targs["report_to"], run_dir, events.warning)
     if cfg.early_stopping_patience and not eval_recs:
         events.warning("early_stopping_patience needs an eval set (eval_split or eval.jsonl); ignoring it")
 
