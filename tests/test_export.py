@@ -147,3 +147,27 @@ def test_an_export_that_answers_differently_fails_and_leaves_nothing(tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+async def test_the_run_screen_exports_with_e(trained, tmp_path):
+    import sqlite3 as sql
+
+    from job_support import final, wait_run
+    from test_tui_run_words import open_run
+    from tui_support import app_for, notifications, wait_for
+
+    home, run_id = trained
+    app = app_for(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_run(app, pilot, run_id)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query_one("#f-merged").has_focus, what="the export form")
+        await pilot.press("space")  # the adapter alone, not merged
+        app.screen.query_one("#f-out").value = str(tmp_path / "from-tui")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("export job" in n for n in notifications(app)), what="the job queued")
+        with sql.connect(home / "ffui.db") as conn:
+            (job_id,) = conn.execute("SELECT MAX(id) FROM training_runs").fetchone()
+        job = await wait_run(app.db, job_id, final, "its outcome", timeout=120)
+    assert job["status"] == "completed", job["error_message"]
+    assert (tmp_path / "from-tui" / "adapter_config.json").is_file()

@@ -171,3 +171,22 @@ async def test_a_dataset_is_published_as_parquet_with_a_card(job_home, trained, 
     assert "path: data/train-*.parquet" in repo.files["README.md"].file.read_text()
     r = ffui("data", "publish", "qa", "--to", "fakeuser/qa-data", home=job_home, env=hub.env)
     one_error_line(r, "the name fakeuser/qa-data is taken")
+
+
+async def test_the_run_screen_publishes_with_u(job_home, db, trained, hub, ffui, monkeypatch):
+    from test_tui_run_words import open_run
+    from tui_support import app_for, notifications, wait_for
+
+    set_token(ffui, job_home, hub)
+    for key, value in hub.env.items():  # the supervisor the app starts inherits them
+        monkeypatch.setenv(key, value)
+    app = app_for(job_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_run(app, pilot, trained["id"])
+        await pilot.press("u")
+        await wait_for(pilot, lambda: app.screen.query_one("#f-to").has_focus, what="the publish form")
+        await pilot.press(*"fakeuser/from-tui", "ctrl+s")
+        await wait_for(pilot, lambda: any("publish job" in n for n in notifications(app)), what="the job queued")
+    job = await wait_run(db, trained["id"] + 1, final, "its outcome")
+    assert job["status"] == "completed", job["error_message"]
+    assert "adapter_model.safetensors" in hub.repos[("model", "fakeuser/from-tui")].files

@@ -199,3 +199,22 @@ def test_accelerate_accepts_the_command_line():
     args = launch_command_parser().parse_args(cmd[3:])
     assert args.num_processes == 2 and args.module and args.training_script == "ffui.train"
     assert args.training_script_args == ["/runs/r1"]
+
+
+def test_a_chosen_tracker_that_is_not_installed_fails_at_once_and_a_missing_tensorboard_only_warns(
+        tmp_path, monkeypatch):
+    import importlib.util
+
+    from ffui.train import tracking
+    from ffui.train.events import UserError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("wandb", "tensorboard", "tensorboardX") else real(name, *a))
+    with pytest.raises(UserError, match="report_to names wandb, which is not installed") as e:
+        tracking.prepare(["tensorboard", "wandb"], tmp_path, print)
+    assert "pip install wandb" in e.value.hint
+    warned: list[str] = []
+    assert tracking.prepare(["tensorboard"], tmp_path, warned.append) == "none"
+    assert warned == ["TensorBoard logging is off: neither tensorboardX nor tensorboard is installed "
+                      "(pip install tensorboardX)"]
