@@ -17,16 +17,8 @@ def _started(job: dict, what: str, wait: bool) -> None:
         click.echo(f"  progress:  {ffui} runs show {job['id']}")
         return
     from ffui.cli.runs import wait_for_run
-    from ffui.db import get_training_run
 
-    code = wait_for_run(job["id"])
-    done = with_db(get_training_run, job["id"])
-    if done["status"] == "completed":
-        final = (done.get("metrics") or {}).get("final") or {}
-        for key, label in (("export_path", "exported to"), ("gguf_path", "GGUF"), ("url", "published at")):
-            if final.get(key):
-                click.echo(f"  {label}: {final[key]}")
-    raise SystemExit(code)
+    raise SystemExit(wait_for_run(job["id"]))  # its summary says what the job made
 
 
 @click.command()
