@@ -20,7 +20,8 @@ async def trained_run(db: Database, run_id: int) -> dict:
     """A completed run whose adapter (or full model) is still on disk, or one line saying why not."""
     run = await get_run(db, run_id)
     if (run.get("metadata") or {}).get("kind", "training") not in ("training", "fake"):
-        raise JobError(f"run {run_id} is an {run['metadata']['kind']} job, not a training run; give the run it came from")
+        raise JobError(f"run {run_id} is a job of kind {run['metadata']['kind']}, not a training run; "
+                       "give the id of the run it came from")
     if run["status"] != "completed":
         raise JobError(f"run {run_id} is {run['status']}; only a completed run has an adapter to export")
     adapter = run.get("adapter_path")

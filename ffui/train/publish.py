@@ -57,8 +57,11 @@ def stage(folder: Path, stage_dir: Path, card: str) -> list[str]:
 def upload(stage_dir: Path, repo_id: str, *, repo_type: str = "model", private: bool = False, update: bool = False,
            token: str | None = None, progress: Callable[[str], None] = print) -> str:
     """Create ``repo_id`` (or, with ``update``, reuse it) and commit ``stage_dir`` to it; its URL."""
-    from huggingface_hub import HfApi
-
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise HubRefusal("publishing needs huggingface_hub, which is not installed",
+                         "pip install 'ffui[train]' (or pip install huggingface_hub)") from None
     api = HfApi(token=token or None)
     try:
         progress(f"creating {repo_type} repo {repo_id}" + (" (private)" if private else ""))
