@@ -171,3 +171,26 @@ async def test_the_run_screen_exports_with_e(trained, tmp_path):
         job = await wait_run(app.db, job_id, final, "its outcome", timeout=120)
     assert job["status"] == "completed", job["error_message"]
     assert (tmp_path / "from-tui" / "adapter_config.json").is_file()
+
+
+def test_a_stopped_export_leaves_nothing_behind(trained, ffui, tmp_path):
+    """The worker itself, as its supervisor starts it, with a stop asked before its first phase ends."""
+    import os
+    import subprocess
+
+    home, run_id = trained
+    run = json.loads(ffui_ok(ffui, home, "runs", "show", str(run_id), "--json").stdout)
+    job = tmp_path / "job"
+    (job / "control").mkdir(parents=True)
+    (job / "control" / "stop").touch()
+    out = tmp_path / "never"
+    spec = {"adapter_path": run["adapter_path"], "base_model": run["base_model"], "merged": True, "dtype": "bf16",
+            "out": str(out), "train_config": run["hp"], "dataset_path": str(Path(run["storage_path"], "dataset.jsonl"))}
+    (job / "config.json").write_text(json.dumps({"export": spec}))
+    with open(job / "train.log", "ab") as log:
+        rc = subprocess.run([sys.executable, "-m", "ffui.train.export", str(job)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=300).returncode
+    events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
+    assert rc == 0 and events[-1]["type"] == "stopped", (job / "train.log").read_text()[-2000:]
+    assert not out.exists() and not out.with_name("never.partial").exists()
+    assert not (job / "control" / "stop").exists()  # handled, so a later attempt is not stopped at once
