@@ -63,6 +63,13 @@ KNOWN: dict[str, SettingKey] = {s.key: s for s in (
     SettingKey("ui.theme", "UI colours: dark, light or a Textual theme (nord)"),
     # checked against the UI's bindings by the settings command (ffui.cli.keys.check_keymap)
     SettingKey("ui.keymap", "JSON of binding id to key (ffui keys lists ids)"),
+    SettingKey("wandb.api_key", "Weights & Biases API key (runs with report_to wandb)", secret=True),
+    SettingKey("wandb.project", "W&B project of runs that report there (ffui)"),
+    SettingKey("wandb.entity", "W&B team or user of runs that report there"),
+    SettingKey("mlflow.tracking_uri", "MLflow server of runs with report_to mlflow"),
+    SettingKey("mlflow.tracking_token", "MLflow server token", secret=True),
+    SettingKey("mlflow.experiment", "MLflow experiment of runs that report there (ffui)"),
+    SettingKey("export.llama_cpp_dir", "llama.cpp checkout for GGUF export (convert_hf_to_gguf.py)"),
     SettingKey("jobs.max_concurrent", "runs at once (default: 1 per GPU, 1 on a CPU)",
                check=_whole_number(1)),
     SettingKey("jobs.cancel_grace_s", "seconds a cancel waits for a checkpoint (30)",

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from ffui.jobs.health import stall_text
+from ffui.train.tracking import destinations
 from screens.runs import RunActions, explain_bindings, status_text
 from screens.widgets.base import FfuiScreen, Poller, update_if_changed
 from screens.widgets.chart import LossChart
@@ -97,6 +98,8 @@ def config_text(run: dict, checkpoints: list[int], dataset: str) -> Table:
     table.add_row("directory", run.get("storage_path") or "")
     table.add_row("model", run.get("base_model") or "")
     table.add_row("dataset", dataset)
+    also = destinations((run.get("hp") or {}).get("report_to"), run.get("storage_path") or "")
+    table.add_row("metrics also go to", ", ".join(also) or "nowhere else (report_to is none)")
     for key, value in sorted((run.get("hp") or {}).items()):
         if value is not None and key != "base_model":
             table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
@@ -117,6 +120,8 @@ class RunDetailScreen(RunActions, FfuiScreen):
         Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="run.duplicate"),
         Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="run.delete"),
         Binding("p", "chat", "Chat", tooltip="Chat with this run's adapter in the Playground", id="run.chat"),
+        Binding("e", "export", "Export", tooltip="Export the adapter, or the model merged with it", id="run.export"),
+        Binding("u", "publish", "Publish", tooltip="Publish to the Hugging Face Hub with a card", id="run.publish"),
         *explain_bindings("run"),
         Binding("l", "tab('log')", "Log", show=False, id="run.tab.log"),
         Binding("i", "tab('config')", "Config", show=False, id="run.tab.config"),
@@ -244,12 +249,22 @@ class RunDetailScreen(RunActions, FfuiScreen):
             self.query_one(LogTail).focus()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "chat":  # only a run with an adapter has something to chat with
+        if action in ("chat", "export", "publish"):  # only a run with an adapter has something to chat with
             return bool(self.run_row and self.run_row.get("adapter_path"))
         return super().check_action(action, parameters)
 
     async def action_chat(self) -> None:
         await self.app.chat_with_run(self.run_id)
+
+    def action_export(self) -> None:
+        from screens.run_export import export_run
+
+        self.run_worker(export_run(self, self.run_id), group="run-action", exit_on_error=False)
+
+    def action_publish(self) -> None:
+        from screens.run_export import publish_run
+
+        self.run_worker(publish_run(self, self.run_id), group="run-action", exit_on_error=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -17,6 +17,23 @@ huggingface_hub, datasets and transformers talk to it unchanged when ``HF_ENDPOI
   ``Range: bytes=a-b | a- | -n`` gives 206 (or 416), on the hub and on the CDN.
 * ``GET /api/agent-harnesses`` (huggingface_hub's agent detection, asked once a day).
 
+Uploads, as ``create_repo`` and ``upload_folder`` send them with ``HF_HUB_DISABLE_XET=1`` (the
+Xet protocol is not spoken here; without hf_xet the client speaks the same legacy LFS protocol):
+
+* ``POST /api/repos/create`` (``name``, ``organization``, ``type``, ``visibility``): the repo,
+  empty; 409 "You already created this model repo" when it exists; 403 when the token may not
+  write to the namespace (``hub.token`` writes to ``hub.writable``, ``hub.ungranted_token`` only
+  to ``hub.other_user``); 401 without a token.
+* ``POST /api/validate-yaml`` (a README's metadata; no errors).
+* ``POST /api/{models|datasets}/{repo}/preupload/{rev}``: ``uploadMode`` lfs for the LFS
+  suffixes and files over 10 MB, else regular.
+* ``POST /{datasets/}{repo}.git/info/lfs/objects/batch`` (``operation: upload``, ``basic``
+  transfer): an upload and a verify action per object not stored yet; then ``PUT`` of the bytes
+  to the upload action (checked against their sha256, chunked or not) and ``POST`` verify.
+* ``POST /api/{models|datasets}/{repo}/commit/{rev}`` (NDJSON: a ``header``, then ``file``
+  (base64) and ``lfsFile`` (sha256 of an uploaded object) lines): a new commit whose files are
+  then served by the download API above. Each commit is kept in ``hub.commits``.
+
 Errors carry the hub's ``X-Error-Code`` / ``X-Error-Message`` headers, which huggingface_hub
 turns into its exceptions: an unknown repo is ``RepoNotFound`` (401 without a token, 404 with
 one, as on the hub, which does not tell strangers whether a private repo exists); a gated repo's
@@ -37,10 +54,13 @@ header). Anything not implemented answers 501 and is printed to stderr and kept 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +71,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 LFS_SUFFIXES = {".parquet", ".arrow", ".safetensors", ".bin", ".pt", ".pth", ".h5", ".onnx",
                 ".msgpack", ".gz", ".zst", ".zip"}
 DATE = "2024-01-01T00:00:00.000Z"
+LFS_MIN_SIZE = 10 * 1024 * 1024  # bigger files go to LFS whatever their suffix, as on the hub
 
 
 @dataclass
@@ -76,6 +97,17 @@ class Repo:
     sha: str
     gated: bool = False
     dirs: set[str] = field(default_factory=set)
+    private: bool = False
+    folder: Path | None = None  # where its files are (uploads land in the hub's own folder)
+
+
+@dataclass
+class Commit:
+    repo_id: str
+    kind: str
+    summary: str
+    files: list[str]  # paths in the repo, in the order sent
+    lfs_files: list[str]  # those of them sent as LFS pointers
 
 
 @dataclass
@@ -92,11 +124,11 @@ def _read_repo(repo_id: str, kind: str, folder: Path, gated: bool) -> Repo:
         rel = f.relative_to(folder).as_posix()
         data = f.read_bytes()
         oid = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-        lfs = f.suffix.lower() in LFS_SUFFIXES
+        lfs = f.suffix.lower() in LFS_SUFFIXES or len(data) > LFS_MIN_SIZE
         files[rel] = Entry(rel, f, len(data), oid, hashlib.sha256(data).hexdigest() if lfs else None)
         commit.update(f"{rel}:{oid}\n".encode())
     dirs = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
-    return Repo(repo_id, kind, files, commit.hexdigest(), gated, dirs)
+    return Repo(repo_id, kind, files, commit.hexdigest(), gated, dirs, folder=Path(folder))
 
 
 class FakeHub:
@@ -107,6 +139,12 @@ class FakeHub:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[Request] = []
         self.unknown: list[str] = []
+        self.commits: list[Commit] = []
+        self.user, self.other_user = "fakeuser", "someone-else"
+        self.writable = {self.user, "fakeorg"}  # namespaces hub.token may create repos in and write to
+        self._uploads = Path(tempfile.mkdtemp(prefix="fakehub-"))  # uploaded repos and LFS objects
+        self._lfs: dict[str, Path] = {}  # sha256 -> the uploaded object
+        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     # -- set up ----------------------------------------------------------------------------
@@ -131,6 +169,10 @@ class FakeHub:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        shutil.rmtree(self._uploads, ignore_errors=True)
+
+    def can_write(self, token_user: str | None, repo_id: str) -> bool:
+        return repo_id.split("/")[0] in (self.writable if token_user == self.user else {token_user})
 
     def __enter__(self) -> Self:
         return self.start()
@@ -157,8 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         auth = self.headers.get("Authorization")
         self.hub.requests.append(Request(self.command, self.path, self.headers.get("Host", ""), auth))
-        n = int(self.headers.get("Content-Length") or 0)
-        self.body = self.rfile.read(n) if n else b""
+        self.body = self._read_body()
         url = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self.segs = [unquote(s) for s in url.path.split("/")[1:]]
@@ -173,7 +214,25 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client went away
             pass
 
-    do_GET = do_HEAD = do_POST = _dispatch
+    do_GET = do_HEAD = do_POST = do_PUT = _dispatch
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while (size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)) > 0:
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers, up to the empty line
+                pass
+            return b"".join(parts)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    @property
+    def token_user(self) -> str | None:
+        if not self.authed:
+            return None
+        return self.hub.user if self.granted else self.hub.other_user
 
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None,
               ctype: str = "application/json; charset=utf-8") -> None:
@@ -211,6 +270,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._cdn(s[1])
         if s[:2] == ["api", "agent-harnesses"]:  # huggingface_hub's agent detection, daily
             return self._json({"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}})
+        if s[:1] == ["_lfs"] and len(s) == 3:
+            return self._lfs_object(s[1], s[2])
+        if s == ["api", "repos", "create"] and self.command == "POST":
+            return self._create_repo()
+        if s == ["api", "validate-yaml"] and self.command == "POST":
+            return self._json({"errors": [], "warnings": []})
+        if s[-4:] == ["info", "lfs", "objects", "batch"] and self.command == "POST":
+            kind, repo = ("dataset", s[1:-4]) if s[:1] == ["datasets"] else ("model", s[:-4])
+            return self._lfs_batch(kind, "/".join(repo).removesuffix(".git"))
         if s[:1] == ["api"] and len(s) >= 4 and s[1] in ("models", "datasets"):
             return self._api(s[1][:-1], "/".join(s[2:4]), s[4:])
         kind, rest = ("dataset", s[1:]) if s[:1] == ["datasets"] else ("model", s)
@@ -240,6 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif verb == "tree" and len(rest) >= 2 and self.command == "GET":
             if (repo := self._repo(kind, repo_id, rest[1])) is not None:
                 self._tree(repo, "/".join(rest[2:]).strip("/"))
+        elif verb in ("preupload", "commit") and len(rest) == 2 and self.command == "POST":
+            if (repo := self._writable_repo(kind, repo_id, rest[1])) is not None:
+                (self._preupload if verb == "preupload" else self._commit)(repo)
         elif verb == "paths-info" and len(rest) == 2 and self.command == "POST":
             if (repo := self._repo(kind, repo_id, rest[1])) is not None:
                 if "json" in (self.headers.get("Content-Type") or ""):
@@ -357,3 +428,104 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return self._send(status, b"", {**headers, "Content-Length": size}, ctype=ctype)
         self._send(status, data, headers, ctype=ctype)
+
+    # -- uploads -----------------------------------------------------------------------------
+    def _create_repo(self) -> None:
+        form = json.loads(self.body or b"{}")
+        kind = form.get("type") or "model"
+        repo_id = f"{form.get('organization') or self.token_user}/{form.get('name')}"
+        if not self.authed:
+            return self._error(401, None, "Invalid username or password.")
+        if not self.hub.can_write(self.token_user, repo_id):
+            return self._error(403, None, f"You don't have the rights to create a {kind} under the namespace "
+                               f"\"{repo_id.split('/')[0]}\"")
+        url = f"{self.hub.url}/{'datasets/' if kind == 'dataset' else ''}{repo_id}"
+        with self.hub._lock:
+            if (kind, repo_id) in self.hub.repos:  # the hub's 409 names the repo's URL too
+                message = f"You already created this {kind} repo"
+                return self._send(409, json.dumps({"error": message, "url": url}).encode(),
+                                  {"X-Error-Message": message})
+            folder = self.hub._uploads / kind / repo_id
+            folder.mkdir(parents=True)
+            repo = _read_repo(repo_id, kind, folder, False)
+            repo.private = form.get("visibility") == "private" or bool(form.get("private"))
+            self.hub.repos[(kind, repo_id)] = repo
+        self._json({"url": url, "name": repo_id, "id": repo.sha[:24]})
+
+    def _writable_repo(self, kind: str, repo_id: str, rev: str) -> Repo | None:
+        repo = self._repo(kind, repo_id, rev)
+        if repo is not None and not self.hub.can_write(self.token_user, repo_id):
+            self._error(403, None, f"You don't have the rights to write to {repo_id}")
+            return None
+        return repo
+
+    def _preupload(self, repo: Repo) -> None:
+        files = []
+        for f in json.loads(self.body or b"{}").get("files", []):
+            lfs = Path(f["path"]).suffix.lower() in LFS_SUFFIXES or int(f.get("size") or 0) > LFS_MIN_SIZE
+            files.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
+                          "oid": None})
+        self._json({"files": files, "commitOid": repo.sha})
+
+    def _lfs_batch(self, kind: str, repo_id: str) -> None:
+        if self._writable_repo(kind, repo_id, None) is None:
+            return
+        form = json.loads(self.body or b"{}")
+        if form.get("operation") != "upload" or "basic" not in (form.get("transfers") or ["basic"]):
+            return self._unknown()
+        objects = []
+        for o in form.get("objects", []):
+            obj = {"oid": o["oid"], "size": o["size"], "authenticated": True}
+            if o["oid"] not in self.hub._lfs:
+                obj["actions"] = {"upload": {"href": f"{self.hub.url}/_lfs/{o['oid']}/upload", "header": {}},
+                                  "verify": {"href": f"{self.hub.url}/_lfs/{o['oid']}/verify", "header": {}}}
+            objects.append(obj)
+        body = json.dumps({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}).encode()
+        self._send(200, body, ctype="application/vnd.git-lfs+json")
+
+    def _lfs_object(self, oid: str, action: str) -> None:
+        if action == "upload" and self.command == "PUT":
+            if hashlib.sha256(self.body).hexdigest() != oid:
+                return self._error(400, None, "the uploaded bytes do not match their sha256")
+            path = self.hub._uploads / "lfs" / oid
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(self.body)
+            self.hub._lfs[oid] = path
+            return self._send(200, b"", ctype="text/plain")
+        if action == "verify" and self.command == "POST":
+            if oid not in self.hub._lfs:
+                return self._error(404, None, f"object {oid} was never uploaded")
+            return self._json({"success": True})
+        self._unknown()
+
+    def _commit(self, repo: Repo) -> None:
+        lines = [json.loads(line) for line in self.body.splitlines() if line.strip()]
+        if not lines or lines[0].get("key") != "header":
+            return self._error(400, None, "a commit starts with its header line")
+        staged: dict[str, bytes | Path] = {}
+        lfs_files = []
+        for line in lines[1:]:
+            value = line["value"]
+            if line["key"] == "file":
+                staged[value["path"]] = base64.b64decode(value["content"])
+            elif line["key"] == "lfsFile":
+                if value["oid"] not in self.hub._lfs:
+                    return self._error(422, None, f"LFS object {value['oid']} of {value['path']} was never uploaded")
+                staged[value["path"]] = self.hub._lfs[value["oid"]]
+                lfs_files.append(value["path"])
+            else:
+                return self._unknown()
+        with self.hub._lock:
+            folder = repo.folder
+            for path, content in staged.items():
+                target = folder / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
+            new = _read_repo(repo.repo_id, repo.kind, folder, repo.gated)
+            new.private = repo.private
+            self.hub.repos[(repo.kind, repo.repo_id)] = new
+            self.hub.commits.append(Commit(repo.repo_id, repo.kind, lines[0]["value"].get("summary", ""),
+                                           list(staged), lfs_files))
+        prefix = "datasets/" if repo.kind == "dataset" else ""
+        self._json({"success": True, "commitOid": new.sha, "pullRequestUrl": None,
+                    "commitUrl": f"{self.hub.url}/{prefix}{repo.repo_id}/commit/{new.sha}"})

@@ -67,6 +67,7 @@ NON_DEFAULT = {
     "num_gpu": 0, "stop_on_nan": False, "resume_from_checkpoint": "/runs/a/checkpoints/checkpoint-5",
     "prompt_template": {"prompt_template": "Q: {input}\nA: {output}", "input_template": "Q: {input}\nA: "},
     "chat_template": "{{ messages }}",
+    "report_to": "none",
 }
 
 # field -> check(plan, TrainingArguments, LoraConfig-or-None, lora_plan)
@@ -113,7 +114,16 @@ WHERE = {
     == "/runs/a/checkpoints/checkpoint-5" == ta.resume_from_checkpoint,
     "prompt_template": lambda p, ta, lc, lp: p["data"]["prompt_template"]["input_template"] == "Q: {input}\nA: ",
     "chat_template": lambda p, ta, lc, lp: p["data"]["chat_template"] == "{{ messages }}",
+    "report_to": lambda p, ta, lc, lp: ta.report_to in ("none", [], ["none"]),
 }
+
+
+def test_metrics_go_to_tensorboard_by_default_and_an_unknown_tracker_is_one_line():
+    plan = build_training_arguments(TrainConfig(base_model="/m"))
+    assert plan["training_args"]["report_to"] == ["tensorboard"]
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.from_dict({"base_model": "/m", "report_to": ["tensorboard", "comet"]})
+    assert e.value.problems == ["report_to: 'comet' is not one of tensorboard, wandb, mlflow"]
 
 
 def _strategy(v) -> str:
@@ -189,3 +199,22 @@ def test_accelerate_accepts_the_command_line():
     args = launch_command_parser().parse_args(cmd[3:])
     assert args.num_processes == 2 and args.module and args.training_script == "ffui.train"
     assert args.training_script_args == ["/runs/r1"]
+
+
+def test_a_chosen_tracker_that_is_not_installed_fails_at_once_and_a_missing_tensorboard_only_warns(
+        tmp_path, monkeypatch):
+    import importlib.util
+
+    from ffui.train import tracking
+    from ffui.train.events import UserError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("wandb", "tensorboard", "tensorboardX") else real(name, *a))
+    with pytest.raises(UserError, match="report_to names wandb, which is not installed") as e:
+        tracking.prepare(["tensorboard", "wandb"], tmp_path, print)
+    assert "pip install wandb" in e.value.hint
+    warned: list[str] = []
+    assert tracking.prepare(["tensorboard"], tmp_path, warned.append) == "none"
+    assert warned == ["TensorBoard logging is off: neither tensorboardX nor tensorboard is installed "
+                      "(pip install tensorboardX)"]

@@ -121,6 +121,32 @@ def test_loss_falls_and_metrics_are_written(done_run):
     assert done["adapter_path"] == str(run / "adapter")
 
 
+def tensorboard_scalars(folder: Path) -> dict[str, list[float]]:
+    """tag -> values of the TensorBoard event files under ``folder`` (TFRecord framing: length,
+    its crc, an Event protobuf, its crc), read as `tensorboard --logdir` reads them."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    found: dict[str, list[float]] = {}
+    for path in folder.rglob("events.out.tfevents.*"):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (length,) = struct.unpack_from("<Q", data, at)
+            event = Event.FromString(data[at + 12: at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                found.setdefault(value.tag, []).append(value.simple_value)
+    return found
+
+
+def test_metrics_also_go_to_tensorboard_event_files_in_the_run_folder(done_run):
+    run, _ = done_run
+    scalars = tensorboard_scalars(run / "tensorboard")
+    assert len(scalars["train/loss"]) == 30  # one point per logged step, offline, in the run's own folder
+    assert scalars["train/loss"][-1] < scalars["train/loss"][0] and len(scalars["eval/loss"]) == 3
+
+
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")  # inside transformers
 def test_adapter_loads_on_the_base_model_and_has_learned(done_run, tiny_model):
     import torch

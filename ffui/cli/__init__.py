@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     ("configs", "configs"),
     ("train", "train"),
     ("runs", "runs"),
+    ("export", "export"),
+    ("export", "publish"),
     ("demo", "demo"),
     ("keys", "keys"),
 )

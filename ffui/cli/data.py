@@ -389,6 +389,18 @@ def data_export(name, path, fmt, shape, overwrite) -> None:
                f"({res['format']}, {res['shape']})")
 
 
+@data.command("publish")
+@click.argument("name")
+@click.option("--to", "repo_id", required=True, metavar="ORG/NAME", help="the dataset repo to create on the hub")
+@click.option("--private", is_flag=True, help="create the repo private")
+@click.option("--update", is_flag=True, help="push a new version to a dataset repo of yours that exists already")
+def data_publish(name, repo_id, private, update) -> None:
+    """Publish dataset NAME to the Hugging Face Hub as parquet, with a README card."""
+    from ffui.jobs.publishing import publish_dataset
+
+    with_db(publish_dataset, name, repo_id, private=private, update=update, progress=click.echo)
+
+
 @data.command("stats")
 @click.argument("name")
 @click.option("--tokenizer", help="tokenizer.json or a model folder, to count tokens")

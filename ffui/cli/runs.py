@@ -87,6 +87,10 @@ def summary(r: dict) -> str:
         lines.append(f"  loss: {fmt_loss(hist[0][1])} at step {hist[0][0]} -> {fmt_loss(hist[-1][1])} at step {hist[-1][0]}")
     if r.get("adapter_path"):
         lines.append(f"  adapter: {r['adapter_path']}")
+    final = (r.get("metrics") or {}).get("final") or {}
+    for key, label in (("export_path", "exported to"), ("gguf_path", "GGUF"), ("url", "published at")):
+        if final.get(key) and r["status"] == "completed":  # what an export or publish job made
+            lines.append(f"  {label}: {final[key]}")
     if r.get("error_message"):
         lines.append(f"  reason: {r['error_message']}")
     if r["status"] in ("failed", "cancelled") and r.get("checkpoint_path"):

@@ -33,6 +33,7 @@ Scheduler = Literal[
 ]
 PROMPT_TEMPLATE_KEYS = ("prompt_template", "input_template", "completion_template")
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+REPORT_TARGETS = ("tensorboard", "wandb", "mlflow")  # transformers' report_to names ffui sets up (ffui.train.tracking)
 
 
 class ConfigError(FfuiError, ValueError):
@@ -90,6 +91,8 @@ class TrainConfig:
     resume_from_checkpoint: Union[str, None] = _f(None, "checkpoint dir to resume from, 'last' = newest in this run")
     prompt_template: Union[dict, None] = _f(None, "{prompt_template, input_template, completion_template} str.format templates")
     chat_template: Union[str, None] = _f(None, "Jinja chat template; null = the tokenizer's own")
+    report_to: Union[str, list[str]] = _f("tensorboard", "where metrics also go: tensorboard (event files in the run "
+                                          "folder), wandb, mlflow (when installed), a list of them, or none")
 
     # ---- construction -------------------------------------------------------------------
 
@@ -149,7 +152,14 @@ class TrainConfig:
         if self.early_stopping_patience is not None and self.save_steps % self.eval_steps:
             out.append("with early_stopping_patience, save_steps must be a multiple of eval_steps")
         out += _prompt_template_problems(self.prompt_template)
+        out += [f"report_to: {t!r} is not one of {', '.join(REPORT_TARGETS)}" for t in self.report_targets()
+                if t not in REPORT_TARGETS]
         return out
+
+    def report_targets(self) -> list[str]:
+        """report_to as a list: [] for none."""
+        targets = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
+        return [t.strip().lower() for t in targets if t.strip() and t.strip().lower() != "none"]
 
     def is_hub_id(self) -> bool:
         """True when base_model is not an existing path and looks like 'org/name'."""

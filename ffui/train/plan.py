@@ -122,7 +122,7 @@ def _training_args(cfg: TrainConfig, output_dir: str, backend: str, precision: s
         "resume_from_checkpoint": cfg.resume_from_checkpoint,
         # our collator consumes input_ids/labels/position_ids; nothing else to drop
         "remove_unused_columns": False,
-        "report_to": "none",
+        "report_to": cfg.report_targets() or "none",  # set up, or dropped, by ffui.train.tracking
         "disable_tqdm": True,  # line-oriented logs: the step events replace the progress bar
         "dataloader_num_workers": 0,
     }

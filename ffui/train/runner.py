@@ -26,7 +26,11 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def main(run_dir: str | Path) -> int:
+def main(run_dir: str | Path, job=None) -> int:
+    """Run ``job(run_dir, events, control)`` (default: train) with every failure an event.
+
+    Other workers of the run-directory protocol (ffui.train.export) pass their own ``job``.
+    """
     # transformers calling its own deprecated alias; noise at the top of every train.log
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     run_dir = Path(run_dir).resolve()
@@ -37,7 +41,7 @@ def main(run_dir: str | Path) -> int:
     control = Control(run_dir)
     control.install_signal_handlers()
     try:
-        return train(run_dir, events, control)
+        return (job or train)(run_dir, events, control)
     except TrainerError as e:
         return _fail(events, e)
     except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint, leave now
@@ -61,6 +65,22 @@ def main(run_dir: str | Path) -> int:
             "this is a bug in ffui; train.log has the traceback", kind="internal"))
     finally:
         events.close()
+
+
+def worker_main(argv: list[str], job, prog: str) -> int:
+    """``python -m PROG RUN_DIR`` for a worker other than the trainer: the run's lock first (as
+    the trainer takes it), private files, then ``main(RUN_DIR, job)``."""
+    from ffui.paths import keep_files_private
+    from ffui.train import worker_lock
+
+    if len(argv) != 1:
+        print(f"usage: python -m {prog} RUN_DIR", flush=True)
+        return EXIT_USER
+    if Path(argv[0]).is_dir() and worker_lock.hold(argv[0]) is None:
+        print(f"error: another worker already runs in {argv[0]}; this one did nothing", flush=True)
+        return worker_lock.EXIT_LOCKED
+    keep_files_private()
+    return main(argv[0], job)
 
 
 def _fail(events: EventWriter, e: TrainerError) -> int:
@@ -97,7 +117,7 @@ def load_config(run_dir: Path) -> TrainConfig:
 
 
 def train(run_dir: Path, events: EventWriter, control: Control) -> int:
-    from ffui.train import backends
+    from ffui.train import backends, tracking
 
     started = time.time()
     cfg, train_recs, eval_recs = _read_inputs(run_dir)  # user errors here cost no heavy import
@@ -108,6 +128,8 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
     plan = build_training_arguments(cfg, output_dir=run_dir / "checkpoints", backend=backend, cuda=cuda,
                                     bf16_supported=bf16, has_eval=bool(eval_recs))
     plan["run"]["resume_from_checkpoint"] = _resume_path(cfg, run_dir)
+    targs = plan["training_args"]
+    targs["report_to"] = tracking.prepare(targs["report_to"], run_dir, events.warning)
     if cfg.early_stopping_patience and not eval_recs:
         events.warning("early_stopping_patience needs an eval set (eval_split or eval.jsonl); ignoring it")
 

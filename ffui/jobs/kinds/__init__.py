@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from ffui.jobs.errors import UnknownJob
 from ffui.jobs.kinds.base import JobKind
+from ffui.jobs.kinds.export import ExportKind
 from ffui.jobs.kinds.fake import FakeKind
+from ffui.jobs.kinds.publish import PublishKind
 from ffui.jobs.kinds.training import TrainingKind
 
 KINDS: dict[str, JobKind] = {
     "training": TrainingKind(),
     "fake": FakeKind(),
+    "export": ExportKind(),
+    "publish": PublishKind(),
 }
 DEFAULT = "training"
 

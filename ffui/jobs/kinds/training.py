@@ -46,11 +46,24 @@ class TrainingKind(JobKind):
             spec.unset_env = ("HF_TOKEN",)  # a local model needs no token: keep it out of reach
         elif token:  # in the environment, never on the command line
             spec.env["HF_TOKEN"] = token
+        await tracking_env(db, run, spec.env)
         return spec
 
     async def on_end(self, db: Database, run: dict, out: dict[str, Any], terminal: dict[str, dict]) -> None:
         if out["status"] == "completed":
             await register_adapter(db, run, terminal[events.DONE])
+
+
+async def tracking_env(db: Database, run: dict, env: dict[str, str]) -> None:
+    """The W&B / MLflow settings (keys among them) of a run that reports there, as environment."""
+    from ffui.train.tracking import ENV_SETTINGS
+
+    report_to = (run.get("hp") or {}).get("report_to") or []
+    for target in [report_to] if isinstance(report_to, str) else report_to:
+        for key, var in ENV_SETTINGS.get(str(target).lower(), {}).items():
+            value = await get_setting(db, key)
+            if value:
+                env[var] = value
 
 
 async def register_adapter(db: Database, run: dict, done: dict) -> None:
