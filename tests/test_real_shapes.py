@@ -188,6 +188,22 @@ async def test_tool_call_only_turns_count_as_content(db, tmp_path, ffui, home):
     assert "assistant: null" not in r.stdout and "takeoff_drone" in r.stdout
 
 
+def test_the_datasets_screen_shows_what_a_tool_call_only_turn_says():
+    from ffui.data.formats import detect_layout, normalise_row
+    from screens.dataset_browse import first_exchange, render_record
+
+    raw = json.loads((REAL / "openai-cookbook/drone_training.jsonl").read_text().splitlines()[0])
+    lay = detect_layout([raw])
+    rec = normalise_row(raw, lay)
+    calls = '{"name": "takeoff_drone", "arguments": {"altitude": 100}}'
+    assert first_exchange(rec) == ("Let's get the drone in the air, can you make it take off", calls)
+    body = str(render_record(rec, lay))
+    assert body.index("── assistant") < body.index(calls) and "null" not in body.split("── metadata")[0]
+    parts = {"messages": [{"role": "user", "content": [{"type": "text", "value": "Hi?"}]},
+                          {"role": "assistant", "content": [{"type": "text", "value": "Hello."}]}]}
+    assert first_exchange(normalise_row(parts, detect_layout([parts]))) == ("Hi?", "Hello.")
+
+
 async def test_chatml_export_keeps_tools_and_parallel_tool_calls(db, tmp_path):
     await store.import_dataset(db, REAL / "llamafactory/glaive_toolcall_en_demo.json", name="glaive")
     await store.import_dataset(db, REAL / "openai-cookbook/drone_training.jsonl", name="drone")

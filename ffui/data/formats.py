@@ -333,8 +333,8 @@ def detect_layout(rows: list[dict], fmt: str = "auto",
             return with_system(lay)
     nested = _nested_instances(allkeys, value_of)
     if nested:
-        raise RowError(nested, "flatten the file to one example per row (e.g. with jq or "
-                       "pandas.json_normalize), then import that")
+        raise RowError(nested, "flatten the file to one example per row first, e.g. with jq "
+                       "or pandas.json_normalize")
     raise RowError(f"cannot tell the format from the columns ({shown})",
                    "pass --format alpaca|sharegpt|chatml|input-output|text and --map "
                    "FIELD=COLUMN")
