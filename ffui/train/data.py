@@ -137,7 +137,7 @@ def record_kind(rec: Record, has_prompt_template: bool, drop_media: bool = False
         what = ", ".join(f"{n} {k}" for k, n in d["media"].items())
         raise _bad(rec, f"the row refers to media ({what}) and this run trains on text only: "
                         "the model would learn the <image> placeholders, not the pictures",
-                   "set drop_media=true to train on the text alone (placeholders removed), "
+                   "set drop_media=true to train on the text alone, placeholders removed, "
                    "or leave media rows out of the dataset")
     if "messages" in d:
         msgs = normalise_messages(d["messages"])
