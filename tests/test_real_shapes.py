@@ -14,9 +14,10 @@ import pytest
 
 from ffui.data import store
 from ffui.data.errors import DataError
-from ffui.train.data import (IGNORE, DataSettings, Record, prepare_tokenizer, read_records, tokenize_records,
+from ffui.train.data import (DataSettings, Record, prepare_tokenizer, read_records, tokenize_records,
                              warn_tool_fallbacks)
 from ffui.train.events import UserError
+from test_train_data import trained_spans
 
 REAL = Path(__file__).parent / "data" / "real"
 QWEN_LIKE_TEMPLATE = (  # renders tools=, tool_calls (arguments | tojson) and reasoning_content, as Qwen3's does
@@ -38,21 +39,6 @@ def tok(tiny_model):
     return AutoTokenizer.from_pretrained(tiny_model)
 
 
-def trained_spans(tok, ex) -> list[str]:
-    """The decoded runs of labelled tokens: what the loss is computed on."""
-    runs, cur = [], []
-    for i, lab in zip(ex["input_ids"], ex["labels"]):
-        if lab == IGNORE:
-            if cur:
-                runs.append(tok.decode(cur))
-            cur = []
-        else:
-            cur.append(i)
-    if cur:
-        runs.append(tok.decode(cur))
-    return runs
-
-
 class Seen:
     """What the trainer sees of a dataset: per example the decoded text and trained spans."""
 
@@ -66,9 +52,6 @@ class Seen:
         # (the tiny template ends each turn with eos and a newline, both trained: the newline is
         # left out here so the spans read as the answers plus </s>)
         self.trained = [[t.removesuffix("\n") for t in trained_spans(self.tok, ex)] for ex in self.examples]
-
-    def trained_text(self, n: int) -> str:
-        return "|".join(self.trained[n])
 
 
 async def training_records(db, tmp_path: Path, file: str, **import_args) -> list[Record]:

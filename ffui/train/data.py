@@ -412,31 +412,36 @@ def prepare_tokenizer(tokenizer, s: DataSettings, warn) -> None:
     s.chat_caps = chat_capabilities(tokenizer)
 
 
+#: what a run says once when its data has something the chat template cannot show (by capability)
+FALLBACK_WARNINGS = {
+    "tool_role": "the chat template has no 'tool' role: tool results are given to the model as user turns "
+                 f"starting '{TOOL_RESULT_PREFIX.strip()}' (set chat_template to one with tool support to change this)",
+    "tool_calls": "the chat template does not render tool_calls: each call is trained as JSON text "
+                  '({"name": ..., "arguments": ...}) in the assistant\'s turn',
+    "tools": "the chat template does not render tool definitions (tools=): each row's tools are given to "
+             f"the model as JSON at the start of its system turn ('{TOOLS_PREFIX.strip()}')",
+    "reasoning": "the chat template does not render reasoning_content: those turns train on their answers "
+                 "without the reasoning (set chat_template to one that renders it, e.g. Qwen3's)",
+}
+
+
 def warn_tool_fallbacks(records: list[Record], s: DataSettings, warn) -> None:
-    """Say once per run how tool turns are shown when the chat template cannot show them."""
+    """Say once per run how tool turns, tool definitions and reasoning are shown when the chat
+    template cannot show them."""
     caps = s.chat_caps or {}
-    has_tool = has_calls = has_tools = has_reasoning = False
+    used = dict.fromkeys(FALLBACK_WARNINGS, False)
     for rec in records:
-        has_tools = has_tools or bool(rec.data.get("tools"))
+        used["tools"] = used["tools"] or bool(rec.data.get("tools"))
         for m in rec.data.get("messages") or ():
             role = m.get("role") if isinstance(m, dict) else None
             if not isinstance(role, str):
                 continue
-            has_tool = has_tool or ROLE_ALIASES.get(role, role) == "tool"
-            has_calls = has_calls or bool(m.get("tool_calls") or m.get("function_call"))
-            has_reasoning = has_reasoning or bool(m.get("reasoning_content"))
-    if has_tools and not caps.get("tools"):
-        warn("the chat template does not render tool definitions (tools=): each row's tools are given to "
-             f"the model as JSON at the start of its system turn ('{TOOLS_PREFIX.strip()}')")
-    if has_reasoning and not caps.get("reasoning"):
-        warn("the chat template does not render reasoning_content: those turns train on their answers "
-             "without the reasoning (set chat_template to one that renders it, e.g. Qwen3's)")
-    if has_tool and not caps.get("tool_role"):
-        warn("the chat template has no 'tool' role: tool results are given to the model as user turns "
-             f"starting '{TOOL_RESULT_PREFIX.strip()}' (set chat_template to one with tool support to change this)")
-    if has_calls and not caps.get("tool_calls"):
-        warn("the chat template does not render tool_calls: each call is trained as JSON text "
-             '({"name": ..., "arguments": ...}) in the assistant\'s turn')
+            used["tool_role"] = used["tool_role"] or ROLE_ALIASES.get(role, role) == "tool"
+            used["tool_calls"] = used["tool_calls"] or bool(m.get("tool_calls") or m.get("function_call"))
+            used["reasoning"] = used["reasoning"] or bool(m.get("reasoning_content"))
+    for cap, message in FALLBACK_WARNINGS.items():
+        if used[cap] and not caps.get(cap):
+            warn(message)
 
 
 def tokenize_records(records: list[Record], tokenizer, s: DataSettings) -> tuple[list[dict], DataStats]:
