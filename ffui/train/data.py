@@ -306,7 +306,7 @@ def has_empty_reply(rec: Record) -> bool:
     d = rec.data
     if "messages" in d:
         return any(m["role"] == "assistant" and m.get("train") is not False and not m["content"].strip()
-                   and not m.get("tool_calls") for m in d["messages"])
+                   and not m.get("tool_calls") and not m.get("reasoning_content") for m in d["messages"])
     return isinstance(d.get("output"), str) and "input" in d and not d["output"].strip()
 
 
