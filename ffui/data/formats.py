@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from ffui.turns import calls_text, content_text, turn_calls, turn_text
+from ffui.turns import content_text, turn_text
 
 from .errors import RowError
 from .readers import MAX_FIELD_CHARS, TOO_DEEP
@@ -385,9 +385,6 @@ def _missing(col: str, fmt: str, fld: str) -> RowError:
                     f"use --map {fld}=COLUMN if it has another name, or --skip-bad")
 
 
-_content_text = content_text  # (the old private name, still imported by ffui.data.ops)
-
-
 def chat_preview(messages: list[dict]) -> tuple[str, str]:
     """(last user turn before the last assistant turn, last assistant turn) for previews."""
     out_i = None
@@ -400,11 +397,11 @@ def chat_preview(messages: list[dict]) -> tuple[str, str]:
     inp = ""
     for i in range(stop - 1, -1, -1):
         if messages[i].get("role") == "user":
-            inp = _content_text(messages[i].get("content"))
+            inp = content_text(messages[i].get("content"))
             break
     else:
         if stop:
-            inp = _content_text(messages[stop - 1].get("content"))
+            inp = content_text(messages[stop - 1].get("content"))
     return inp, out
 
 
@@ -776,7 +773,8 @@ def to_chatml(rec: dict, layout: Layout) -> dict:
 
     Pairs become one user and one assistant turn (alpaca: instruction and input joined by a
     blank line, as stored); plain text rows become one assistant turn. A system prompt kept in
-    a column of the row (``system``, ``system_prompt``) becomes the first turn.
+    a column of the row (``system``, ``system_prompt``) becomes the first turn; a ``tools`` column
+    is written as OpenAI's ``tools`` (with ``parallel_tool_calls`` where the row has it).
     """
     msgs = _messages(rec)
     if msgs is None:
@@ -813,7 +811,7 @@ def record_fields(rec: dict, layout: Layout) -> dict:
         fields: dict[str, Any] = {}
         for m in msgs:
             if m.get("role") == "system":
-                fields.setdefault("system", _content_text(m.get("content")))
+                fields.setdefault("system", content_text(m.get("content")))
     else:
         fields = {k: v for k, v in denormalise(rec, layout).items()}
     if layout.format == "alpaca":

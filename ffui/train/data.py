@@ -245,7 +245,6 @@ def chat_capabilities(tokenizer) -> dict[str, bool]:
     return caps
 
 
-_calls_as_text = calls_text  # (the old name)
 TOOLS_PREFIX = "You can call these functions (JSON schemas):\n"
 
 
@@ -269,7 +268,7 @@ def adapt_to_template(msgs: list[dict], caps: dict[str, bool] | None) -> list[di
         if m["role"] == "tool" and not caps.get("tool_role"):
             m = {"role": "user", "content": TOOL_RESULT_PREFIX + m["content"]}
         elif m.get("tool_calls") and not caps.get("tool_calls"):
-            text = _calls_as_text(m["tool_calls"])
+            text = calls_text(m["tool_calls"])
             m = {"role": "assistant", "content": (m["content"] + "\n" if m["content"] else "") + text}
         out.append(m)
     return out
