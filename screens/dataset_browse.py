@@ -21,6 +21,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from ffui.turns import turn_text
 from screens.dataset_forms import Field, FormModal, clean
 from screens.widgets.base import FfuiScreen
 
@@ -87,15 +88,21 @@ def first_exchange(rec: dict) -> tuple[str, str]:
     ask = reply = ""
     for i, m in enumerate(turns):
         if m.get("role", m.get("from")) in ("user", "human"):
-            ask = m.get("content", m.get("value", ""))
+            ask = _said(m)
             for n in turns[i + 1:]:
                 if n.get("role", n.get("from")) in ("assistant", "gpt"):
-                    reply = n.get("content", n.get("value", ""))
+                    reply = _said(n)
                     break
             break
     if not ask and not reply:
         return rec.get("input") or "", rec.get("output") or ""
-    return ask if isinstance(ask, str) else str(ask), reply if isinstance(reply, str) else str(reply)
+    return ask, reply
+
+
+def _said(turn: dict) -> str:
+    """A turn's text: typed parts joined, tool calls for a turn that only calls tools."""
+    text = turn_text(turn)
+    return text or (turn["value"] if isinstance(turn.get("value"), str) else "")
 
 
 class DatasetRowsScreen(FfuiScreen):
@@ -375,6 +382,8 @@ def render_record(rec: dict, layout: Any) -> Text:
         for m in turns:
             role = clean(m.get("role") or m.get("from") or "?", one_line=True)
             content = m.get("content", m.get("value", ""))
+            if not content or isinstance(content, list):  # typed parts, a turn of tool calls only
+                content = _said(m) or content or ""
             if not isinstance(content, str):
                 content = json.dumps(content, ensure_ascii=False, indent=1)
             out.append(f"\n── {role} ", style="bold reverse" if role == "assistant" else "bold")

@@ -23,8 +23,8 @@ def recs(*datas) -> list[Record]:
     return [Record(i + 1, d, "dataset.jsonl") for i, d in enumerate(datas)]
 
 
-def trained_text(tok, ex) -> str:
-    """The text of the labelled tokens, runs joined with '|'."""
+def trained_spans(tok, ex) -> list[str]:
+    """The decoded runs of labelled tokens: what the loss is computed on."""
     runs, cur = [], []
     for i, lab in zip(ex["input_ids"], ex["labels"]):
         if lab == IGNORE:
@@ -35,7 +35,12 @@ def trained_text(tok, ex) -> str:
             cur.append(i)
     if cur:
         runs.append(tok.decode(cur))
-    return "|".join(runs)
+    return runs
+
+
+def trained_text(tok, ex) -> str:
+    """The text of the labelled tokens, runs joined with '|'."""
+    return "|".join(trained_spans(tok, ex))
 
 
 def test_tiny_model_loads_like_a_hub_model(tiny_qwen, tok):

@@ -13,6 +13,7 @@ import time
 import click
 
 from ffui.cli import UserError, confirm_destructive, with_db
+from ffui.turns import turn_text
 
 FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "chatml", "openai", "input-output", "text"]
 
@@ -69,8 +70,9 @@ def _bad_report(res: dict) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto",
               show_default=True, help="row format (detected by default)")
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
-              help="take FIELD (instruction, input, output, messages, conversations, text) from "
-                   "COLUMN; repeatable")
+              help="take FIELD (instruction, input, output, messages, conversations, text, "
+                   "system) from COLUMN; role=KEY and content=KEY name the keys inside each turn "
+                   "(e.g. --map role=speaker --map content=text); repeatable")
 @click.option("--split", help="split of a hub dataset, a DatasetDict folder, a .json {train, test} object or a folder of data files")
 @click.option("--skip-bad", is_flag=True, help="leave bad rows out (counted and reported)")
 @click.option("--description", help="a note kept in the dataset registry")
@@ -153,7 +155,8 @@ def _echo_record(label, rec: dict) -> None:
     if rec.get("messages"):
         click.echo(f"[{label}] {len(rec['messages'])} turns")
         for m in rec["messages"]:
-            c = m.get("content")
+            c = turn_text(m) if m.get("content") is None or isinstance(m.get("content"), list) \
+                else m.get("content")
             c = c if isinstance(c, str) else json.dumps(c, ensure_ascii=False)
             click.echo(f"    {m.get('role', '?'):>9}: {_short(c)}")
     else:

@@ -25,6 +25,9 @@ USE_WORDS = {
     "reply": "reply: the assistant turn, trained",
     "text": "text: trained whole",
     "system": "system: the first turn, not trained",
+    "tools": "tools: the function schemas, given to the chat template, not trained",
+    "history": "history: earlier turns, their answers trained",
+    "context": "context: joined into the user turn, not trained",
 }
 
 #: columns that change what a row means, by (lower-cased) name

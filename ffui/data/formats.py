@@ -24,6 +24,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ffui.turns import content_text, turn_text
+
 from .errors import RowError
 from .readers import MAX_FIELD_CHARS, TOO_DEEP
 
@@ -107,10 +109,17 @@ class Layout:
     columns: dict[str, str]                 # field -> original column name
     key_order: list[str] = field(default_factory=list)  # column order of the first row
     json_columns: list[str] = field(default_factory=list)  # chat columns held as JSON text (CSV)
+    #: the turns' own (role, content) key names when not the format's (``--map role=speaker``)
+    custom_turn_keys: tuple[str, str] | None = None
 
     @property
     def turn_keys(self) -> tuple[str, str]:
-        return TURN_KEYS.get(self.format, ("role", "content"))
+        return self.custom_turn_keys or TURN_KEYS.get(self.format, ("role", "content"))
+
+    @property
+    def system_column(self) -> str | None:
+        """The column ``--map system=COLUMN`` named as the rows' system prompt."""
+        return self.columns.get("system")
 
     @property
     def is_chat(self) -> bool:
@@ -121,15 +130,19 @@ class Layout:
                              "key_order": list(self.key_order)}
         if self.json_columns:
             d["json_columns"] = list(self.json_columns)
+        if self.custom_turn_keys:
+            d["turn_keys"] = list(self.custom_turn_keys)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, dataset_format: str | None = None) -> "Layout":
         """From a session's ``metadata_json["layout"]``; falls back on ``dataset_format``."""
         if d and d.get("format"):
+            keys = d.get("turn_keys")
             return cls(format=canonical_format(d["format"]), columns=dict(d.get("columns") or {}),
                        key_order=list(d.get("key_order") or []),
-                       json_columns=list(d.get("json_columns") or []))
+                       json_columns=list(d.get("json_columns") or []),
+                       custom_turn_keys=(keys[0], keys[1]) if keys else None)
         return cls.default(dataset_format or "input-output")
 
     @classmethod
@@ -144,8 +157,9 @@ class Layout:
 
 # -- detection -------------------------------------------------------------------------------
 
-def _turn_shape(value: Any) -> str | None:
-    """'sharegpt' / 'chatml' if value looks like a list of turns of that kind."""
+def _turn_shape(value: Any, keys: tuple[str, str] | None = None) -> str | None:
+    """'sharegpt' / 'chatml' if value looks like a list of turns of that kind (with ``keys``,
+    turns with those role/content keys are 'chatml')."""
     if isinstance(value, str):
         s = value.lstrip()
         if not s.startswith("["):
@@ -157,6 +171,8 @@ def _turn_shape(value: Any) -> str | None:
     if not isinstance(value, list) or not value or not isinstance(value[0], dict):
         return None
     t = value[0]
+    if keys is not None:
+        return "chatml" if keys[0] in t and (keys[1] in t or "tool_calls" in t) else None
     if "from" in t and "value" in t:
         return "sharegpt"
     if "role" in t and ("content" in t or "tool_calls" in t):
@@ -171,7 +187,7 @@ def parse_mapping(items: Iterable[str] | dict[str, str] | None) -> dict[str, str
     if isinstance(items, dict):
         return dict(items)
     out: dict[str, str] = {}
-    allowed = sorted({f for fs in FIELDS.values() for f in fs})
+    allowed = sorted({f for fs in FIELDS.values() for f in fs} | set(TURN_KEY_FIELDS) | {"system"})
     for item in items:
         if "=" not in item:
             raise ValueError(f"--map {item!r}: expected FIELD=COLUMN, e.g. input=question")
@@ -182,8 +198,23 @@ def parse_mapping(items: Iterable[str] | dict[str, str] | None) -> dict[str, str
                              f"{', '.join(allowed)}")
         if not v:
             raise ValueError(f"--map {item!r}: empty column name")
-        out[k] = v
+        out[TURN_KEY_FIELDS.get(k, k)] = v
     return out
+
+
+#: ``--map`` fields that name the keys inside each turn, not columns (LLaMA-Factory's
+#: dataset_info ``tags`` spell them role_tag / content_tag)
+TURN_KEY_FIELDS = {"role": "role", "content": "content", "role_tag": "role",
+                   "content_tag": "content"}
+
+
+def _turn_keys_of(mapping: dict[str, str], fmt: str) -> tuple[str, str] | None:
+    """(role key, content key) from ``--map role=.. content=..`` (popped), or None."""
+    role, content = mapping.pop("role", None), mapping.pop("content", None)
+    if role is None and content is None:
+        return None
+    default = TURN_KEYS.get(fmt if fmt in CHAT_FORMATS else "chatml")
+    return role or default[0], content or default[1]
 
 
 def detect_layout(rows: list[dict], fmt: str = "auto",
@@ -195,6 +226,8 @@ def detect_layout(rows: list[dict], fmt: str = "auto",
     sample rows' keys is used.
     """
     mapping = dict(mapping or {})
+    turn_keys = _turn_keys_of(mapping, fmt)
+    system_col = mapping.pop("system", None)
     if not rows:
         raise RowError("no rows to look at")
     first = rows[0]
@@ -205,7 +238,7 @@ def detect_layout(rows: list[dict], fmt: str = "auto",
             seen.setdefault(k, None)
     allkeys = list(seen)
     shown = ", ".join(allkeys[:30]) + (" ..." if len(allkeys) > 30 else "")
-    for f, col in mapping.items():
+    for f, col in (mapping | ({"system": system_col} if system_col else {})).items():
         if col not in seen:
             raise RowError(f"column {col!r} (from --map {f}={col}) is not in the data; "
                            f"columns are: {shown}", "fix the --map")
@@ -221,15 +254,16 @@ def detect_layout(rows: list[dict], fmt: str = "auto",
         if f in ("sharegpt", "chatml"):
             field_name = FIELDS[f][0]
             col = mapping.get(field_name) or mapping.get("messages") or mapping.get("conversations")
-            cands = (col,) if col else CANDIDATES[f][field_name]
+            cands = (col,) if col else CANDIDATES[f][field_name] + (
+                CANDIDATES["sharegpt"]["conversations"] if turn_keys else ())
             for c in cands:
-                if c in seen and _turn_shape(value_of(c)) == f:
+                if c in seen and _turn_shape(value_of(c), turn_keys) == f:
                     cols[field_name] = c
                     break
             if not cols:
                 return None
             json_cols = [cols[field_name]] if isinstance(value_of(cols[field_name]), str) else []
-            return Layout(f, cols, key_order, json_cols)
+            return Layout(f, cols, key_order, json_cols, turn_keys)
         if f == "input-output":
             ci, co = mapping.get("input"), mapping.get("output")
             for a, b in IO_PAIRS:
@@ -262,6 +296,18 @@ def detect_layout(rows: list[dict], fmt: str = "auto",
             return Layout(f, cols, key_order)
         return None
 
+    def with_system(lay: Layout) -> Layout:
+        if system_col:
+            lay.columns["system"] = system_col
+        return lay
+
+    if turn_keys is not None:  # turns with their own key names: a conversation, in chatml
+        lay = build("chatml")
+        if lay is None:
+            raise RowError(f"no column holds turns with the keys {turn_keys[0]!r} and "
+                           f"{turn_keys[1]!r} (from --map); columns are: {shown}",
+                           "check the key names inside the turns, or add --map messages=COLUMN")
+        return with_system(lay)
     if fmt and fmt != "auto":
         f = canonical_format(fmt)
         lay = build(f)
@@ -275,7 +321,7 @@ def detect_layout(rows: list[dict], fmt: str = "auto",
             raise RowError(f"the data has no column for {f}'s {', '.join(missing) or need}; "
                            f"columns are: {shown}",
                            f"use --map {(missing or [REQUIRED[f][0]])[0]}=COLUMN")
-        return lay
+        return with_system(lay)
     order = ["chatml", "sharegpt", "alpaca", "input-output", "text"]
     if mapping:
         mapped = set(mapping)
@@ -284,10 +330,26 @@ def detect_layout(rows: list[dict], fmt: str = "auto",
     for f in order:
         lay = build(f)
         if lay is not None:
-            return lay
+            return with_system(lay)
+    nested = _nested_instances(allkeys, value_of)
+    if nested:
+        raise RowError(nested, "flatten the file to one example per row first, e.g. with jq "
+                       "or pandas.json_normalize")
     raise RowError(f"cannot tell the format from the columns ({shown})",
                    "pass --format alpaca|sharegpt|chatml|input-output|text and --map "
                    "FIELD=COLUMN")
+
+
+def _nested_instances(keys: list[str], value_of: Callable[[str], Any]) -> str | None:
+    """Why a row that holds a list of examples (e.g. ``{"instances": [{"input", "output"}]}``)
+    is not one example, or None when no column looks like that."""
+    for k in keys:
+        v = value_of(k)
+        if isinstance(v, list) and v and isinstance(v[0], dict) and _turn_shape(v) is None:
+            inner = ", ".join(list(v[0])[:8])
+            return (f"column {k!r} holds a list of {len(v)} objects (keys: {inner}) inside each row: "
+                    f"a nested shape, several examples per row, which ffui does not split by itself")
+    return None
 
 
 # -- normalisation ---------------------------------------------------------------------------
@@ -323,16 +385,6 @@ def _missing(col: str, fmt: str, fld: str) -> RowError:
                     f"use --map {fld}=COLUMN if it has another name, or --skip-bad")
 
 
-def _content_text(c: Any) -> str:
-    if isinstance(c, str):
-        return c
-    if isinstance(c, list):  # OpenAI content parts
-        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in c)
-    if c is None:
-        return ""
-    return str(c)
-
-
 def chat_preview(messages: list[dict]) -> tuple[str, str]:
     """(last user turn before the last assistant turn, last assistant turn) for previews."""
     out_i = None
@@ -340,16 +392,16 @@ def chat_preview(messages: list[dict]) -> tuple[str, str]:
         if messages[i].get("role") == "assistant":
             out_i = i
             break
-    out = _content_text(messages[out_i].get("content")) if out_i is not None else ""
+    out = turn_text(messages[out_i]) if out_i is not None else ""
     stop = out_i if out_i is not None else len(messages)
     inp = ""
     for i in range(stop - 1, -1, -1):
         if messages[i].get("role") == "user":
-            inp = _content_text(messages[i].get("content"))
+            inp = content_text(messages[i].get("content"))
             break
     else:
         if stop:
-            inp = _content_text(messages[stop - 1].get("content"))
+            inp = content_text(messages[stop - 1].get("content"))
     return inp, out
 
 
@@ -472,9 +524,12 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
     # chat formats
     fld = FIELDS[fmt][0]
     cc = cols[fld]
-    rk, ck = TURN_KEYS[fmt]
+    rk, ck = layout.turn_keys
     is_json = cc in layout.json_columns
-    sharegpt = fmt == "sharegpt"
+    # sharegpt turns, and turns with their own key names, are renamed to role/content with the
+    # original role names kept (meta "roles") where the canonical name does not give them back
+    sharegpt = fmt == "sharegpt" or layout.custom_turn_keys is not None
+    back = ROLE_TO_SHAREGPT if fmt == "sharegpt" else {}
 
     def finish(row: dict, msgs: list, meta: dict) -> Normalised:
         """The stored columns of a chat row whose turns are checked (both paths below)."""
@@ -542,7 +597,7 @@ def make_normaliser(layout: Layout, *, drop_null_turn_keys: bool = False
             if drop_null_turn_keys:
                 t = {k: v for k, v in t.items() if v is not None or k in (rk, ck)}
             role = SHAREGPT_TO_ROLE.get(r, r)
-            if ROLE_TO_SHAREGPT.get(role, role) != r:
+            if back.get(role, role) != r:
                 if roles is None:
                     roles = [None] * (n - 1)
                 roles.append(r)
@@ -634,13 +689,15 @@ def denormalise(rec: dict, layout: Layout) -> dict:
         if msgs is None:
             msgs = pair_to_messages(rec)
         fld = FIELDS[fmt][0]
-        if fmt == "sharegpt":
+        if fmt == "sharegpt" or layout.custom_turn_keys:
             roles = meta.get("roles")
+            back = ROLE_TO_SHAREGPT if fmt == "sharegpt" else {}
+            rk, ck = layout.turn_keys
             conv = []
             for n, m in enumerate(msgs):
                 r = roles[n] if roles and n < len(roles) and roles[n] is not None else \
-                    ROLE_TO_SHAREGPT.get(m.get("role"), m.get("role"))
-                t = {"from": r, "value": m.get("content")}
+                    back.get(m.get("role"), m.get("role"))
+                t = {rk: r, ck: m.get("content")}
                 if len(m) != 2:
                     for k, v in m.items():
                         if k != "role" and k != "content":
@@ -657,14 +714,16 @@ def denormalise(rec: dict, layout: Layout) -> dict:
 SYSTEM_COLUMNS = ("system", "system_prompt", "system_message")
 
 
-def row_system(rec: dict) -> str | None:
-    """The system prompt a row keeps in a column of its own, or None. It is stored as it came
-    (an extra column); training and the chatml export put it first as a system turn."""
+def row_system(rec: dict, layout: Layout | None = None) -> str | None:
+    """The system prompt a row keeps in a column of its own (the layout's ``--map system=``
+    column, else one of SYSTEM_COLUMNS), or None. It is stored as it came (an extra column);
+    training and the chatml export put it first as a system turn."""
+    col = layout.system_column if layout is not None else None
     m = rec.get("metadata")
-    if not m or (isinstance(m, str) and '"system' not in m):
+    if not m or (isinstance(m, str) and '"system' not in m and (col is None or col not in m)):
         return None  # (stored metadata is JSON text: most rows need no parse at all)
     extra = _meta(rec).get("extra") or {}
-    for k in SYSTEM_COLUMNS:
+    for k in ((col,) if col else SYSTEM_COLUMNS):
         v = extra.get(k)
         if isinstance(v, str) and v.strip():
             return v
@@ -684,7 +743,35 @@ def column_uses(layout: Layout) -> dict[str, str]:
         for col in SYSTEM_COLUMNS:
             if col in layout.key_order and col not in uses:
                 uses[col] = "system"
+        # what ffui.data.training carries beside the turns: tools, earlier turns, a passage
+        beside = {"tools": "tools"}
+        if not layout.is_chat:
+            beside["history"] = "history"
+        if layout.format == "input-output":
+            beside["context"] = "context"
+        for col, use in beside.items():
+            if col in layout.key_order and col not in uses:
+                uses[col] = use
     return uses
+
+
+def row_tools(rec: dict) -> list[dict] | None:
+    """The function schemas a row keeps in its ``tools`` column, in the OpenAI shape
+    ``[{"type": "function", "function": {...}}]`` that chat templates take (LLaMA-Factory keeps
+    them as a JSON string of bare ``{"name", "description", "parameters"}``), or None."""
+    m = rec.get("metadata")
+    if not m or (isinstance(m, str) and '"tools"' not in m):
+        return None
+    tools = (_meta(rec).get("extra") or {}).get("tools")
+    if isinstance(tools, str):
+        try:
+            tools = json.loads(tools) if tools.strip() else None
+        except ValueError:
+            return None  # not schemas: kept as a column, as it came
+    if not isinstance(tools, list) or not tools:
+        return None
+    return [t if isinstance(t, dict) and "function" in t else {"type": "function", "function": t}
+            for t in tools]
 
 
 def with_system(msgs: list[dict], system: str | None) -> list[dict]:
@@ -711,7 +798,8 @@ def to_chatml(rec: dict, layout: Layout) -> dict:
 
     Pairs become one user and one assistant turn (alpaca: instruction and input joined by a
     blank line, as stored); plain text rows become one assistant turn. A system prompt kept in
-    a column of the row (``system``, ``system_prompt``) becomes the first turn.
+    a column of the row (``system``, ``system_prompt``) becomes the first turn; a ``tools`` column
+    is written as OpenAI's ``tools`` (with ``parallel_tool_calls`` where the row has it).
     """
     msgs = _messages(rec)
     if msgs is None:
@@ -720,7 +808,15 @@ def to_chatml(rec: dict, layout: Layout) -> dict:
         else:
             msgs = [{"role": "user", "content": rec.get("input") or ""},
                     {"role": "assistant", "content": rec.get("output") or ""}]
-    return {"messages": with_system(msgs, row_system(rec)) if layout.format != "text" else msgs}
+    row: dict[str, Any] = {"messages": with_system(msgs, row_system(rec, layout))
+                           if layout.format != "text" else msgs}
+    tools = row_tools(rec)
+    if tools is not None:  # OpenAI's fine-tuning format: tools (and parallel_tool_calls) per row
+        row["tools"] = tools
+        parallel = (_meta(rec).get("extra") or {}).get("parallel_tool_calls")
+        if isinstance(parallel, bool):
+            row["parallel_tool_calls"] = parallel
+    return row
 
 
 def export_row(rec: dict, layout: Layout, shape: str = "original") -> dict:
@@ -740,7 +836,7 @@ def record_fields(rec: dict, layout: Layout) -> dict:
         fields: dict[str, Any] = {}
         for m in msgs:
             if m.get("role") == "system":
-                fields.setdefault("system", _content_text(m.get("content")))
+                fields.setdefault("system", content_text(m.get("content")))
     else:
         fields = {k: v for k, v in denormalise(rec, layout).items()}
     if layout.format == "alpaca":

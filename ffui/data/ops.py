@@ -12,7 +12,9 @@ import json
 import random
 from typing import Any, Iterable, Iterator, Sequence
 
-from .formats import CHAT_FORMATS, Layout, _content_text, _meta, _messages, dumps, row_system
+from ffui.turns import turn_text
+
+from .formats import CHAT_FORMATS, Layout, _meta, _messages, dumps, row_system
 
 # -- content -----------------------------------------------------------------------------------
 
@@ -25,7 +27,8 @@ def record_turns(rec: dict) -> list[tuple[str, str]] | None:
     msgs = _messages(rec)
     if msgs is None:
         return None
-    return [(str(m.get("role", "")), _content_text(m.get("content"))) for m in msgs]
+    # (a turn that only calls tools says its calls: not empty to filters, stats and dedupe)
+    return [(str(m.get("role", "")), turn_text(m)) for m in msgs]
 
 
 def content_text(rec: dict, normalised: bool = False) -> str:

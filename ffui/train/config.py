@@ -78,6 +78,9 @@ class TrainConfig:
                         "fewer rows per micro-batch keep the tokens per optimizer step")
     group_by_length: bool = _f(True, "batch examples of similar length together (less padding)")
     completion_only_loss: bool = _f(True, "train only on assistant turns / completions, not on prompts")
+    drop_media: bool = _f(False, "train rows that refer to images/videos on their text alone, <image> placeholders removed "
+                          "(otherwise such rows stop a text-only run)")
+    keep_empty_replies: bool = _f(False, "train examples whose assistant reply is empty (otherwise they are left out, with a warning)")
     eval_split: float = _f(0.0, "fraction of dataset.jsonl held out for eval (eval.jsonl overrides)", min=0.0, max=0.9)
     eval_steps: int = _f(50, "evaluate every N steps when there is an eval set", min=1)
     save_steps: int = _f(100, "save a checkpoint every N steps", min=1)

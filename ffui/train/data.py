@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator
 
 from ffui.prompt_fill import TemplateProblem, fill
 from ffui.train.events import UserError
+from ffui.turns import calls_text, content_text, parsed_arguments, strip_media_placeholders, turn_calls
 
 IGNORE = -100
 ROLES = ("system", "user", "assistant", "tool")
@@ -58,6 +59,8 @@ class DataSettings:
     prompt_template: dict | None = None
     chat_template: str | None = None
     pad_to_multiple_of: int | None = None
+    drop_media: bool = False          # train media rows on their text alone (placeholders removed)
+    keep_empty_replies: bool = False  # train an empty assistant reply (the model learns to stop)
     chat_caps: dict | None = None  # filled by prepare_tokenizer: see chat_capabilities
 
 
@@ -76,6 +79,7 @@ class Record:
 
 #: why an example is left out of training, as the summary says it
 DROPPED_NOTHING_TO_TRAIN = "nothing left to train after truncation to max_seq_len"
+DROPPED_EMPTY_REPLY = "an empty assistant reply (keep_empty_replies=true trains it)"
 
 
 @dataclass
@@ -86,12 +90,16 @@ class DataStats:
     max_len: int = 0
     truncated: int = 0
     dropped: int = 0  # no trainable token left (e.g. an over-long prompt)
+    empty_replies: int = 0  # examples left out: an assistant reply to train is "" (keep_empty_replies)
     rows: int = 0     # after packing
     dropped_why: dict[str, int] = field(default_factory=dict)  # reason -> examples
 
     def add(self, ex: "TokenizedExample") -> bool:
         """Count one tokenized example; True when it is trained (not dropped)."""
         self.truncated += ex.truncated
+        if ex.dropped == DROPPED_EMPTY_REPLY:
+            self.empty_replies += 1  # said in its own warning, not among the dropped
+            return False
         if ex.dropped:
             self.dropped += 1
             self.dropped_why[ex.dropped] = self.dropped_why.get(ex.dropped, 0) + 1
@@ -167,8 +175,14 @@ def _bad(rec: Record, what: str, hint: str) -> UserError:
     return UserError(f"{rec.where}: {what}", hint, kind="dataset")
 
 
-def record_kind(rec: Record, has_prompt_template: bool) -> str:
+def record_kind(rec: Record, has_prompt_template: bool, drop_media: bool = False) -> str:
     d = rec.data
+    if d.get("media") and not drop_media:
+        what = ", ".join(f"{n} {k}" for k, n in d["media"].items())
+        raise _bad(rec, f"the row refers to media ({what}) and this run trains on text only: "
+                        "the model would learn the <image> placeholders, not the pictures",
+                   "set drop_media=true to train on the text alone, placeholders removed, "
+                   "or leave media rows out of the dataset")
     if "messages" in d:
         msgs = normalise_messages(d["messages"])
         if msgs is None:
@@ -192,8 +206,11 @@ def record_kind(rec: Record, has_prompt_template: bool) -> str:
 
 
 def normalise_messages(msgs: Any) -> list[dict] | None:
-    """Turns in the trainer's roles (None if they cannot be): aliases mapped, OpenAI content
-    parts joined, an assistant's ``tool_calls`` and a tool turn's ``name``/``tool_call_id`` kept."""
+    """Turns in the trainer's roles (None if they cannot be): aliases mapped, typed content
+    parts' text joined (``{"type": "text", "text"|"value"}``), an assistant's ``tool_calls``
+    (``arguments`` parsed into objects) and ``reasoning_content``, a tool turn's
+    ``name``/``tool_call_id`` kept; OpenAI's ``weight: 0`` and LLaMA-Factory's
+    ``loss_weight: 0`` on an assistant turn become ``train: False``."""
     if not isinstance(msgs, list) or not msgs:
         return None
     out = []
@@ -204,25 +221,51 @@ def normalise_messages(msgs: Any) -> list[dict] | None:
         if role not in ROLES:
             return None
         content = m.get("content")
-        if isinstance(content, list):  # OpenAI content parts: the text ones
-            content = "".join(p.get("text") or "" for p in content
-                              if isinstance(p, dict) and p.get("type", "text") == "text")
-        calls = m.get("tool_calls") or m.get("function_call") if role == "assistant" else None
+        if isinstance(content, list):
+            content = content_text(content)
+        calls = turn_calls(m) if role == "assistant" else []
         if content is None and calls:
             content = ""
         if not isinstance(content, str):
             return None
         msg = {"role": role, "content": content}
         if calls:
-            msg["tool_calls"] = calls if isinstance(calls, list) else [calls]
+            msg["tool_calls"] = [_with_parsed_arguments(c) for c in calls]
+        if role == "assistant":
+            if isinstance(m.get("reasoning_content"), str) and m["reasoning_content"]:
+                msg["reasoning_content"] = m["reasoning_content"]
+            if _weight(m) == 0 or m.get("train") is False:  # (normalised twice: keep the flag)
+                msg["train"] = False
         if role == "tool":
             msg.update({k: m[k] for k in ("name", "tool_call_id") if isinstance(m.get(k), str)})
         out.append(msg)
     return out
 
 
+def _weight(m: dict) -> float | None:
+    w = m.get("weight", m.get("loss_weight"))
+    return w if isinstance(w, (int, float)) and not isinstance(w, bool) else None
+
+
+def _with_parsed_arguments(call: Any) -> Any:
+    """A call whose ``arguments`` JSON string is an object, as templates expect (no double encoding)."""
+    if not isinstance(call, dict):
+        return call
+    fn = call.get("function")
+    if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+        return {**call, "function": {**fn, "arguments": parsed_arguments(fn["arguments"])}}
+    if "arguments" in call and isinstance(call["arguments"], str):
+        return {**call, "arguments": parsed_arguments(call["arguments"])}
+    return call
+
+
+PROBE_TOOL = {"type": "function", "function": {"name": "ffui_probe_tool", "description": "probe",
+                                               "parameters": {"type": "object", "properties": {}}}}
+
+
 def chat_capabilities(tokenizer) -> dict[str, bool]:
-    """What the chat template renders: a 'tool' role, and an assistant's tool_calls."""
+    """What the chat template renders: a 'tool' role, an assistant's tool_calls, tool definitions
+    (``tools=``) and an assistant's ``reasoning_content``."""
     probe_call = {"type": "function", "function": {"name": "ffui_probe_fn", "arguments": {"x": 1}}}
     convs = {
         "tool_role": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "calling"},
@@ -231,29 +274,32 @@ def chat_capabilities(tokenizer) -> dict[str, bool]:
                        {"role": "assistant", "content": "", "tool_calls": [probe_call]},
                        {"role": "tool", "content": "r"}, {"role": "assistant", "content": "a"}],
     }
-    needles = {"tool_role": "ffui_probe_result", "tool_calls": "ffui_probe_fn"}
+    convs["tools"] = [{"role": "user", "content": "q"}]
+    convs["reasoning"] = [{"role": "user", "content": "q"},
+                          {"role": "assistant", "content": "a", "reasoning_content": "ffui_probe_thought"}]
+    needles = {"tool_role": "ffui_probe_result", "tool_calls": "ffui_probe_fn", "tools": "ffui_probe_tool",
+               "reasoning": "ffui_probe_thought"}
     caps = {}
     for what, conv in convs.items():
+        extra = {"tools": [PROBE_TOOL]} if what == "tools" else {}
         try:
-            caps[what] = needles[what] in tokenizer.apply_chat_template(conv, tokenize=False)
+            caps[what] = needles[what] in tokenizer.apply_chat_template(conv, tokenize=False, **extra)
         except Exception:  # templates that raise on roles they do not know
             caps[what] = False
     return caps
 
 
-def _calls_as_text(calls: list) -> str:
-    out = []
-    for c in calls:
-        fn = c.get("function", c) if isinstance(c, dict) else {}
-        args = fn.get("arguments") if isinstance(fn, dict) else None
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except ValueError:
-                pass
-        out.append(json.dumps({"name": fn.get("name") if isinstance(fn, dict) else None, "arguments": args},
-                              ensure_ascii=False))
-    return "\n".join(out)
+TOOLS_PREFIX = "You can call these functions (JSON schemas):\n"
+
+
+def tools_in_system(msgs: list[dict], tools: list) -> list[dict]:
+    """The fallback for templates that do not render ``tools=``: the schemas, as JSON lines, at
+    the start of the system turn (one is added where there is none)."""
+    text = TOOLS_PREFIX + "\n".join(json.dumps(t.get("function", t) if isinstance(t, dict) else t,
+                                               ensure_ascii=False) for t in tools)
+    if msgs and msgs[0]["role"] == "system":
+        return [{**msgs[0], "content": text + "\n\n" + msgs[0]["content"]}, *msgs[1:]]
+    return [{"role": "system", "content": text}, *msgs]
 
 
 def adapt_to_template(msgs: list[dict], caps: dict[str, bool] | None) -> list[dict]:
@@ -266,7 +312,7 @@ def adapt_to_template(msgs: list[dict], caps: dict[str, bool] | None) -> list[di
         if m["role"] == "tool" and not caps.get("tool_role"):
             m = {"role": "user", "content": TOOL_RESULT_PREFIX + m["content"]}
         elif m.get("tool_calls") and not caps.get("tool_calls"):
-            text = _calls_as_text(m["tool_calls"])
+            text = calls_text(m["tool_calls"])
             m = {"role": "assistant", "content": (m["content"] + "\n" if m["content"] else "") + text}
         out.append(m)
     return out
@@ -274,50 +320,78 @@ def adapt_to_template(msgs: list[dict], caps: dict[str, bool] | None) -> list[di
 
 def render_segments(rec: Record, tokenizer, s: DataSettings) -> tuple[list[tuple[str, bool]], bool]:
     """[(text, trainable)], and whether the model's own bos/eos must be added around it."""
-    kind = record_kind(rec, s.prompt_template is not None)
+    kind = record_kind(rec, s.prompt_template is not None, s.drop_media)
+    if s.drop_media and rec.data.get("media"):
+        _strip_media(rec.data)
     if kind == "text":
         return [(rec.data["text"], True)], True
     if kind == "template":
         return _template_segments(rec, s), True
     msgs = adapt_to_template(rec.data["messages"], s.chat_caps) if kind == "messages" else _pair_messages(rec.data)
-    return _chat_segments(rec, msgs, tokenizer, s.completion_only_loss), False
+    tools = rec.data.get("tools") if isinstance(rec.data.get("tools"), list) and rec.data["tools"] else None
+    if tools and not (s.chat_caps or {}).get("tools"):
+        msgs, tools = tools_in_system(msgs, tools), None
+    return _chat_segments(rec, msgs, tokenizer, s.completion_only_loss, tools), False
+
+
+def _strip_media(d: dict) -> None:
+    """drop_media: the text of a media row without its <image>/<video>/<audio> placeholders."""
+    for k in ("input", "output", "text"):
+        if isinstance(d.get(k), str):
+            d[k] = strip_media_placeholders(d[k])
+    for m in d.get("messages") or ():
+        m["content"] = strip_media_placeholders(m["content"])
+
+
+def has_empty_reply(rec: Record) -> bool:
+    """An assistant reply that would be trained is empty (no text, no calls): a labelling slip,
+    most often, which teaches the model to end its turn at once."""
+    d = rec.data
+    if "messages" in d:
+        return any(m["role"] == "assistant" and m.get("train") is not False and not m["content"].strip()
+                   and not m.get("tool_calls") and not m.get("reasoning_content") for m in d["messages"])
+    return isinstance(d.get("output"), str) and "input" in d and not d["output"].strip()
 
 
 def _pair_messages(d: dict) -> list[dict]:
     msgs = [{"role": "system", "content": d["system"]}] if isinstance(d.get("system"), str) else []
-    return msgs + [{"role": "user", "content": d["input"]}, {"role": "assistant", "content": d["output"]}]
+    earlier = d.get("history") if isinstance(d.get("history"), list) else []
+    return msgs + earlier + [{"role": "user", "content": d["input"]}, {"role": "assistant", "content": d["output"]}]
 
 
-def _render(rec: Record, tokenizer, msgs: list[dict], gen: bool) -> str:
+def _render(rec: Record, tokenizer, msgs: list[dict], gen: bool, tools: list | None = None) -> str:
     try:
+        if tools:
+            return tokenizer.apply_chat_template(msgs, tools=tools, tokenize=False, add_generation_prompt=gen)
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
     except Exception as e:  # jinja errors: templates that reject a role order, raise_exception(...)
         raise _bad(rec, f"the chat template cannot render this conversation ({e})",
                    "fix the roles/order of the messages, or set chat_template in the config") from None
 
 
-def _chat_segments(rec: Record, msgs: list[dict], tokenizer, completion_only: bool) -> list[tuple[str, bool]]:
-    full = _render(rec, tokenizer, msgs, False)
+def _chat_segments(rec: Record, msgs: list[dict], tokenizer, completion_only: bool,
+                   tools: list | None = None) -> list[tuple[str, bool]]:
+    full = _render(rec, tokenizer, msgs, False, tools)
     if not completion_only:
         return [(full, True)]
     if not any(m["role"] == "assistant" for m in msgs):
         raise _bad(rec, "no assistant turn to train on", "add an assistant message or set completion_only_loss=false")
     segments, done = [], 0
     for i, m in enumerate(msgs):
-        if m["role"] != "assistant":
+        if m["role"] != "assistant" or m.get("train") is False:  # weight 0: shown, not trained
             continue
         # Render the conversation up to this turn with and without it: the difference is
         # the assistant's text plus the template's end-of-turn marker.
-        start, end = _assistant_span(rec, msgs, i, tokenizer, full, done)
+        start, end = _assistant_span(rec, msgs, i, tokenizer, full, done, tools)
         segments += [(full[done:start], False), (full[start:end], True)]
         done = end
     segments.append((full[done:], False))
     return [(t, trainable) for t, trainable in segments if t]
 
 
-def _assistant_span(rec, msgs, i, tokenizer, full: str, done: int) -> tuple[int, int]:
-    prompt = _render(rec, tokenizer, msgs[:i], True) if i else None
-    upto = _render(rec, tokenizer, msgs[: i + 1], False)
+def _assistant_span(rec, msgs, i, tokenizer, full: str, done: int, tools: list | None = None) -> tuple[int, int]:
+    prompt = _render(rec, tokenizer, msgs[:i], True, tools) if i else None
+    upto = _render(rec, tokenizer, msgs[: i + 1], False, tools)
     if prompt is not None and full.startswith(upto) and upto.startswith(prompt) and len(prompt) >= done:
         return len(prompt), len(upto)
     # Templates that re-render earlier turns differently: find the content itself.
@@ -381,23 +455,36 @@ def prepare_tokenizer(tokenizer, s: DataSettings, warn) -> None:
     s.chat_caps = chat_capabilities(tokenizer)
 
 
+#: what a run says once when its data has something the chat template cannot show (by capability)
+FALLBACK_WARNINGS = {
+    "tool_role": "the chat template has no 'tool' role: tool results are given to the model as user turns "
+                 f"starting '{TOOL_RESULT_PREFIX.strip()}' (set chat_template to one with tool support to change this)",
+    "tool_calls": "the chat template does not render tool_calls: each call is trained as JSON text "
+                  '({"name": ..., "arguments": ...}) in the assistant\'s turn',
+    "tools": "the chat template does not render tool definitions (tools=): each row's tools are given to "
+             f"the model as JSON at the start of its system turn ('{TOOLS_PREFIX.strip()}')",
+    "reasoning": "the chat template does not render reasoning_content: those turns train on their answers "
+                 "without the reasoning (set chat_template to one that renders it, e.g. Qwen3's)",
+}
+
+
 def warn_tool_fallbacks(records: list[Record], s: DataSettings, warn) -> None:
-    """Say once per run how tool turns are shown when the chat template cannot show them."""
+    """Say once per run how tool turns, tool definitions and reasoning are shown when the chat
+    template cannot show them."""
     caps = s.chat_caps or {}
-    has_tool = has_calls = False
+    used = dict.fromkeys(FALLBACK_WARNINGS, False)
     for rec in records:
+        used["tools"] = used["tools"] or bool(rec.data.get("tools"))
         for m in rec.data.get("messages") or ():
             role = m.get("role") if isinstance(m, dict) else None
             if not isinstance(role, str):
                 continue
-            has_tool = has_tool or ROLE_ALIASES.get(role, role) == "tool"
-            has_calls = has_calls or bool(m.get("tool_calls") or m.get("function_call"))
-    if has_tool and not caps.get("tool_role"):
-        warn("the chat template has no 'tool' role: tool results are given to the model as user turns "
-             f"starting '{TOOL_RESULT_PREFIX.strip()}' (set chat_template to one with tool support to change this)")
-    if has_calls and not caps.get("tool_calls"):
-        warn("the chat template does not render tool_calls: each call is trained as JSON text "
-             '({"name": ..., "arguments": ...}) in the assistant\'s turn')
+            used["tool_role"] = used["tool_role"] or ROLE_ALIASES.get(role, role) == "tool"
+            used["tool_calls"] = used["tool_calls"] or bool(m.get("tool_calls") or m.get("function_call"))
+            used["reasoning"] = used["reasoning"] or bool(m.get("reasoning_content"))
+    for cap, message in FALLBACK_WARNINGS.items():
+        if used[cap] and not caps.get(cap):
+            warn(message)
 
 
 def tokenize_records(records: list[Record], tokenizer, s: DataSettings) -> tuple[list[dict], DataStats]:
@@ -410,7 +497,16 @@ def tokenize_records(records: list[Record], tokenizer, s: DataSettings) -> tuple
 
 def tokenize_each(records: list[Record], tokenizer, s: DataSettings) -> Iterator[TokenizedExample]:
     """Every record's input_ids and labels, truncated, with why it is dropped: the one path
-    both training (tokenize_records) and ``ffui data render`` take."""
+    both training (tokenize_records) and ``ffui data render`` take. An example whose reply is
+    empty comes first, dropped, without tokens (unless keep_empty_replies)."""
+    if not s.keep_empty_replies:
+        kept = []
+        for r in records:
+            if record_kind(r, s.prompt_template is not None, s.drop_media) == "template" or not has_empty_reply(r):
+                kept.append(r)
+            else:
+                yield TokenizedExample(r, [], [], False, DROPPED_EMPTY_REPLY)
+        records = kept
     rendered = [render_segments(r, tokenizer, s) for r in records]
     texts = [t for segs, _ in rendered for t, _ in segs]
     ids_flat = iter(tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else iter(())
@@ -495,6 +591,8 @@ def summary_line(what: str, records: int, stats: DataStats, max_seq_len: int, pa
     parts.append(f"{stats.truncated} truncated to max_seq_len={max_seq_len}")
     dropped = "; ".join(f"{n} {why}" for why, n in stats.dropped_why.items())
     parts.append(f"{stats.dropped} dropped" + (f" ({dropped})" if dropped else ""))
+    if stats.empty_replies:
+        parts.append(f"{stats.empty_replies} left out for an empty reply")
     if packing:
         parts.append(f"packed into {stats.rows} rows")
     return ", ".join(parts)

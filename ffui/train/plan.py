@@ -66,6 +66,8 @@ def build_training_arguments(
             "max_seq_len": cfg.max_seq_len,
             "packing": cfg.packing,
             "completion_only_loss": cfg.completion_only_loss,
+            "drop_media": cfg.drop_media,
+            "keep_empty_replies": cfg.keep_empty_replies,
             "eval_split": cfg.eval_split,
             "seed": cfg.seed,
             "prompt_template": cfg.prompt_template,

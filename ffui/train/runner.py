@@ -192,7 +192,7 @@ def _read_inputs(run_dir: Path):
     eval_path = run_dir / "eval.jsonl"
     eval_records = data.read_records(eval_path) if eval_path.exists() else None
     for rec in records + (eval_records or []):
-        data.record_kind(rec, cfg.prompt_template is not None)
+        data.record_kind(rec, cfg.prompt_template is not None, cfg.drop_media)
     train_recs, eval_recs = data.split_records(records, eval_records, data.DataSettings(
         eval_split=cfg.eval_split, seed=cfg.seed))
     return cfg, train_recs, eval_recs
@@ -226,6 +226,9 @@ def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
     if stats.truncated:
         events.warning(f"{stats.truncated} of {len(recs)} {what} examples were longer than "
                        f"max_seq_len={settings.max_seq_len} tokens and were truncated")
+    if stats.empty_replies:
+        events.warning(f"{stats.empty_replies} of {len(recs)} {what} examples have an empty assistant reply and "
+                       "were left out (set keep_empty_replies=true to train them)")
     if stats.dropped:
         events.warning(f"{stats.dropped} {what} examples had nothing left to train on after truncation "
                        "and were skipped")
