@@ -207,6 +207,9 @@ class RunPodExecutor(Executor):
             return self.advance(run, state)
         except RunPodError as exc:  # the API itself is unreachable: keep trying, the pod bills meanwhile
             return self.unreachable(run, str(exc))
+        except Exception as exc:  # a bug here must not leave a pod billing with nobody to end it
+            return self.fail(run, f"internal error in the RunPod executor ({type(exc).__name__}: {exc}); "
+                                  "the pod was terminated")
 
     def advance(self, run: dict, state: dict) -> bool:
         now = time.time()
@@ -277,15 +280,13 @@ class RunPodExecutor(Executor):
             return True
         code = self.status.get("exit_code")
         if self.status.get("error"):
-            self.emit(run, ERROR, message=self.status["error"], hint=f"see: ffui runs logs {run['id']}", kind="runpod")
+            self.error(run, self.status["error"], f"see: ffui runs logs {run['id']}")
         if self.cost_stopped:
-            self.emit(run, ERROR, kind="runpod", message=f"the run reached its cost limit of "
-                      f"${self.options(run).get('max_cost'):.2f}; its last checkpoint is home",
-                      hint=f"raise the limit and continue: ffui runs resume {run['id']}")
+            self.error(run, f"the run reached its cost limit of ${float(self.options(run).get('max_cost')):.2f}; "
+                            "its last checkpoint is home", f"raise the limit and continue: ffui runs resume {run['id']}")
             code = 1
         if (self.status.get("disk_free") or 1 << 30) < DISK_FULL_BYTES and code:
-            self.emit(run, ERROR, kind="runpod", message="the pod's disk is full",
-                      hint="raise the setting runpod.disk_gb, then resume the run")
+            self.error(run, "the pod's disk is full", "raise the setting runpod.disk_gb, then resume the run")
         return self.end_pod(run, code)
 
     def track_cost(self, run: dict, now: float) -> None:
@@ -295,8 +296,7 @@ class RunPodExecutor(Executor):
         pod = self.account.pod(run["pod_id"])
         if pod is None:
             self.abort = gone(run)
-            self.emit(run, ERROR, message=self.abort, hint="what was fetched is kept; resume it from its last "
-                      "checkpoint: ffui runs resume " + str(run["id"]), kind="runpod")
+            self.error(run, self.abort, self.resume_hint(run))
             return
         cost = round(float(pod.get("costPerHr") or 0) * float(pod.get("uptimeSeconds") or 0) / 3600, 4)
         self.emit(run, POD, cost=cost, cost_per_hr=float(pod.get("costPerHr") or 0))
@@ -322,9 +322,19 @@ class RunPodExecutor(Executor):
         return True
 
     def fail(self, run: dict, message: str) -> bool:
-        self.emit(run, ERROR, message=message, kind="runpod",
-                  hint=f"what was fetched is kept; resume from its last checkpoint: ffui runs resume {run['id']}")
+        self.error(run, message, self.resume_hint(run))
         return self.end_pod(run, 1)
+
+    def error(self, run: dict, message: str, hint: str | None) -> None:
+        """Why the run fails: an ``error`` event (the run's reason) and the log line saying it."""
+        self.emit(run, POD, level="ERROR", message=message + (f" ({hint})" if hint else ""))
+        self.emit(run, ERROR, message=message, kind="runpod", **({"hint": hint} if hint else {}))
+
+    def resume_hint(self, run: dict) -> str | None:
+        checkpoints = Path(run["storage_path"]) / "checkpoints"
+        if checkpoints.is_dir() and any(checkpoints.iterdir()):
+            return f"what was fetched is kept; go on from its last checkpoint: ffui runs resume {run['id']}"
+        return None
 
     def end_pod(self, run: dict, code: int | None) -> bool:
         """Terminate the pod, record it, and report the worker ended."""
@@ -529,8 +539,8 @@ class RunPodExecutor(Executor):
 
     # -- the executor's own events ---------------------------------------------------------
 
-    def emit(self, run: dict, kind: str, **fields: Any) -> None:
-        line = json.dumps({"type": kind, "ts": round(time.time(), 3), **fields}) + "\n"
+    def emit(self, run: dict, event_type: str, **fields: Any) -> None:
+        line = json.dumps({"type": event_type, "ts": round(time.time(), 3), **fields}) + "\n"
         append(Path(run["storage_path"]) / "events.jsonl", line.encode())
 
 
