@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ffui import db as fdb
+from ffui.db import export_database
 from ffui.jobs.fake_worker import create_fake_run
 from ffui.jobs.manager import cancel_run, reconcile, resume_run
 from ffui.jobs.scheduler import schedule
@@ -155,6 +156,27 @@ async def test_a_run_completes_on_a_pod_with_its_adapter_home_and_no_pod_left(po
     token = done["pod_agent_token"]
     assert token and token not in await supervisor_lines(pod_db, run["id"])
     assert token not in (run_dir / "events.jsonl").read_text() and token not in (run_dir / "train.log").read_text()
+    await export_database(pod_db, run_dir.parent / "export.json")
+    assert token not in (run_dir.parent / "export.json").read_text()  # nor an export
+
+
+async def test_pods_take_no_slot_of_this_machine(pod_db, fake):
+    await fdb.set_setting(pod_db, "jobs.max_concurrent", "1")
+    local = await create_fake_run(pod_db, "local", steps=10**6, step_s=0.1)
+    await schedule(pod_db)
+    queued = await create_fake_run(pod_db, "local-2")
+    on_pod = await pod_run(pod_db, steps=2)
+    assert (await fdb.get_training_run(pod_db, queued["id"]))["status"] == "pending"  # the limit holds locally
+    done = await ended(pod_db, on_pod["id"])  # the pod's run did not wait for the local slot
+    assert done["status"] == "completed", done.get("error_message")
+    assert (await fdb.get_training_run(pod_db, local["id"]))["status"] == "running"
+    await cancel_run(pod_db, local["id"])
+    no_pods_left(fake)
+
+
+def test_pod_options_without_on_runpod_are_refused(job_home, ffui):
+    r = ffui("train", "-d", "x", "-m", "y", "--gpu", "NVIDIA A40")
+    assert r.returncode != 0 and "are for --on runpod" in r.stderr and "Traceback" not in r.stderr
 
 
 async def test_the_users_key_never_reaches_the_pod(pod_db, fake):

@@ -7,17 +7,6 @@ import click
 from ffui.cli import UserError, ffui_command, get_paths, run
 
 
-async def runpod_metadata(db, choices: dict) -> dict:
-    """A RunPod run's metadata: the executor and its pod choices, the key checked first (a run
-    that cannot start is one line now, not a failed run later)."""
-    from ffui.runpod import options
-    from ffui.runpod.api import account
-
-    resolved = await options.resolve(db, **choices)
-    await account(db)  # no key: one line saying how to set it
-    return {"executor": "runpod", "runpod": resolved}
-
-
 @click.command()
 @click.option("--dataset", "-d", required=True, help="dataset name or id (ffui data list)")
 @click.option("--model", "-m", required=True, help="registered model, model directory, or hub id (org/name)")
@@ -40,6 +29,7 @@ def train(dataset, model, config, sets, prompt, name, wait, where, gpu, gpu_fall
     """Fine-tune MODEL on DATASET as a job that outlives this command (and your SSH session)."""
     from ffui.db import connect
     from ffui.jobs.manager import start_run
+    from ffui.runpod.options import run_metadata
 
     paths = get_paths()
     pod_choices = dict(gpu=gpu, fallback=gpu_fallback, gpu_count=gpu_count, cloud=cloud, max_cost=max_cost,
@@ -49,7 +39,7 @@ def train(dataset, model, config, sets, prompt, name, wait, where, gpu, gpu_fall
 
     async def go():
         async with connect(paths.db, paths.home) as db:
-            metadata = await runpod_metadata(db, pod_choices) if where == "runpod" else None
+            metadata = await run_metadata(db, **pod_choices) if where == "runpod" else None
             return await start_run(db, dataset=dataset, model=model, config=config, sets=sets, name=name, prompt=prompt,
                                    metadata=metadata)
 

@@ -80,3 +80,15 @@ async def runtime_settings(db) -> dict[str, Any]:
         except (TypeError, ValueError):
             out[key] = default
     return out
+
+
+async def run_metadata(db, **choices: Any) -> dict:
+    """A RunPod run's ``metadata``: the executor and its pod choices (``resolve``), the key
+    checked with RunPod first, so a run that cannot start is one line now, not a failed run later."""
+    import asyncio
+
+    from ffui.runpod.api import account
+
+    resolved = await resolve(db, **choices)
+    await asyncio.to_thread((await account(db)).pods)  # (off the UI's event loop: the SDK blocks)
+    return {"executor": "runpod", "runpod": resolved}
