@@ -351,6 +351,53 @@ def test_ffui_train_on_runpod_trains_the_tiny_model_and_brings_the_adapter_home(
           240, "the run to end")
     shown = ffui("runs", "show", run_id).stdout
     assert "completed" in shown, shown + ffui("runs", "logs", run_id).stdout[-3000:]
+    assert "on RunPod: pod " in shown and "on NVIDIA A40, $0.39/hr" in shown and ": terminated" in shown
     adapters = list(job_home.glob("training_outputs/*/adapter/adapter_config.json"))
     assert adapters, "the adapter is home"
     assert "no ffui pods" in ffui("pods", "list").stdout
+
+
+# ---- the Train form -----------------------------------------------------------------------
+
+
+async def test_the_train_form_starts_a_run_on_runpod_on_the_gpu_picked(pod_db, fake, job_home, tiny_model):
+    from textual.widgets import Select
+
+    from test_tui_train import make_home, open_form
+    from tui_support import app_for, settle, wait_for
+
+    await make_home(job_home, model=tiny_model)
+    app = app_for(job_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        assert not form.query_one("#tr-pod-gpu").display  # this machine: no GPU type to pick
+        form.query_one("#tr-model").value = str(tiny_model)
+        form.query_one("#tr-dataset", Select).value = next(d["id"] for d in form.datasets if d["name"] == "qa")
+        form.query_one("#hp-max_steps").value = "2"
+        form.query_one("#tr-where", Select).value = "runpod"
+        pick = form.query_one("#tr-pod-gpu", Select)
+        await wait_for(pilot, lambda: len(pick._options) > 1, 60, "RunPod's GPU types in the picker")
+        assert pick.display and any("NVIDIA L40S" in str(label) and "$0.79/hr" in str(label) for label, _ in pick._options)
+        pick.value = "NVIDIA L40S"
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: fake.pods, 60, "a pod for the run")
+    runs = await fdb.list_training_runs(pod_db)
+    assert len(runs) == 1 and runs[0]["metadata"]["executor"] == "runpod"
+    assert runs[0]["metadata"]["runpod"]["gpus"] == ["NVIDIA L40S"]
+    assert next(iter(fake.pods.values())).gpu == "NVIDIA L40S"
+    await cancel_run(pod_db, runs[0]["id"])
+    no_pods_left(fake)
+
+
+async def test_checkpoint_now_reaches_the_pod_and_the_checkpoint_comes_home(pod_db, fake):
+    from ffui.jobs.manager import request_checkpoint
+
+    run = await pod_run(pod_db, steps=400, step_s=0.1)
+    await wait_run(pod_db, run["id"], lambda r: (r.get("current_step") or 0) >= 2, "a step", 60)
+    await request_checkpoint(pod_db, run["id"])
+    await wait_run(pod_db, run["id"], lambda r: any((Path(r["storage_path"]) / "checkpoints").glob("checkpoint-*")),
+                   "the checkpoint home", 60)
+    assert (await fdb.get_training_run(pod_db, run["id"]))["status"] == "running"  # it goes on
+    await cancel_run(pod_db, run["id"])
+    no_pods_left(fake)

@@ -36,6 +36,8 @@ def train(dataset, model, config, sets, prompt, name, wait, where, gpu, gpu_fall
                        image=image)
     if where == "local" and any(v is not None for v in pod_choices.values()):
         raise UserError("--gpu, --gpu-fallback, --gpu-count, --cloud, --max-cost and --image are for --on runpod")
+    if gpu_count and gpu_count > 1:
+        sets = (*sets, f"num_gpu={gpu_count}")  # the pod's trainer is an accelerate launch over them all
 
     async def go():
         async with connect(paths.db, paths.home) as db:
