@@ -136,7 +136,7 @@ def ffui_train_on_pod(ffui, home: Path, model: Path, *options: str) -> str:
 # ---- a run through a pod ------------------------------------------------------------------
 
 
-async def test_a_run_completes_on_a_pod_with_its_adapter_home_and_no_pod_left(pod_db, fake):
+async def test_a_run_completes_on_a_pod_with_its_adapter_home_and_no_pod_left(pod_db, fake, ffui):
     run = await pod_run(pod_db, steps=6, step_s=0.05, save_steps=3)
     done = await ended(pod_db, run["id"])
     assert done["status"] == "completed", done.get("error_message")
@@ -158,6 +158,8 @@ async def test_a_run_completes_on_a_pod_with_its_adapter_home_and_no_pod_left(po
     assert token not in (run_dir / "events.jsonl").read_text() and token not in (run_dir / "train.log").read_text()
     await export_database(pod_db, run_dir.parent / "export.json")
     assert token not in (run_dir.parent / "export.json").read_text()  # nor an export
+    shown = ffui("runs", "show", run["id"], "--json")
+    assert shown.returncode == 0 and '"pod_stage": "terminated"' in shown.stdout and token not in shown.stdout
 
 
 async def test_pods_take_no_slot_of_this_machine(pod_db, fake):

@@ -121,7 +121,7 @@ def runs_show(run_id, as_json) -> None:
 
     r = with_db(_described_run, run_id)
     if as_json:
-        r = {k: v for k, v in r.items() if not k.endswith("_json")} | {"eta_s": _eta_s(r)}
+        r = {k: v for k, v in r.items() if not k.endswith("_json") and k != "pod_agent_token"} | {"eta_s": _eta_s(r)}
         click.echo(json.dumps(r, indent=2, default=str))
         return
     click.echo(summary(r))

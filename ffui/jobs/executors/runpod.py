@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ffui.events import CHECKPOINT, DONE, ERROR, POD, WARNING
+from ffui.db import register_secret
+from ffui.events import CHECKPOINT, ERROR, POD, WARNING
 from ffui.jobs import health
 from ffui.jobs.executors.base import Executor, Launch, WorkerSpec
 from ffui.runfiles import open_run_file
@@ -122,6 +123,7 @@ class RunPodExecutor(Executor):
             raise OSError(self.account_error or "no RunPod account (the executor was not attached)")
         opts, name = self.options(run), pod_name(run["job_uuid"])
         token = secrets.token_hex(24)
+        register_secret(token)  # no log line of this supervisor may show it
         self.spec_env = dict(spec.env)
         command_file = Path(run["storage_path"]) / COMMAND_FILE  # for a replacement supervisor's upload
         command_file.write_text(json.dumps({"command": spec.command, "secrets": [k for k in spec.env if k in SECRET_ENV],
@@ -216,6 +218,7 @@ class RunPodExecutor(Executor):
         if self.abort:
             return self.end_pod(run, 1 if self.abort != "cancelled" else None)
         if self.agent is None:
+            register_secret(run["pod_agent_token"])
             self.agent = AgentClient(run["pod_url"], run["pod_agent_token"])
         if not self.ready and (not self.wait_for_runtime(run, state, now) or not self.ready):
             return not self.ended
