@@ -403,3 +403,14 @@ async def test_checkpoint_now_reaches_the_pod_and_the_checkpoint_comes_home(pod_
     assert (await fdb.get_training_run(pod_db, run["id"]))["status"] == "running"  # it goes on
     await cancel_run(pod_db, run["id"])
     no_pods_left(fake)
+
+
+async def test_cancel_while_waiting_for_a_gpu_makes_no_pod(pod_db, fake):
+    fake.capacity["NVIDIA A40"] = 0
+    await fdb.set_setting(pod_db, "runpod.capacity_backoff_s", "600")
+    run = await pod_run(pod_db)
+    events = Path(run["storage_path"], "events.jsonl")  # (the wait is before the pod exists: not yet in the row)
+    until(lambda: events.exists() and "waiting for a GPU" in events.read_text(), 60, "the wait for a GPU")
+    cancelled = await cancel_run(pod_db, run["id"])
+    assert cancelled["status"] == "cancelled"
+    assert not fake.pods and not fake.terminated

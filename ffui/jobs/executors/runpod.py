@@ -55,11 +55,16 @@ DISK_FULL_BYTES = 8 << 20
 MIRROR_CHUNKS = 8  # at most this many 1 MB answers per file per poll: a poll stays short
 
 
+class CancelledWhileWaiting(Exception):
+    pass
+
+
 class RunPodExecutor(Executor):
     name = "runpod"
 
     def __init__(self) -> None:
         self.account: RunPod | None = None
+        self.db = None
         self.account_error: str | None = None
         self.settings: dict[str, Any] = {k: v for k, (v, _) in RUNTIME_SETTINGS.items()}
         self.agent: AgentClient | None = None
@@ -82,6 +87,7 @@ class RunPodExecutor(Executor):
 
         from ffui.db import get_setting
 
+        self.db = db  # start's waits for a GPU look for a cancel in the row
         self.settings = await runtime_settings(db)
         token = await get_setting(db, "huggingface.token")
         self.secret_env = {"HF_TOKEN": token} if token else {}
@@ -118,6 +124,7 @@ class RunPodExecutor(Executor):
 
     async def start(self, run: dict, spec: WorkerSpec) -> Launch:
         if not spec.wanted:
+            self.ended = True
             return Launch("not-started", note=("INFO", f"cancelled before its {spec.noun} started"))
         if self.account is None:
             raise OSError(self.account_error or "no RunPod account (the executor was not attached)")
@@ -131,7 +138,12 @@ class RunPodExecutor(Executor):
                                 encoding="utf-8")
         self.emit(run, POD, stage="creating", message=f"creating pod {name}")
         await asyncio.to_thread(self.terminate_named, name)  # an earlier attempt's, made but never recorded
-        pod, gpu = await self.create(run, opts, name, token)
+        try:
+            pod, gpu = await self.create(run, opts, name, token)
+        except CancelledWhileWaiting:
+            self.ended = True
+            self.emit(run, POD, stage="terminated", message="cancelled while waiting for a GPU; no pod was made")
+            return Launch("not-started", note=("INFO", "cancelled while waiting for a GPU"))
         url = self.settings["runpod.proxy_url"].format(pod_id=pod["id"], port=AGENT_PORT)
         rate = float(pod.get("costPerHr") or 0)
         log_size = (Path(run["storage_path"]) / "train.log").stat().st_size \
@@ -170,15 +182,23 @@ class RunPodExecutor(Executor):
             if round_no + 1 < rounds:
                 self.emit(run, POD, stage="waiting for a GPU",
                           message=f"no GPU of {', '.join(gpus)} is free; asking again in {backoff * (round_no + 1):.0f}s")
-                await self.sleep_beating(run, backoff * (round_no + 1))
+                if not await self.sleep_beating(run, backoff * (round_no + 1)):
+                    raise CancelledWhileWaiting()
         raise OSError(f"RunPod has no free {' or '.join(gpus)} now ({rounds} tries); add types with "
                       "--gpu-fallback, try --cloud all, or resume later")
 
-    async def sleep_beating(self, run: dict, seconds: float) -> None:
+    async def sleep_beating(self, run: dict, seconds: float) -> bool:
+        """Wait, beating; False as soon as the run is cancelled meanwhile."""
+        from ffui.db import get_training_run
+
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             health.beat(run)
+            row = await get_training_run(self.db, run["id"]) if self.db is not None else None
+            if row and (row.get("metadata") or {}).get("cancel_requested"):
+                return False
             await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        return True
 
     def pod_env(self, token: str) -> dict[str, str]:
         env = {"FFUI_AGENT_TOKEN": token, "FFUI_AGENT_PORT": str(AGENT_PORT), "FFUI_POD_WORKDIR": POD_WORKDIR,
