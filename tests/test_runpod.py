@@ -366,7 +366,7 @@ async def test_the_train_form_starts_a_run_on_runpod_on_the_gpu_picked(pod_db, f
     from textual.widgets import Select
 
     from test_tui_train import make_home, open_form
-    from tui_support import app_for, settle, wait_for
+    from tui_support import app_for, screen_text, settle, wait_for
 
     await make_home(job_home, model=tiny_model)
     app = app_for(job_home)
@@ -384,6 +384,12 @@ async def test_the_train_form_starts_a_run_on_runpod_on_the_gpu_picked(pod_db, f
         await settle(pilot)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: fake.pods, 60, "a pod for the run")
+        await wait_for(pilot, lambda: "pod pulling the image" in screen_text(app) or "pod uploading" in screen_text(app)
+                       or "pod installing" in screen_text(app) or "pod training" in screen_text(app), 60,
+                       lambda: "the pod's stage on the run's screen:\n" + screen_text(app))
+        await pilot.press("1")  # the Runs list says the run is on a pod
+        await wait_for(pilot, lambda: " pod" in screen_text(app).splitlines()[2], 30,
+                       lambda: "'pod' in the Runs list:\n" + screen_text(app))
     runs = await fdb.list_training_runs(pod_db)
     assert len(runs) == 1 and runs[0]["metadata"]["executor"] == "runpod"
     assert runs[0]["metadata"]["runpod"]["gpus"] == ["NVIDIA L40S"]
