@@ -24,7 +24,8 @@ answers 502 while nothing listens, as RunPod's proxy does.
 Faults a test sets: ``capacity[gpu] = 0``; ``never_start`` (images whose pods never get a
 runtime); ``fail_after_create`` (the next create makes the pod, then answers an error);
 ``proxy_errors[pod_id] = n`` (the next n proxied requests answer 502); ``vanish(pod_id)``;
-``uptime_scale`` (billing runs that many times faster than the clock).
+``uptime_scale`` (billing runs that many times faster than the clock); ``disk`` (a folder, e.g. a
+small tmpfs, for the pods' work directories).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class FakeRunPod:
         self.requests: list[dict] = []  # every request: path (with query), Authorization, body
         self.lock = threading.RLock()
         self.root = Path(tempfile.mkdtemp(prefix="fakerunpod-"))
+        self.disk: Path | None = None  # where pods' work directories go instead (a small tmpfs: a full pod disk)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.proxy_url = self.url + "/proxy/{pod_id}/{port}"
@@ -122,8 +124,9 @@ class FakeRunPod:
         return pod
 
     def boot(self, pod: Pod) -> None:
-        pod.workdir = self.root / pod.id / "workspace"
+        pod.workdir = (self.disk or self.root) / pod.id / "workspace"
         pod.workdir.mkdir(parents=True)
+        (self.root / pod.id).mkdir(exist_ok=True)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             pod.port = s.getsockname()[1]

@@ -420,3 +420,15 @@ async def test_cancel_while_waiting_for_a_gpu_makes_no_pod(pod_db, fake):
     cancelled = await cancel_run(pod_db, run["id"])
     assert cancelled["status"] == "cancelled"
     assert not fake.pods and not fake.terminated
+
+
+async def test_a_full_pod_disk_fails_the_run_saying_so(pod_db, fake, tmp_path):
+    from conftest import mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path, "4m", "as a pod's disk, to fill") as disk:
+        fake.disk = disk
+        run = await pod_run(pod_db, steps=10**6, step_s=0.02, lines_per_s=50000)
+        done = await ended(pod_db, run["id"])
+        assert done["status"] == "failed" and "the pod's disk is full" in done["error_message"], done["error_message"]
+        assert "runpod.disk_gb" in done["error_message"]
+        no_pods_left(fake)

@@ -308,7 +308,8 @@ class RunPodExecutor(Executor):
             self.error(run, f"the run reached its cost limit of ${float(self.options(run).get('max_cost')):.2f}; "
                             "its last checkpoint is home", f"raise the limit and continue: ffui runs resume {run['id']}")
             code = 1
-        if (self.status.get("disk_free") or 1 << 30) < DISK_FULL_BYTES and code:
+        free = self.status.get("disk_free")
+        if free is not None and free < DISK_FULL_BYTES and code:  # (a full disk has 0 free: not "unknown")
             self.error(run, "the pod's disk is full", "raise the setting runpod.disk_gb, then resume the run")
         return self.end_pod(run, code)
 
