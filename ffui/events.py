@@ -26,7 +26,9 @@ STOPPED = "stopped"        # stopped on request, with the checkpoint to resume f
 CANCELLED = "cancelled"    # an older name of `stopped`, still read
 DONE = "done"
 ERROR = "error"
-TYPES = (START, STEP, EVAL, CHECKPOINT, WARNING, STOPPED, CANCELLED, DONE, ERROR)
+POD = "pod"                # the RunPod executor's own: the pod's stage, GPU and cost (ffui/jobs/executors/runpod.py)
+TYPES = (START, STEP, EVAL, CHECKPOINT, WARNING, STOPPED, CANCELLED, DONE, ERROR, POD)
+POD_FIELDS = ("id", "gpu", "cost_per_hr", "cost", "stage")  # pod event key -> training_runs column pod_<key>
 # the events that decide an outcome, under the name the outcome reads them by
 TERMINAL = {DONE: DONE, ERROR: ERROR, STOPPED: STOPPED, CANCELLED: STOPPED}
 
@@ -109,6 +111,10 @@ def apply_event(run: dict, event: dict, fields: dict[str, Any]) -> list[tuple[st
     elif kind in (STOPPED, CANCELLED):
         if event.get("checkpoint"):
             fields["checkpoint_path"] = event["checkpoint"]
+    elif kind == POD:
+        fields.update({f"pod_{key}": event[key] for key in POD_FIELDS if key in event})
+        if event.get("message"):
+            notes.append((event.get("level") or "INFO", event["message"]))
     fields["metrics"] = metrics
     return notes
 

@@ -51,9 +51,40 @@ def _http_url(value: str) -> str | None:
     return f"must be a URL like https://a.4cdn.org, got {value[:40]!r}"
 
 
+def _dollars(value: str) -> str | None:
+    try:
+        ok = float(value) > 0
+    except ValueError:
+        ok = False
+    return None if ok else f"must be a positive number of dollars, got {value[:20]!r}"
+
+
+def _pod_url(value: str) -> str | None:
+    if re.match(r"^https?://\S+$", value.strip()) and "{pod_id}" in value and "{port}" in value:
+        return None
+    return f"must be a URL naming {{pod_id}} and {{port}}, got {value[:40]!r}"
+
+
 KNOWN: dict[str, SettingKey] = {s.key: s for s in (
     SettingKey("huggingface.token", "Hugging Face token (gated or private models, data)", secret=True),
     SettingKey("runpod.api_key", "RunPod API key (training on RunPod pods)", secret=True),
+    SettingKey("runpod.gpu", "default RunPod GPU type (NVIDIA A40)"),
+    SettingKey("runpod.cloud", "default RunPod cloud: secure, community or all",
+               check=lambda v: None if v.lower() in ("secure", "community", "all") else
+               f"must be secure, community or all, got {v[:20]!r}"),
+    SettingKey("runpod.max_cost", "default --max-cost of a RunPod run, in dollars", check=_dollars),
+    SettingKey("runpod.image", "the pods' container image (a RunPod PyTorch one)"),
+    SettingKey("runpod.proxy_url", "URL of a pod's port ({pod_id}, {port})", check=_pod_url),
+    SettingKey("runpod.start_deadline_s", "seconds a pod's image may take to start (1200)", check=_seconds),
+    SettingKey("runpod.unreachable_s", "seconds an unanswering pod agent fails a run (300)", check=_seconds),
+    SettingKey("runpod.capacity_backoff_s", "seconds between rounds of GPU types (20)", check=_seconds),
+    SettingKey("runpod.capacity_rounds", "rounds through the GPU list before failing (3)",
+               check=_whole_number(1)),
+    SettingKey("runpod.cost_poll_s", "seconds between asks of a pod's cost (15)", check=_seconds),
+    SettingKey("runpod.agent_silence_s", "a pod ends itself after its supervisor is silent (3600)",
+               check=_seconds),
+    SettingKey("runpod.max_hours", "a pod ends itself after this many hours (72)", check=_seconds),
+    SettingKey("runpod.disk_gb", "a pod's container disk in GB (40)", check=_whole_number(5)),
     SettingKey("proxy.https", "HTTPS proxy for hub downloads and RunPod", check=_proxy_url),
     SettingKey("proxy.http", "HTTP proxy for hub downloads and RunPod", check=_proxy_url),
     SettingKey("proxy.no_proxy", "hosts reached without the proxy (a, b, ...)"),

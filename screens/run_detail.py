@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
+from ffui.jobs.describe import pod_text
 from ffui.jobs.health import stall_text
 from ffui.train.tracking import destinations
 from screens.runs import RunActions, explain_bindings, status_text
@@ -86,6 +87,8 @@ def progress_text(run: dict, queue: tuple[int, str] | None = None) -> Text:
         text.append(f"  {tps:,.0f} tok/s")
     if run_eta(run) and not stall_text(run):  # a stalled run's ETA is frozen: no ETA
         text.append(f"  ETA {run_eta(run)}")
+    if pod_text(run):
+        text.append(f"  {pod_text(run, short=True)}", style="cyan")
     return text
 
 

@@ -83,7 +83,7 @@ def row_cells(r: dict) -> tuple:
         # an ETA only means something while running; a stalled run's is frozen: say for how long instead
         Text(stalled.removeprefix("stalled for "), style="yellow") if stalled else
         f"queue {r['queue'][0]}" if r.get("queue") else run_eta(r),
-        r["backend"] or "",
+        "pod" if r.get("pod_id") else r["backend"] or "",  # a RunPod run: its stage and cost are on its screen
     )
 
 

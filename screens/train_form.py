@@ -211,6 +211,12 @@ escape leaves a field, so the number keys switch modes again."""
                 yield Label("prompt template", classes="tr-label")
                 yield Select([("none: the dataset's own format", NO_PROMPT)], value=NO_PROMPT, allow_blank=False,
                              id="tr-prompt", compact=True)
+            with Horizontal(classes="tr-row"):
+                yield Label("run on", classes="tr-label")
+                yield Select([("this machine", "local"), ("RunPod", "runpod")], value="local", allow_blank=False,
+                             id="tr-where", compact=True)
+                yield Select([], prompt="GPU type", id="tr-pod-gpu", compact=True, classes="tr-runpod")
+            yield Static("", id="tr-where-why", classes="tr-why-line")
             yield Static("", id="tr-sample")
             yield Static(Text("common settings", style="bold"), classes="tr-section")
             for f in self.fields:
@@ -413,7 +419,38 @@ escape leaves a field, so the number keys switch modes again."""
                 self.apply_preset(str(event.value))
         elif sid in ("tr-dataset", "tr-prompt"):
             self.update_sample()
+        elif sid == "tr-where":
+            self.query_one("#tr-pod-gpu").display = event.value == "runpod"
+            if event.value == "runpod":
+                self.load_pod_gpus()
+            else:
+                self.query_one("#tr-where-why", Static).update("")
         self.schedule_check()
+
+    @work(exclusive=True, group="pod-gpus", exit_on_error=False)
+    async def load_pod_gpus(self) -> None:
+        """RunPod's GPU types and their $/hr, asked off the UI thread (the SDK blocks)."""
+        import asyncio
+
+        from ffui.runpod.api import RunPodError, account
+
+        why = self.query_one("#tr-where-why", Static)
+        why.update(Text("asking RunPod for its GPU types…", style="dim"))
+        try:
+            gpus = await asyncio.to_thread((await account(self.app.db)).gpu_types)
+        except RunPodError as exc:
+            why.update(Text(str(exc), style="red"))
+            return
+        pick = self.query_one("#tr-pod-gpu", Select)
+        options = [(f"{g['id']}  {g.get('memoryInGb') or '?'} GB  "
+                    + (f"${float(g['securePrice'] or g['communityPrice']):.2f}/hr"
+                       if g.get("securePrice") or g.get("communityPrice") else "no price"), g["id"])
+                   for g in sorted(gpus, key=lambda g: (g.get("securePrice") or g.get("communityPrice") or 99))]
+        pick.set_options(options)
+        if options:
+            pick.value = options[0][1]
+        why.update(Text("the run trains in a RunPod pod; its adapter comes home (see README: Training on RunPod)",
+                        style="dim"))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.schedule_check(model_changed=event.input.id == "tr-model")
@@ -674,8 +711,16 @@ escape leaves a field, so the number keys switch modes again."""
         model, cfg, prompt = self.launch_choices()
         ds = self.query_one("#tr-dataset", Select).value
         name = self.query_one("#tr-name", Input).value.strip() or None
+        metadata = None
+        if self.query_one("#tr-where", Select).value == "runpod":
+            from ffui.runpod.options import run_metadata
+
+            gpu = self.query_one("#tr-pod-gpu", Select).value
+            self.query_one("#tr-problems", Static).update(Text("launching… (checking the RunPod key)"))
+            metadata = await run_metadata(self.app.db, gpu=None if gpu is Select.NULL else str(gpu))
         self.query_one("#tr-problems", Static).update(Text("launching… (writing the run's dataset file)"))
-        run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name, prompt=prompt)
+        run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name, prompt=prompt,
+                              metadata=metadata)
         self.launched = run
         self.copied_from = None
         self._baseline = self.snapshot()

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     ("export", "publish"),
     ("demo", "demo"),
     ("keys", "keys"),
+    ("pods", "pods"),
 )
 
 
@@ -182,10 +183,15 @@ def _reconcile(ctx: click.Context) -> None:
 
     async def go():
         async with connect(paths.db, paths.home) as db:
-            await reconcile(db)
+            return await reconcile(db)
 
     try:
-        run(go())
+        orphans = run(go()).get("orphan_pods") or []
+        if orphans and ctx.invoked_subcommand != "pods":  # `ffui pods` shows them itself
+            cost = sum(float(p.get("costPerHr") or 0) for p in orphans)
+            click.echo(f"ffui: warning: {len(orphans)} RunPod pod{'s' if len(orphans) > 1 else ''} of ffui "
+                       f"belong{'s' if len(orphans) == 1 else ''} to no running run (${cost:.2f}/hr); "
+                       "see ffui pods list, end them with: ffui pods terminate --orphans", err=True)
     except DatabaseError:
         pass  # the command opens the database itself and says what is wrong
     except Exception as exc:  # the command still runs; say why runs were not checked

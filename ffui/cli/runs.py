@@ -141,7 +141,7 @@ def runs_show(run_id, as_json) -> None:
 
     r = with_db(_described_run, run_id)
     if as_json:
-        r = {k: v for k, v in r.items() if not k.endswith("_json")} | {"eta_s": _eta_s(r)}
+        r = {k: v for k, v in r.items() if not k.endswith("_json") and k != "pod_agent_token"} | {"eta_s": _eta_s(r)}
         click.echo(json.dumps(r, indent=2, default=str))
         return
     click.echo(summary(r))
@@ -152,6 +152,10 @@ def runs_show(run_id, as_json) -> None:
                    f"since (stop it: ffui runs cancel {r['id']}; setting jobs.stall_action=fail ends such runs)")
     if r.get("queue"):
         click.echo(f"  {r['queue'][1]}")
+    from ffui.jobs.describe import pod_text
+
+    if pod_text(r):
+        click.echo(f"  on RunPod: {pod_text(r)}")
     for key in ("base_model", "backend", "dataset", "storage_path", "checkpoint_path", "created_at", "started_at", "completed_at"):
         if r.get(key):
             click.echo(f"  {key}: {r[key]}")

@@ -106,6 +106,8 @@ def export_to_json(db_path: str | Path, output_path: str | Path, *, include_secr
                     rec = dict(zip(cols, row))
                     if name == "settings" and not include_secrets and is_secret_key(str(rec.get("key"))):
                         continue
+                    if name == "training_runs" and not include_secrets and rec.get("pod_agent_token"):
+                        rec["pod_agent_token"] = None  # a RunPod run's agent token is a secret too
                     out.write(("," if n else "") + "\n" + json.dumps(rec, ensure_ascii=False))
                     n += 1
                 out.write("\n]}")

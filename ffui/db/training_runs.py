@@ -185,7 +185,7 @@ def _json_field(column: str, path: str) -> str:
 
 
 #: a run as a list shows it: its progress and trend, not its config or its 500 log lines
-SUMMARY_COLUMNS = ("id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at, "
+SUMMARY_COLUMNS = ("id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at, pod_id, "
                    f"{_json_field('metadata_json', '$.stalled.since')} AS stalled_since")
 
 

@@ -42,3 +42,22 @@ async def queue_places(db: Database) -> dict[int, tuple[int, str]]:
         why = f"{running} run{' uses' if running == 1 else 's use'} {slots} ({rule})"
     return {run_id: (place, f"waiting: {ordinal(place)} in the queue; {why}")
             for place, run_id in enumerate(pending, start=1)}
+
+
+def pod_text(run: dict, short: bool = False) -> str:
+    """A RunPod run's pod in words: 'pod abc on NVIDIA A40, $0.39/hr, $0.12 so far: training'
+    (``short``: 'pod training, $0.12', for a line that has more to say)."""
+    if not run.get("pod_id") and not run.get("pod_stage"):
+        return ""
+    if short:
+        cost = f", ${float(run['pod_cost']):.2f}" if run.get("pod_cost") is not None else ""
+        return f"pod {run.get('pod_stage') or 'creating'}{cost}"
+    words = f"pod {run.get('pod_id') or '(being made)'}"
+    if run.get("pod_gpu"):
+        words += f" on {run['pod_gpu']}"
+    if run.get("pod_cost_per_hr") is not None:
+        words += f", ${float(run['pod_cost_per_hr']):.2f}/hr"
+    if run.get("pod_cost") is not None:
+        words += f", ${float(run['pod_cost']):.2f} so far" if run.get("pod_stage") != "terminated" \
+            else f", cost ${float(run['pod_cost']):.2f}"
+    return words + (f": {run['pod_stage']}" if run.get("pod_stage") else "")

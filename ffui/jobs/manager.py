@@ -186,8 +186,10 @@ async def create_run(
     name: str | None = None,
     prompt: str | None = None,
     hp: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> dict:
-    """Make a pending run: its row (hp_json = the full resolved config) and its directory."""
+    """Make a pending run: its row (hp_json = the full resolved config) and its directory.
+    ``metadata``: where it runs (``executor``, and its choices: ``runpod``), set before it can start."""
     from ffui.data import store
 
     resolved, model_id, prompt_row = await resolve_training_config(db, model=model, config=config, sets=sets,
@@ -201,6 +203,7 @@ async def create_run(
     run = await create_training_run(
         db, run_name, base_model=base_model, dataset_source="database", dataset_id=str(session["id"]), hp=resolved,
         base_model_id=model_id, prompt_id=prompt_row["id"] if prompt_row else None, num_gpu=resolved.get("num_gpu"),
+        **({"metadata": metadata} if metadata else {}),
     )
     run_dir = Path(run["storage_path"])
     try:

@@ -22,6 +22,8 @@ from ffui.jobs.settings import supervisor_stale_s
 
 SUPERVISOR_MODULE = "ffui.jobs.supervisor"
 JUST_SCHEDULED_S = 60  # a run scheduled this recently with no supervisor yet: its supervisor may be starting
+# Runs on RunPod pods take no slot of this machine: the limit counts (and holds back) local runs only.
+ON_POD = "json_extract(metadata_json, '$.executor') = 'runpod'"
 
 
 async def concurrency_limit(db: Database) -> int:
@@ -59,15 +61,16 @@ def spawn_supervisor(db: Database, run_id: int) -> int:
 
 
 async def schedule(db: Database) -> list[int]:
-    """Start pending runs, oldest first, while fewer than the limit are running."""
+    """Start pending runs, oldest first, while fewer than the limit are running (runs on RunPod
+    pods start at once: they use no slot here)."""
     limit = await concurrency_limit(db)
     started: list[int] = []
     async with db.transaction():
-        running = await db.scalar("SELECT COUNT(*) FROM training_runs WHERE status = 'running'")
-        free = limit - running
-        if free <= 0:
-            return []
-        rows = await db.fetchall("SELECT id FROM training_runs WHERE status = 'pending' ORDER BY id LIMIT ?", (free,))
+        running = await db.scalar(f"SELECT COUNT(*) FROM training_runs WHERE status = 'running' AND NOT COALESCE({ON_POD}, 0)")
+        free = max(0, limit - running)
+        rows = await db.fetchall(f"SELECT id FROM training_runs WHERE status = 'pending' AND COALESCE({ON_POD}, 0) "
+                                 "UNION ALL SELECT * FROM (SELECT id FROM training_runs WHERE status = 'pending' "
+                                 f"AND NOT COALESCE({ON_POD}, 0) ORDER BY id LIMIT ?) ORDER BY id", (free,))
         for r in rows:
             cur = await db.execute(
                 "UPDATE training_runs SET status = 'running', started_at = COALESCE(started_at, datetime('now')), "
@@ -135,9 +138,12 @@ async def reconcile(db: Database) -> dict[str, list[int]]:
     The new supervisor catches up from the stored offsets, follows the trainer if it still
     runs, and otherwise records the outcome. Safe to run from several processes at once.
     """
+    from ffui.runpod.orphans import reconcile_orphans
+
     restarted: list[int] = []
     stale_s = await supervisor_stale_s(db)
     for run in await list_training_runs(db, status="running"):
         if await needs_supervisor(db, run, stale_s) and await replace_supervisor(db, run):
             restarted.append(run["id"])
-    return {"restarted": restarted, "started": await schedule(db)}
+    started = await schedule(db)
+    return {"restarted": restarted, "started": started, "orphan_pods": await reconcile_orphans(db)}

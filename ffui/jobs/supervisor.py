@@ -81,6 +81,7 @@ class RunSupervisor:
         run = await self.kind.get(self.db, self.run_id)
         if self.executor is None:
             self.executor = executor_for(run)
+            await self.executor.attach(self.db)
         return run
 
     # -- the worker -----------------------------------------------------------------------

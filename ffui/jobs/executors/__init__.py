@@ -10,9 +10,11 @@ from __future__ import annotations
 from ffui.jobs.errors import UnknownJob
 from ffui.jobs.executors.base import Executor, Launch, WorkerSpec
 from ffui.jobs.executors.local import LocalExecutor
+from ffui.jobs.executors.runpod import RunPodExecutor
 
 EXECUTORS: dict[str, type[Executor]] = {
     "local": LocalExecutor,
+    "runpod": RunPodExecutor,
 }
 DEFAULT = "local"
 
@@ -25,4 +27,4 @@ def executor_for(run: dict | None = None) -> Executor:
     return EXECUTORS[name]()
 
 
-__all__ = ["EXECUTORS", "Executor", "Launch", "LocalExecutor", "WorkerSpec", "executor_for"]
+__all__ = ["EXECUTORS", "Executor", "Launch", "LocalExecutor", "RunPodExecutor", "WorkerSpec", "executor_for"]

@@ -47,6 +47,10 @@ class Executor(ABC):
 
     name = "?"
 
+    async def attach(self, db) -> None:
+        """Read what this executor needs from the database (a supervisor's executor, before
+        ``start``; e.g. an API key). Nothing by default; the manager's calls come without it."""
+
     @abstractmethod
     def capacity(self) -> tuple[int, str]:
         """How many workers may run at once, and why, in words (a queued run says why it waits)."""
