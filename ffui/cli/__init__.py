@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     ("runs", "runs"),
     ("demo", "demo"),
     ("keys", "keys"),
+    ("doctor", "doctor"),
 )
 
 

@@ -125,6 +125,9 @@ def _training_args(cfg: TrainConfig, output_dir: str, backend: str, precision: s
         "report_to": "none",
         "disable_tqdm": True,  # line-oriented logs: the step events replace the progress bar
         "dataloader_num_workers": 0,
+        # several ranks: every trained weight (LoRA or full) is used each step, so DDP need not
+        # walk the graph for unused ones (a cost per step, and a warning in train.log)
+        "ddp_find_unused_parameters": False,
     }
     return args
 
