@@ -36,9 +36,10 @@ def test_doctor_with_the_hub_up_checks_the_stored_token_and_every_library(ffui, 
     with FakeHub() as hub:
         r = ffui("settings", "set", "huggingface.token", home=home, input=hub.token + "\n")
         assert r.returncode == 0, r.stderr
-        r = ffui("doctor", home=home, env={"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "", "RUNPOD_API_KEY": ""})
+        url = hub.url
+        r = ffui("doctor", home=home, env={"HF_ENDPOINT": url, "HF_HUB_OFFLINE": "", "RUNPOD_API_KEY": ""})
     assert r.returncode == 0, r.stderr
-    assert row(r.stdout, "hub") == f"ok hub {hub.url} reachable"
+    assert row(r.stdout, "hub") == f"ok hub {url} reachable"
     assert row(r.stdout, "hub token") == "ok hub token valid (user fakeuser)"
     assert hub.token not in r.stdout + r.stderr  # a secret is never printed
     assert re.fullmatch(r"ok torch \S+, imports", row(r.stdout, "torch"))
@@ -76,3 +77,19 @@ def test_smoke_trains_on_the_cpu_and_says_why_the_cuda_rows_cannot_run(ffui, hom
     for backend in ("peft on CUDA", "4-bit QLoRA", "unsloth", "several GPUs (DDP)"):
         line = next(line for line in table.splitlines() if line.strip().startswith(backend))
         assert re.search(r"unavailable\s+-\s+-\s+no CUDA: this torch \(\S+\) is a CPU-only build", line), line
+
+
+def test_an_import_that_crashes_the_interpreter_costs_only_its_own_line(tmp_path, monkeypatch):
+    """A CUDA library that segfaults on import takes down the probe child, not the doctor; the
+    packages after it are still probed, in a new child."""
+    from ffui.jobs import doctor
+
+    (tmp_path / "crashes_on_import.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    (tmp_path / "hangs_on_import.py").write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    found = doctor.probe(("json", "crashes_on_import", "csv", "not_a_module_anywhere"), timeout=60)
+    assert found.imports("json") and found.imports("csv")
+    assert found.why_not("crashes_on_import") == "its import crashed the interpreter (SIGSEGV)"
+    assert found.why_not("not_a_module_anywhere") == "not installed"
+    hung = doctor.probe(("hangs_on_import", "csv"), timeout=10)
+    assert hung.why_not("hangs_on_import").startswith("its import hung") and hung.imports("csv")

@@ -74,6 +74,17 @@ def test_one_process_is_the_plain_trainer():
     assert build_trainer_command("/runs/r1", 0, python="py", num_processes=1) == ["py", "-m", "ffui.train", "/runs/r1"]
 
 
+def test_a_run_on_every_visible_gpu_launches_one_rank_per_gpu(monkeypatch):
+    from ffui.jobs.kinds.training import TrainingKind
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    cmd = TrainingKind().command({"storage_path": "/runs/r1", "num_gpu": -1, "hp": {"num_gpu": -1}})
+    assert cmd[cmd.index("--num_processes") + 1] == "3" and "--multi_gpu" in cmd
+    cpu = TrainingKind().command({"storage_path": "/runs/r1", "num_gpu": 0,
+                                  "hp": {"num_gpu": 0, "num_processes": 2, "distributed": "ddp"}})
+    assert cpu[cpu.index("--num_processes") + 1] == "2"
+
+
 @pytest.mark.parametrize("config, fragment", [
     ({"num_gpu": 2, "num_processes": 3}, "num_processes must be 0 or num_gpu (2)"),
     ({"num_gpu": 0, "distributed": "fsdp"}, "distributed=fsdp needs CUDA GPUs"),

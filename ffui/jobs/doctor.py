@@ -73,7 +73,9 @@ def probe(modules: tuple[str, ...] = PACKAGES, timeout: float = PROBE_TIMEOUT_S)
         found.modules.setdefault(module, {"module": module, "version": None, "ok": False,
                                           "error": "not probed (the probe process failed)"})
     if not found.cuda and "torch" in modules:
-        found.cuda = {"available": False, "reason": f"torch: {found.why_not('torch')}", "devices": []}
+        reason = (f"torch: {found.why_not('torch')}" if not found.imports("torch")
+                  else "asking torch about CUDA ended the probe process (a broken driver or CUDA install?)")
+        found.cuda = {"available": False, "reason": reason, "devices": []}
     return found
 
 
