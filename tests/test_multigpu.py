@@ -236,3 +236,20 @@ async def test_two_cpu_processes_train_one_run_checkpoint_cancel_and_resume(job_
     assert [a["location"] for a in adapters] == [run["adapter_path"]]
     assert Path(run["adapter_path"], "adapter_model.safetensors").exists()
     assert not rank_pids(run_dir)
+
+
+def test_a_rank_failing_ends_the_launch_with_its_own_status_and_one_line(tmp_path):
+    """Both ranks refuse a missing base model (exit 2, a user error): the launch exits 2 too, not
+    torch's 1 with a traceback, so the run fails with the trainer's own words and hint."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"base_model": str(tmp_path / "no-such-model"), "num_gpu": 0,
+                                                     "num_processes": 2, "max_steps": 2}))
+    (run_dir / "dataset.jsonl").write_text(json.dumps({"input": "a", "output": "b"}) + "\n")
+    proc = subprocess.run(build_trainer_command(run_dir, 0, num_processes=2), cwd=run_dir, capture_output=True,
+                          text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 2, log
+    assert "launcher: rank 0 ended with exit status 2" in log and "Traceback" not in log
+    errors = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in errors] == ["error"] and "base model not found" in errors[0]["message"]

@@ -37,16 +37,16 @@ def build_trainer_command(run_dir: str | Path, num_gpu: int, python: str = sys.e
     """[python, -m, ffui.train, RUN_DIR] for one process; an accelerate launch for several.
 
     ``num_gpu`` is a count of GPUs (the caller resolves -1, "all visible"); ``num_processes``
-    0 means one per GPU. accelerate is run as ``python -m accelerate.commands.launch`` so the
-    ranks use the same interpreter (and virtualenv) as ffui, whether or not an ``accelerate``
-    script is on PATH.
+    0 means one per GPU. accelerate is run in-process by ``python -m ffui.train.distributed``
+    (same arguments as ``accelerate launch``), so the ranks use ffui's interpreter (and
+    virtualenv) whether or not an ``accelerate`` script is on PATH.
     """
     run_dir = str(run_dir)
     processes = process_count(num_gpu, num_processes)
     if processes <= 1:
         return [python, "-m", module, run_dir]
     command = [
-        python, "-m", "accelerate.commands.launch",
+        python, "-m", "ffui.train.distributed",  # accelerate launch, its ends worded for the run's log
         "--num_machines", "1", "--num_processes", str(processes),
         "--main_process_port", "0",  # a free port: two runs on one machine must not collide
         "--mixed_precision", "no",  # precision is the trainer's decision (TrainingArguments)
