@@ -77,6 +77,8 @@ def build_training_arguments(
             "early_stopping_patience": cfg.early_stopping_patience,
             "resume_from_checkpoint": cfg.resume_from_checkpoint,
             "num_gpu": cfg.num_gpu,
+            "num_processes": cfg.num_processes,  # how it is launched (ffui.train.launch)
+            "distributed": cfg.distributed,
         },
     }
 
