@@ -54,8 +54,11 @@ def test_doctor_with_the_hub_up_checks_the_stored_token_and_every_library(ffui, 
 
 
 def test_doctor_with_the_hub_down_or_a_bad_token_says_so_in_one_line_each(ffui, home):
-    down = ffui("doctor", home=home, env={"HF_ENDPOINT": closed_port(), "HF_TOKEN": "hf_whatever123"})
+    down = ffui("doctor", home=home, env={"HF_ENDPOINT": closed_port(), "HF_TOKEN": "hf_whatever123",
+                                          "RUNPOD_API_KEY": "rpa_secretKEY42", "RUNPOD_API_BASE_URL": closed_port()})
     assert down.returncode == 0, down.stderr
+    assert not row(down.stdout, "runpod").startswith("ok")  # set, but RunPod is not reachable here
+    assert "rpa_secretKEY42" not in down.stdout + down.stderr
     assert "is unreachable: only local and already downloaded models can be trained" in row(down.stdout, "hub")
     assert row(down.stdout, "hub token") == "-- hub token not checked (no hub)"
     with FakeHub() as hub:

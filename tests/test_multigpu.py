@@ -159,6 +159,18 @@ def test_a_rank_dies_with_its_killed_launcher():
         procs.signal_pid(rank, 9)
 
 
+def test_a_launch_by_hand_on_a_run_whose_worker_runs_does_nothing(tmp_path):
+    first = holder(tmp_path)
+    assert said(first) == "held"
+    rank0 = holder(tmp_path, {"RANK": "0", "LOCAL_RANK": "0"})
+    assert said(rank0) == "none"
+    assert worker_lock.read_owner(tmp_path)["pid"] == first.pid  # still the running worker's
+    done(first, rank0)
+    alone = holder(tmp_path, {"RANK": "0", "LOCAL_RANK": "0"})  # no worker now: rank 0 takes the lock
+    assert said(alone) == "held" and worker_lock.held(tmp_path)
+    done(alone)
+
+
 def test_a_descriptor_number_that_is_not_the_runs_lock_is_not_trusted(tmp_path):
     """FFUI_WORKER_LOCK_FD comes from the environment: a rank whose launcher closed the descriptor
     (or reused its number for another file) must take the lock itself, not trust the number."""

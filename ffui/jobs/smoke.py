@@ -121,8 +121,11 @@ def _train(tmp: Path, backend: Backend, model: Path) -> SmokeRow:
                                                    for _ in range(4) for q, a in FACTS))
     command = build_trainer_command(run_dir, config["num_gpu"], num_processes=backend.processes
                                     if backend.processes > 1 else 0)
+    env = _env()
+    if backend.processes == 1 and config["num_gpu"] == 1:  # one GPU's numbers, not DataParallel over all
+        env["CUDA_VISIBLE_DEVICES"] = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]
     with open(run_dir / "train.log", "wb") as log:
-        proc = subprocess.Popen(command, cwd=run_dir, stdout=log, stderr=subprocess.STDOUT, env=_env(),
+        proc = subprocess.Popen(command, cwd=run_dir, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             proc.wait(RUN_TIMEOUT_S)

@@ -82,9 +82,10 @@ def hold(run_dir: str | Path) -> int | None:
 
     Returns a descriptor to keep open until exit, or None when another worker already
     runs in ``run_dir`` (the caller then leaves without touching anything). Under a
-    multi-GPU launcher the launcher holds the lock (it got the supervisor's descriptor) and is
-    the one to follow: rank 0 writes the launcher's identity, the other ranks write nothing
-    (-1). The launcher starts each rank in a session of its own, so "the worker's process
+    multi-GPU launcher the launcher holds the lock (it got the supervisor's descriptor; the
+    supervisor emptied the file) and is the one to follow: rank 0 writes the launcher's
+    identity, the other ranks write nothing (-1). Launched by hand, rank 0 takes the lock
+    itself, and leaves (None) when another worker's name is in the held file. The launcher starts each rank in a session of its own, so "the worker's process
     group" is the launcher's, not the rank's (ffui.train.distributed ties the ranks to it).
     """
     from ffui.train import distributed
@@ -93,7 +94,13 @@ def hold(run_dir: str | Path) -> int | None:
         os.environ.pop(FD_ENV, None)  # the number was the launcher's; it did not come down to the ranks
         if not distributed.is_main_rank():
             return -1
-        fd, leader = _open(run_dir), os.getppid()
+        leader = os.getppid()
+        fd = try_lock(run_dir)  # free: launched by hand, not by a supervisor; rank 0 holds it
+        if fd is None:
+            owner = read_owner(run_dir).get("pid")
+            if owner and owner != leader:  # held by another run's worker, not our launcher
+                return None
+            fd = _open(run_dir)
     else:
         fd = _inherited_fd(run_dir)
         if fd is not None:
