@@ -56,14 +56,25 @@ def _secrets(paths) -> tuple[str | None, str | None]:
 def _section(title: str, checks) -> None:
     click.echo(f"\n{title}")
     for c in checks:
-        click.echo(f"  {MARKS[c.ok]:<3} {c.name:<13} {c.detail}")
+        _echo(f"  {MARKS[c.ok]:<3} {c.name:<13} {c.detail}", indent=20)
+
+
+def _echo(line: str, indent: int) -> None:
+    """At a terminal, a long line wraps under its last column; piped, it stays one line for grep."""
+    import shutil
+    import sys
+    import textwrap
+
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 0
+    if width > indent + 20:
+        line = textwrap.fill(line, width - 1, subsequent_indent=" " * indent, break_on_hyphens=False)
+    click.echo(line)
 
 
 def _smoke(found) -> int:
     from ffui.jobs.smoke import smoke
 
-    click.echo("\nsmoke test: the tiny model, a few steps per backend (memory: GPU peak allocated, or the "
-               "largest resident size on the CPU)")
+    click.echo("\nsmoke test: the tiny model, trained a few steps with each backend")
     click.echo(f"  {'backend':<20} {'result':<11} {'tokens/s':>9} {'peak mem':>9}  reason")
 
     def show(row) -> None:
@@ -71,7 +82,8 @@ def _smoke(found) -> int:
         mem = f"{row.peak_mem_mb:.0f} MB" if row.peak_mem_mb is not None else "-"
         result = "ran" if row.ran else row.reason.split(":", 1)[0]
         reason = row.reason.split(": ", 1)[1] if ": " in row.reason else ""
-        click.echo(f"  {row.backend:<20} {result:<11} {rate:>9} {mem:>9}  {reason}")
+        _echo(f"  {row.backend:<20} {result:<11} {rate:>9} {mem:>9}  {reason}", indent=56)
 
     rows = smoke(found, show)
+    click.echo("  (peak mem: the GPU's peak allocation; CPU: the largest resident size seen)")
     return 0 if any(r.ran for r in rows) else 1
