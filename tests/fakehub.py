@@ -16,6 +16,7 @@ huggingface_hub, datasets and transformers talk to it unchanged when ``HF_ENDPOI
   like they do for the real CDN) with ``X-Linked-Size`` / ``X-Linked-Etag`` (sha256).
   ``Range: bytes=a-b | a- | -n`` gives 206 (or 416), on the hub and on the CDN.
 * ``GET /api/agent-harnesses`` (huggingface_hub's agent detection, asked once a day).
+* ``GET /api/whoami-v2``: the token's user (``fakeuser``); 401 without a valid token.
 
 Uploads, as ``create_repo`` and ``upload_folder`` send them with ``HF_HUB_DISABLE_XET=1`` (the
 Xet protocol is not spoken here; without hf_xet the client speaks the same legacy LFS protocol):
@@ -279,6 +280,10 @@ class _Handler(BaseHTTPRequestHandler):
         if s[-4:] == ["info", "lfs", "objects", "batch"] and self.command == "POST":
             kind, repo = ("dataset", s[1:-4]) if s[:1] == ["datasets"] else ("model", s[:-4])
             return self._lfs_batch(kind, "/".join(repo).removesuffix(".git"))
+        if s[:2] == ["api", "whoami-v2"] and self.command == "GET":  # who a token belongs to (ffui doctor)
+            if not self.authed:
+                return self._error(401, None, "Invalid credentials in Authorization header")
+            return self._json({"type": "user", "name": "fakeuser", "auth": {"type": "access_token"}})
         if s[:1] == ["api"] and len(s) >= 4 and s[1] in ("models", "datasets"):
             return self._api(s[1][:-1], "/".join(s[2:4]), s[4:])
         kind, rest = ("dataset", s[1:]) if s[:1] == ["datasets"] else ("model", s)

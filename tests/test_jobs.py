@@ -184,7 +184,7 @@ def test_accelerate_command_for_several_gpus():
     from ffui.train.launch import build_trainer_command
 
     cmd = build_trainer_command("/runs/r1", 4, python="/venv/bin/python")
-    assert cmd[:3] == ["/venv/bin/python", "-m", "accelerate.commands.launch"]
+    assert cmd[:3] == ["/venv/bin/python", "-m", "ffui.train.distributed"]  # accelerate launch, in-process
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[-3:] == ["-m", "ffui.train", "/runs/r1"]
     assert build_trainer_command("/runs/r1", 1, python="p") == ["p", "-m", "ffui.train", "/runs/r1"]

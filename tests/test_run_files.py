@@ -108,7 +108,7 @@ async def test_the_trainer_gets_the_hub_token_only_for_a_hub_model(db, tmp_path,
     from ffui.jobs.supervisor import RunSupervisor
     from ffui.train import launch
 
-    monkeypatch.setattr(launch, "build_trainer_command", lambda run_dir, num_gpu, module=None: [
+    monkeypatch.setattr(launch, "build_trainer_command", lambda run_dir, num_gpu, module=None, **launch_options: [
         sys.executable, "-c", "import os; print('HF_TOKEN' in os.environ)"])
     monkeypatch.setenv("HF_TOKEN", "hf_fromTheShell123")
     await fdb.set_setting(db, "huggingface.token", "hf_storedToken123")

@@ -64,7 +64,7 @@ NON_DEFAULT = {
     "gradient_accumulation_steps": 5, "max_seq_len": 333, "seed": 7, "packing": True, "group_by_length": False,
     "completion_only_loss": False, "drop_media": True, "keep_empty_replies": True, "eval_split": 0.25, "eval_steps": 11, "save_steps": 22, "logging_steps": 3,
     "save_total_limit": 9, "early_stopping_patience": 4, "precision": "bf16", "gradient_checkpointing": True,
-    "num_gpu": 0, "stop_on_nan": False, "resume_from_checkpoint": "/runs/a/checkpoints/checkpoint-5",
+    "num_gpu": 0, "num_processes": 3, "distributed": "ddp", "stop_on_nan": False, "resume_from_checkpoint": "/runs/a/checkpoints/checkpoint-5",
     "prompt_template": {"prompt_template": "Q: {input}\nA: {output}", "input_template": "Q: {input}\nA: "},
     "chat_template": "{{ messages }}",
     "report_to": "none",
@@ -111,6 +111,8 @@ WHERE = {
     "gradient_checkpointing": lambda p, ta, lc, lp: ta.activation_checkpointing is True
     and p["model"]["gradient_checkpointing"] is True,
     "num_gpu": lambda p, ta, lc, lp: ta.use_cpu is True and p["run"]["num_gpu"] == 0,
+    "num_processes": lambda p, ta, lc, lp: p["run"]["num_processes"] == 3,
+    "distributed": None,  # fsdp/deepspeed need GPUs (num_gpu 0 here): the launch tests in test_multigpu.py
     "stop_on_nan": lambda p, ta, lc, lp: p["run"]["stop_on_nan"] is False,
     "resume_from_checkpoint": lambda p, ta, lc, lp: p["run"]["resume_from_checkpoint"]
     == "/runs/a/checkpoints/checkpoint-5" == ta.resume_from_checkpoint,
@@ -145,7 +147,7 @@ def test_every_config_field_reaches_the_trainer(tmp_path):
     assert set(NON_DEFAULT) == fields, "add the new field to NON_DEFAULT and WHERE"
     assert set(WHERE) == fields
     defaults = TrainConfig()
-    for name in fields - {"warmup_ratio"}:
+    for name in fields - {"warmup_ratio", "distributed"}:
         assert NON_DEFAULT[name] != getattr(defaults, name), f"{name} is not set to a non-default value"
     cfg = TrainConfig.from_dict(NON_DEFAULT)
     plan = build_training_arguments(cfg, output_dir=tmp_path, backend="peft", has_eval=True)
@@ -187,7 +189,7 @@ def test_single_device_command_runs_the_trainer_module(num_gpu):
 
 def test_several_gpus_launch_through_accelerate():
     cmd = build_trainer_command("/runs/r1", 4, python="/venv/bin/python")
-    assert cmd[:3] == ["/venv/bin/python", "-m", "accelerate.commands.launch"]
+    assert cmd[:3] == ["/venv/bin/python", "-m", "ffui.train.distributed"]  # accelerate launch, in-process
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert "--multi_gpu" in cmd
     assert cmd[-3:] == ["-m", "ffui.train", "/runs/r1"]

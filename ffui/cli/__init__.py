@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     ("demo", "demo"),
     ("keys", "keys"),
     ("pods", "pods"),
+    ("doctor", "doctor"),
 )
 
 

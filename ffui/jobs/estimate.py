@@ -266,7 +266,7 @@ def compare_with_gpus(est: Estimate, gpus: list[dict], num_gpu: int = 1) -> tupl
     """
     if not gpus or num_gpu == 0:
         return "cpu", "no GPU: training runs on the CPU (slow; fine for the tiny test model)"
-    used = gpus[: max(1, num_gpu)]
+    used = gpus if num_gpu < 0 else gpus[: max(1, num_gpu)]  # -1: every visible GPU
     smallest = min(int(g.get("memory_total") or 0) for g in used)
     names = ", ".join(sorted({str(g.get("name") or "GPU") for g in used}))
     have = f"{len(used)}x {names} ({fmt_gib(smallest)} GiB each)" if len(used) > 1 else \

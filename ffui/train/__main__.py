@@ -14,8 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ffui.train", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="directory holding config.json and dataset.jsonl")
     args = p.parse_args(argv)
-    from ffui.train import worker_lock
+    from ffui.train import distributed, worker_lock
 
+    distributed.die_with_launcher()  # a rank of several must not outlive a killed launcher
     # First thing, before any heavy import: one trainer per run directory, for its whole life.
     if Path(args.run_dir).is_dir() and worker_lock.hold(args.run_dir) is None:
         print(f"error: another trainer already runs in {args.run_dir}; this one did nothing", flush=True)

@@ -28,7 +28,7 @@ def detect_cuda() -> tuple[bool, bool]:
 
 def resolve_backend(cfg: TrainConfig, cuda: bool, warn) -> tuple[str, str]:
     """(backend, effective method). Forced choices that cannot work raise UserError."""
-    cuda = cuda and cfg.num_gpu > 0
+    cuda = cuda and cfg.num_gpu != 0  # -1: all visible GPUs
     if cfg.backend == "unsloth":
         if not cuda:
             raise UserError("backend=unsloth needs a CUDA GPU and none is available",

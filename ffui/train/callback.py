@@ -46,8 +46,8 @@ class EventCallback(TrainerCallback):
         self._rates.append((0.0, state.num_input_tokens_seen or 0))
         self.events.emit("start", total_steps=state.max_steps, resumed_from_step=state.global_step or None,
                          **self.start_fields)
-        print(f"start: {state.max_steps} steps, backend {self.start_fields['backend']} "
-              f"on {self.start_fields['device']}", flush=True)
+        self.events.say(f"start: {state.max_steps} steps, backend {self.start_fields['backend']} "
+                        f"on {self.start_fields['device']}")
 
     def on_step_begin(self, args, state, control, **kw):
         self._step_t0 = time.perf_counter()
@@ -67,7 +67,7 @@ class EventCallback(TrainerCallback):
             self.stopping = True
             control.should_save = True
             control.should_training_stop = True
-            print(f"stop requested: saving a checkpoint at step {state.global_step}", flush=True)
+            self.events.say(f"stop requested: saving a checkpoint at step {state.global_step}")
         elif self.ctl.checkpoint_requested:
             control.should_save = True
         return control
@@ -83,12 +83,12 @@ class EventCallback(TrainerCallback):
         self.losses.append(loss)
         event = self._step_event(args, state, logs)
         self.events.emit("step", **event)
-        print(_step_line(event), flush=True)
+        self.events.say(_step_line(event))
         return control
 
     def _non_finite(self, state, control, loss: float):
         self.events.warning(f"loss is {loss} at step {state.global_step}")
-        print(f"warning: loss is {loss} at step {state.global_step}", flush=True)
+        self.events.say(f"warning: loss is {loss} at step {state.global_step}")
         if self.stop_on_nan:
             self.nan_step = state.global_step
             control.should_training_stop = True
@@ -126,14 +126,14 @@ class EventCallback(TrainerCallback):
         metrics = {k: _round(v) for k, v in (metrics or {}).items()}
         self.last_eval = metrics
         self.events.emit("eval", step=state.global_step, **metrics)
-        print(f"eval step {state.global_step}: eval_loss {metrics.get('eval_loss')}", flush=True)
+        self.events.say(f"eval step {state.global_step}: eval_loss {metrics.get('eval_loss')}")
         return control
 
     def on_save(self, args, state, control, **kw):
         path = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
         self.last_checkpoint = path
         self.events.emit("checkpoint", step=state.global_step, path=path)
-        print(f"checkpoint saved: {path}", flush=True)
+        self.events.say(f"checkpoint saved: {path}")
         if self.ctl.checkpoint_requested:
             self.ctl.checkpoint_handled()
         return control

@@ -25,6 +25,7 @@ from ffui.errors import FfuiError
 Method = Literal["lora", "qlora", "full"]
 Backend = Literal["auto", "unsloth", "peft", "cpu"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
+Distributed = Literal["ddp", "fsdp", "deepspeed"]
 # transformers' SchedulerType values that need no extra kwargs (kept here so validation
 # does not have to import transformers)
 Scheduler = Literal[
@@ -89,7 +90,12 @@ class TrainConfig:
     early_stopping_patience: Union[int, None] = _f(None, "stop after N evals without eval_loss improving; null = off", min=1)
     precision: Precision = _f("auto", "auto: bf16 on GPUs that support it, else fp16 on CUDA, else fp32")
     gradient_checkpointing: bool = _f(False, "recompute activations to save memory (~20-30% slower)")
-    num_gpu: int = _f(1, "GPUs to use; 0 = CPU even if CUDA exists; >1 = launched with accelerate", min=0)
+    num_gpu: int = _f(1, "GPUs to use; 0 = CPU even if CUDA exists; -1 = all visible; >1 = launched with accelerate",
+                      min=-1)
+    num_processes: int = _f(0, "training processes; 0 = one per GPU used; >1 with num_gpu=0 = that many CPU "
+                            "processes (gloo), to try the multi-process path without GPUs", min=0)
+    distributed: Distributed = _f("ddp", "with several processes: ddp (a full copy per GPU), fsdp (weights sharded "
+                                  "across GPUs), deepspeed (ZeRO stage 2; needs the deepspeed package)")
     stop_on_nan: bool = _f(True, "stop with an error when the loss becomes NaN/inf")
     resume_from_checkpoint: Union[str, None] = _f(None, "checkpoint dir to resume from, 'last' = newest in this run")
     prompt_template: Union[dict, None] = _f(None, "{prompt_template, input_template, completion_template} str.format templates")
@@ -152,6 +158,7 @@ class TrainConfig:
             out.append("method=qlora needs a CUDA GPU (4-bit kernels); use method=lora with backend=cpu")
         if self.precision == "fp16" and self.backend == "cpu":
             out.append("precision=fp16 needs a CUDA GPU; use fp32 or bf16 with backend=cpu")
+        out += self._distributed_problems()
         if self.early_stopping_patience is not None and self.save_steps % self.eval_steps:
             out.append("with early_stopping_patience, save_steps must be a multiple of eval_steps")
         out += _prompt_template_problems(self.prompt_template)
@@ -163,6 +170,15 @@ class TrainConfig:
         """report_to as a list: [] for none."""
         targets = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
         return [t.strip().lower() for t in targets if t.strip() and t.strip().lower() != "none"]
+
+    def _distributed_problems(self) -> list[str]:
+        out = []
+        if self.num_gpu > 0 and self.num_processes not in (0, self.num_gpu):
+            out.append(f"num_processes must be 0 or num_gpu ({self.num_gpu}): one process per GPU; "
+                       "use num_processes alone only with num_gpu=0 (CPU processes)")
+        if self.distributed != "ddp" and self.num_gpu == 0:
+            out.append(f"distributed={self.distributed} needs CUDA GPUs; CPU processes (num_gpu=0) use ddp")
+        return out
 
     def is_hub_id(self) -> bool:
         """True when base_model is not an existing path and looks like 'org/name'."""

@@ -52,6 +52,12 @@ class EventWriter:
             os.write(self._fd, line.encode("utf-8"))
         return event
 
+    def say(self, line: str) -> None:
+        """A line for train.log, from the main rank only (every rank has the same to say; errors,
+        which a rank may have alone, are printed by every rank)."""
+        if self.enabled:
+            print(line, flush=True)
+
     def warning(self, message: str) -> dict:
         return self.emit(WARNING, message=message)
 

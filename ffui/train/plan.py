@@ -79,6 +79,8 @@ def build_training_arguments(
             "early_stopping_patience": cfg.early_stopping_patience,
             "resume_from_checkpoint": cfg.resume_from_checkpoint,
             "num_gpu": cfg.num_gpu,
+            "num_processes": cfg.num_processes,  # how it is launched (ffui.train.launch)
+            "distributed": cfg.distributed,
         },
     }
 
@@ -127,6 +129,9 @@ def _training_args(cfg: TrainConfig, output_dir: str, backend: str, precision: s
         "report_to": cfg.report_targets() or "none",  # set up, or dropped, by ffui.train.tracking
         "disable_tqdm": True,  # line-oriented logs: the step events replace the progress bar
         "dataloader_num_workers": 0,
+        # several ranks: every trained weight (LoRA or full) is used each step, so DDP need not
+        # walk the graph for unused ones (a cost per step, and a warning in train.log)
+        "ddp_find_unused_parameters": False,
     }
     return args
 

@@ -17,13 +17,10 @@ from pathlib import Path
 
 from ffui.train.config import ConfigError, TrainConfig
 from ffui.train.control import Control
+from ffui.train.distributed import is_main_rank
 from ffui.train.events import (EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, EventWriter, NonFiniteLoss,
                                OutOfMemory, TrainerError, UserError)
 from ffui.train.plan import build_training_arguments
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def main(run_dir: str | Path, job=None) -> int:
@@ -37,7 +34,7 @@ def main(run_dir: str | Path, job=None) -> int:
     if not (run_dir / "config.json").is_file():  # nowhere sensible to write events: say so and leave
         print(f"error: {run_dir} has no config.json (give the run directory ffui created)", flush=True)
         return EXIT_USER
-    events = EventWriter(run_dir / "events.jsonl", enabled=is_main_process())
+    events = EventWriter(run_dir / "events.jsonl", enabled=is_main_rank())
     control = Control(run_dir)
     control.install_signal_handlers()
     try:
@@ -141,7 +138,7 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
     model, tokenizer, train_rows, eval_rows, stats = _load_and_tokenize(model_name, plan, train_recs, eval_recs,
                                                                         events)
     if cfg.packing:
-        _scale_packed_batch(plan, stats, len(train_recs))
+        _scale_packed_batch(plan, stats, len(train_recs), events)
     if control.stop_requested:
         control.stop_handled()
         events.emit("stopped", step=0, checkpoint=None)
@@ -177,8 +174,8 @@ def _adopt_final_checkpoint(trainer, callback, path: str) -> None:
     trainer._load_from_checkpoint(path)
     trainer.state = TrainerState.load_from_json(str(Path(path) / "trainer_state.json"))
     callback.on_train_begin(trainer.args, trainer.state, trainer.control)
-    print(f"{Path(path).name} already holds all {trainer.state.max_steps} steps: "
-          "saving it as the result without training further", flush=True)
+    callback.events.say(f"{Path(path).name} already holds all {trainer.state.max_steps} steps: "
+                        "saving it as the result without training further")
 
 
 def _read_inputs(run_dir: Path):
@@ -238,11 +235,11 @@ def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
     if settings.packing:
         rows = data.pack_examples(rows, settings.max_seq_len)
     stats.rows = len(rows)
-    print(data.summary_line(what, len(recs), stats, settings.max_seq_len, settings.packing), flush=True)
+    events.say(data.summary_line(what, len(recs), stats, settings.max_seq_len, settings.packing))
     return rows, stats
 
 
-def _scale_packed_batch(plan: dict, stats, examples: int) -> None:
+def _scale_packed_batch(plan: dict, stats, examples: int, events: EventWriter) -> None:
     """Packed rows hold several examples: count the batch in examples, not rows, so packing
     keeps the tokens per optimizer step (and the number of steps) of unpacked training."""
     from ffui.train import data
@@ -250,7 +247,7 @@ def _scale_packed_batch(plan: dict, stats, examples: int) -> None:
     targs = plan["training_args"]
     batch = targs["per_device_train_batch_size"]
     examples = stats.examples or examples
-    print(data.packed_batch_note(examples, stats.rows, batch), flush=True)
+    events.say(data.packed_batch_note(examples, stats.rows, batch))
     targs["per_device_train_batch_size"] = data.packed_batch_size(examples, stats.rows, batch)
 
 
@@ -288,23 +285,23 @@ def _finish(run_dir, cfg, trainer, callback, events, control, started) -> int:
                             "lower learning_rate, keep max_grad_norm > 0, or use precision=bf16/fp32 instead of fp16")
     if callback.stopping and step >= trainer.state.max_steps > 0:
         control.stop_handled()  # the stop came at the last step: the run is complete, not cancelled
-        print(f"stop requested at the last step ({step}); finishing the run", flush=True)
+        events.say(f"stop requested at the last step ({step}); finishing the run")
     elif callback.stopping:
         control.stop_handled()
         events.emit("stopped", step=step, checkpoint=callback.last_checkpoint)
-        print(f"stopped at step {step}; resume from {callback.last_checkpoint}", flush=True)
+        events.say(f"stopped at step {step}; resume from {callback.last_checkpoint}")
         return EXIT_OK
     out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
     trainer.save_model(str(out_dir))  # adapter only for peft models; the processing class too
     metrics = _metrics(trainer, callback, started)
-    if is_main_process():
+    if is_main_rank():
         tmp = run_dir / "metrics.json.tmp"
         tmp.write_text(json.dumps(metrics, indent=2))
         tmp.replace(run_dir / "metrics.json")
     events.emit("done", adapter_path=str(out_dir), metrics=metrics)
     early = " (early stopping: eval_loss stopped improving)" if metrics["stopped_early"] else ""
-    print(f"done: {step}/{trainer.state.max_steps} steps{early}, loss {_fmt(metrics['first_loss'])} -> "
-          f"{_fmt(metrics['final_loss'])}, saved {out_dir}", flush=True)
+    events.say(f"done: {step}/{trainer.state.max_steps} steps{early}, loss {_fmt(metrics['first_loss'])} -> "
+               f"{_fmt(metrics['final_loss'])}, saved {out_dir}")
     return EXIT_OK
 
 

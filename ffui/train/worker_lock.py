@@ -82,23 +82,38 @@ def hold(run_dir: str | Path) -> int | None:
 
     Returns a descriptor to keep open until exit, or None when another worker already
     runs in ``run_dir`` (the caller then leaves without touching anything). Under a
-    multi-GPU launcher the launcher holds the lock; rank 0 only writes the owner.
+    multi-GPU launcher the launcher holds the lock (it got the supervisor's descriptor; the
+    supervisor emptied the file) and is the one to follow: rank 0 writes the launcher's
+    identity, the other ranks write nothing (-1). Launched by hand, rank 0 takes the lock
+    itself, and leaves (None) when another worker's name is in the held file. The launcher starts each rank in a session of its own, so "the worker's process
+    group" is the launcher's, not the rank's (ffui.train.distributed ties the ranks to it).
     """
-    fd = _inherited_fd(run_dir)
-    if fd is not None:
-        os.set_inheritable(fd, False)  # our own children (dataloader workers) need not hold it
-    elif os.environ.get("LOCAL_RANK") is not None:
-        if os.environ.get("RANK", "0") != "0":
+    from ffui.train import distributed
+
+    if distributed.under_launcher():
+        os.environ.pop(FD_ENV, None)  # the number was the launcher's; it did not come down to the ranks
+        if not distributed.is_main_rank():
             return -1
-        fd = _open(run_dir)
-    else:
-        fd = try_lock(run_dir)
+        leader = os.getppid()
+        fd = try_lock(run_dir)  # free: launched by hand, not by a supervisor; rank 0 holds it
         if fd is None:
-            return None
+            owner = read_owner(run_dir).get("pid")
+            if owner and owner != leader:  # held by another run's worker, not our launcher
+                return None
+            fd = _open(run_dir)
+    else:
+        fd = _inherited_fd(run_dir)
+        if fd is not None:
+            os.set_inheritable(fd, False)  # our own children (dataloader workers) need not hold it
+        else:
+            fd = try_lock(run_dir)
+            if fd is None:
+                return None
+        leader = os.getpgrp()  # the supervisor started us as the leader of our own group
     from ffui.procs import identity
 
     # The process group leader is what the supervisor follows and kills (the launcher, or us).
-    owner = dict(identity(os.getpgrp()), pgid=os.getpgrp())
+    owner = dict(identity(leader), pgid=os.getpgid(leader))
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(owner).encode("utf-8"), 0)
     return fd

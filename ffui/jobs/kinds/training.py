@@ -15,6 +15,7 @@ from typing import Any
 from ffui import events
 from ffui.db import Database, get_setting, get_training_run, update_training_run
 from ffui.jobs.executors.base import WorkerSpec
+from ffui.jobs.executors.local import gpu_count
 from ffui.jobs.kinds.base import JobKind
 
 
@@ -33,8 +34,12 @@ class TrainingKind(JobKind):
     def command(self, run: dict) -> list[str]:
         from ffui.train import launch  # looked up at call time: tests swap the trainer's command
 
-        num_gpu = int(run.get("num_gpu") or (run.get("hp") or {}).get("num_gpu") or 0)
-        return launch.build_trainer_command(Path(run["storage_path"]), num_gpu, module=self.module)
+        hp = run.get("hp") or {}
+        num_gpu = int(run.get("num_gpu") if run.get("num_gpu") is not None else hp.get("num_gpu") or 0)
+        if num_gpu < 0:  # "all visible": counted here, on the machine the trainer runs on
+            num_gpu = gpu_count()
+        options = {k: hp[k] for k in ("num_processes", "distributed") if hp.get(k)}
+        return launch.build_trainer_command(Path(run["storage_path"]), num_gpu, module=self.module, **options)
 
     async def worker(self, db: Database, run: dict) -> WorkerSpec:
         from ffui.train.config import is_hub_model
