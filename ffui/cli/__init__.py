@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     ("configs", "configs"),
     ("train", "train"),
     ("runs", "runs"),
+    ("scrape", "scrape"),
     ("demo", "demo"),
     ("keys", "keys"),
 )

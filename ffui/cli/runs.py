@@ -23,6 +23,10 @@ def fmt_loss(value) -> str:
 
 
 def progress_line(r: dict, width: int = 24) -> str:
+    if (r.get("metadata") or {}).get("kind") == "scrape":  # pairs, not steps; no loss
+        last = (r.get("metrics") or {}).get("last") or {}
+        return (f"{last.get('pairs', 0)} pairs from {last.get('items', 0)} items, {last.get('requests', 0)} "
+                f"requests, {last.get('waited_s', 0)} s waiting for rate limits")
     frac = float(r.get("progress") or 0)
     filled = int(frac * width)
     bar = "#" * filled + "-" * (width - filled)
@@ -80,6 +84,10 @@ def summary(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _kind(r: dict) -> str:
+    return (r.get("metadata") or {}).get("kind") or "training"
+
+
 @click.group()
 def runs() -> None:
     """Watch and control training runs."""
@@ -95,9 +103,10 @@ def runs_list(status, as_json, limit) -> None:
 
     rows = with_db(list_training_runs, status=status, limit=limit)
     if as_json:
-        keep = ("id", "name", "status", "base_model", "dataset_id", "backend", "progress", "current_step", "total_steps",
+        keep = ("id", "name", "kind", "status", "base_model", "dataset_id", "backend", "progress", "current_step", "total_steps",
                 "last_loss", "eta_s", "created_at", "started_at", "completed_at", "adapter_path", "error_message")
-        click.echo(json.dumps([{k: r.get(k) for k in keep} | {"eta_s": _eta_s(r)} for r in rows], indent=2))
+        click.echo(json.dumps([{k: r.get(k) for k in keep} | {"eta_s": _eta_s(r), "kind": _kind(r)} for r in rows],
+                              indent=2))
         return
     if not rows:
         click.echo("no runs yet (start one: ffui train --dataset NAME --model PATH)")

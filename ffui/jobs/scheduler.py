@@ -8,6 +8,7 @@ run when its own ends) use this module; neither imports the other.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,8 @@ import time
 from ffui import procs
 from ffui.db import Database, get_setting, list_training_runs, update_training_run
 from ffui.jobs import health
+from ffui.jobs.errors import UnknownJob
+from ffui.jobs.kinds import kind_for
 from ffui.jobs.executors import executor_for
 from ffui.jobs.settings import supervisor_stale_s
 
@@ -58,16 +61,30 @@ def spawn_supervisor(db: Database, run_id: int) -> int:
         return 0
 
 
+def takes_slot(row: dict) -> bool:
+    """Whether a job counts against the limit: its kind says (a scrape needs no GPU); a kind
+    this ffui does not know does, and its supervisor fails it."""
+    try:
+        meta = json.loads(row.get("metadata_json") or "{}")
+        return kind_for({"metadata": meta if isinstance(meta, dict) else {}}).takes_slot
+    except (ValueError, UnknownJob):
+        return True
+
+
 async def schedule(db: Database) -> list[int]:
-    """Start pending runs, oldest first, while fewer than the limit are running."""
+    """Start pending runs, oldest first, while fewer than the limit are running; a job whose
+    kind takes no slot starts whatever the limit."""
     limit = await concurrency_limit(db)
     started: list[int] = []
     async with db.transaction():
-        running = await db.scalar("SELECT COUNT(*) FROM training_runs WHERE status = 'running'")
-        free = limit - running
-        if free <= 0:
-            return []
-        rows = await db.fetchall("SELECT id FROM training_runs WHERE status = 'pending' ORDER BY id LIMIT ?", (free,))
+        active = await db.fetchall("SELECT id, status, metadata_json FROM training_runs "
+                                   "WHERE status IN ('running', 'pending') ORDER BY id")
+        free = limit - sum(1 for r in active if r["status"] == "running" and takes_slot(r))
+        rows = []
+        for r in active:
+            if r["status"] == "pending" and (not takes_slot(r) or free > 0):
+                free -= takes_slot(r)
+                rows.append(r)
         for r in rows:
             cur = await db.execute(
                 "UPDATE training_runs SET status = 'running', started_at = COALESCE(started_at, datetime('now')), "

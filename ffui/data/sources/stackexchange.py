@@ -42,6 +42,8 @@ IDS_PER_REQUEST = 100
 PAGE_SIZE = 100
 MIN_INTERVAL_S = 0.1  # the API's hard limit is 30 requests a second; stay far below it
 SITE_NAME = re.compile(r"^[a-z0-9.\-]{2,60}$")
+KEY_HINT = ("wait, or store a key (ffui settings set sources.stackexchange.key, then type it) "
+            "and add --key-from-settings")
 BLOCKS = {"p", "div", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "hr"}
 
 
@@ -221,12 +223,13 @@ class StackExchangeSource(RowSource):
     def from_settings(cls, site: str, settings: Mapping[str, str | None], *, use_key: bool = False,
                       **kw: Any) -> StackExchangeSource:
         """The source as the stored settings configure it (``sources.stackexchange.api_url``,
-        with ``use_key`` the secret ``sources.stackexchange.key``, ``sources.contact``, ``proxy.*``)."""
+        with ``use_key`` the secret ``sources.stackexchange.key`` (else the ``key`` given, if
+        any), ``sources.contact``, ``proxy.*``)."""
         api_url = settings.get("sources.stackexchange.api_url") or DEFAULT_API_URL
-        key = settings.get("sources.stackexchange.key") if use_key else None
+        key = settings.get("sources.stackexchange.key") if use_key else kw.pop("key", None)
         if use_key and not key:
             raise DataError("stackexchange", None, "no API key is stored",
-                            "ffui settings set sources.stackexchange.key KEY, or leave out --key-from-settings")
+                            "store one (ffui settings set sources.stackexchange.key, then type it), or leave out --key-from-settings")
         return cls(site, api_url=api_url, key=key, **client_settings(settings), **kw)
 
     @property
@@ -283,8 +286,7 @@ class StackExchangeSource(RowSource):
             when = (" (it resets at " + time.strftime("%H:%M", time.localtime(time.time() + int(wait[1])))
                     + ")") if wait else ""
             return DataError("stackexchange", None, f"the API refuses more requests from this "
-                             f"address today{when}", "wait, or store a key: ffui settings set "
-                             "sources.stackexchange.key KEY and add --key-from-settings")
+                             f"address today{when}", KEY_HINT)
         if name == "bad_parameter" and "site" in message.lower():
             return DataError("stackexchange", None, f"there is no site {self.site!r}",
                              "name it as the API does: stackoverflow, superuser, math, ...")
@@ -296,8 +298,7 @@ class StackExchangeSource(RowSource):
     def _check_quota(self) -> None:
         if self.quota_remaining == 0:
             raise DataError("stackexchange", None, "the day's request quota is used up (it resets "
-                            "at midnight UTC)", "wait, or store a key: ffui settings set "
-                            "sources.stackexchange.key KEY and add --key-from-settings")
+                            "at midnight UTC)", KEY_HINT)
 
     def _questions(self) -> Iterator[dict]:
         fetched = 0

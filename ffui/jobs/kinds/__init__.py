@@ -9,11 +9,13 @@ from __future__ import annotations
 from ffui.jobs.errors import UnknownJob
 from ffui.jobs.kinds.base import JobKind
 from ffui.jobs.kinds.fake import FakeKind
+from ffui.jobs.kinds.scrape import ScrapeKind
 from ffui.jobs.kinds.training import TrainingKind
 
 KINDS: dict[str, JobKind] = {
     "training": TrainingKind(),
     "fake": FakeKind(),
+    "scrape": ScrapeKind(),
 }
 DEFAULT = "training"
 
