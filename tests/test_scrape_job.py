@@ -139,18 +139,19 @@ async def test_a_scrape_does_not_wait_behind_training_and_its_key_stays_secret(f
             {"answer_id": 70, "body": "<p>Because.</p>", "score": 2, "is_accepted": True, "owner": "Kim"}])
         set_api(ffui, job_home, "sources.stackexchange.api_url", f"{forum.url}/2.3")
         r = ffui("scrape", "stackexchange", "--site", "stackoverflow", "--key-from-settings",
-                 "--dataset", "so", "--wait", home=job_home)
+                 "--dataset", "so", home=job_home)
+        assert r.returncode == 0, r.stderr
+        assert "started" in r.stdout  # not queued behind the training run, which still runs
+        scrape_id = [x for x in runs_json(ffui, job_home) if x["kind"] == "scrape"][0]["id"]
+        assert (await wait_run(db, scrape_id, final, "an end"))["status"] == "completed"
         assert forum.violations == []
         assert forum.requests and all(f"key={key}" in sent.query for sent in forum.requests)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "started" in r.stdout  # not queued behind the training run, which still runs
     got = await pairs(db, "so")
     assert [(p["input_text"], p["output_text"]) for p in got] == [("Why <b>?\n\nBold.", "Because.")]
     attribution = json.loads(got[0]["metadata_json"])["attribution"]
     assert attribution["author"] == "Kim" and attribution["licence"] == "CC BY-SA 4.0"
-    scrape = [x for x in runs_json(ffui, job_home) if x["kind"] == "scrape"][0]
     run_dir = Path((await db.fetchone("SELECT storage_path FROM training_runs WHERE id = ?",
-                                      (scrape["id"],)))["storage_path"])
+                                      (scrape_id,)))["storage_path"])
     for name in ("config.json", "train.log", "events.jsonl"):
         assert key not in (run_dir / name).read_text()
     logged = await db.fetchall("SELECT message FROM app_logs")

@@ -83,6 +83,13 @@ def item_key(source: str, item: dict) -> str:
     return f"{item['board']}/{item['no']}" if source == "4chan" else str(item["id"])
 
 
+def item_name(source: str, item: dict) -> str:
+    """An item as a log line names it: ``/g/ thread 1000``, ``post abc12``, ``question 11``."""
+    if source == "4chan":
+        return f"/{item['board']}/ thread {item['no']}"
+    return f"{'post' if source == 'reddit' else 'question'} {item['id']}"
+
+
 def save_cursor(run_dir: Path, n_items: int, cursor: dict) -> Path:
     """The resume point, as a checkpoint ``ffui runs resume`` finds; older ones go."""
     folder = run_dir / "checkpoints"
@@ -190,6 +197,9 @@ class ScrapeWorker:
         self.items.append(raw)
         append_raw(self.run_dir, raw)
         save_cursor(self.run_dir, len(self.items), self.cursor)
+        client = self.source.client if self.source is not None else None
+        self.log(f"fetched {item_name(self.spec['source'], raw)} ({len(self.items)} items, "
+                 f"{client.requests if client else 0} requests so far)")
 
     def on_cursor(self, field: str) -> Callable[[Any], None]:
         def remember(value: Any) -> None:
