@@ -69,6 +69,27 @@ async def test_a_4chan_scrape_job_fills_a_dataset_and_is_listed_as_a_scrape(ffui
     assert "chan" in r.stdout
 
 
+async def test_repair_pairs_a_scraped_dataset_again_without_a_request(ffui, job_home, db):
+    with FakeForum() as forum:
+        chan_forum(forum, 1)
+        set_api(ffui, job_home, "sources.4chan.api_url", forum.url)
+        r = ffui("scrape", "4chan", "--boards", "g", "--dataset", "chan", "--wait", home=job_home)
+        assert r.returncode == 0, r.stdout + r.stderr
+        sent = len(forum.requests)
+        r = ffui("scrape", "repair", "chan", "--mode", "contextual", "--context-k", "0", home=job_home)
+        assert r.returncode == 0, r.stderr
+        assert len(forum.requests) == sent
+    assert r.stdout.strip() == ("dataset 'chan-contextual': 2 pairs from the 1 items 'chan' was made "
+                                "from (nothing fetched)")
+    got = await pairs(db, "chan-contextual")
+    assert got[1]["input_text"] == "Question 0: tabs or spaces?\n\nAnswer 0: spaces, always."
+    assert got[1]["session"]["source_details"] == "repair of chan: mode=contextual k=0"
+    r = ffui("scrape", "repair", "chan", "--mode", "parent-child", home=job_home)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        "ffui: unknown pairing mode 'parent-child' (use one of adjacent, contextual, quote-chain)")
+    assert len(await pairs(db, "chan")) == 2  # the scraped dataset is as it was
+
+
 async def test_a_bad_option_is_one_line_and_queues_nothing(ffui, job_home):
     r = ffui("scrape", "4chan", "--boards", "g", "--ban", "(unclosed", home=job_home)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1

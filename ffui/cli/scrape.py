@@ -14,20 +14,29 @@ import click
 from ffui.cli import ffui_command, get_paths, with_db
 
 
-def common_options(fn):
-    """The options every source shares: the dataset, how many pairs, the filters, --wait."""
-    @click.option("--dataset", "--name", "dataset", help="the new dataset's name (default: from the source)")
-    @click.option("--max-pairs", type=click.IntRange(min=1), help="stop after so many pairs")
+def filter_options(fn):
+    """The filters every source shares, given to ``fn`` as ``filters``."""
     @click.option("--min-chars", type=click.IntRange(min=1), default=1, show_default=True,
                   help="drop a pair with a side shorter than this")
     @click.option("--max-chars", type=click.IntRange(min=1), help="drop a pair with a side longer than this")
     @click.option("--ban", "banned", multiple=True, metavar="REGEX", help="drop pairs matching it; repeatable")
     @click.option("--keep-duplicates", is_flag=True, help="keep pairs whose text repeats")
-    @click.option("--wait", "-w", is_flag=True, help="show progress until the job ends; exit status tells the outcome")
     @functools.wraps(fn)
-    def wrapped(*args, dataset, max_pairs, min_chars, max_chars, banned, keep_duplicates, wait, **kw):
+    def wrapped(*args, min_chars, max_chars, banned, keep_duplicates, **kw):
         filters = {"min_chars": min_chars, "max_chars": max_chars, "banned": list(banned),
                    "dedupe": not keep_duplicates}
+        return fn(*args, filters=filters, **kw)
+    return wrapped
+
+
+def common_options(fn):
+    """What every scrape takes: the dataset, how many pairs, the filters, --wait."""
+    @click.option("--dataset", "--name", "dataset", help="the new dataset's name (default: from the source)")
+    @click.option("--max-pairs", type=click.IntRange(min=1), help="stop after so many pairs")
+    @click.option("--wait", "-w", is_flag=True, help="show progress until the job ends; exit status tells the outcome")
+    @filter_options
+    @functools.wraps(fn)
+    def wrapped(*args, dataset, max_pairs, wait, filters, **kw):
         job = fn(*args, **kw)
         start(job, filters=filters, dataset=dataset, max_pairs=max_pairs, wait=wait)
     return wrapped
@@ -118,3 +127,21 @@ def scrape_stackexchange(site, tagged, min_score, max_questions, key_from_settin
     return {"source": "stackexchange", "args": args, "pairing": {"min_score": min_score},
             "use_key": key_from_settings}
 
+
+
+@scrape.command("repair")
+@click.argument("dataset")
+@click.option("--mode", type=click.Choice(["adjacent", "contextual", "quote-chain", "parent-child"]),
+              help="the new pairing (4chan: adjacent, contextual, quote-chain; reddit: parent-child, contextual)")
+@click.option("--context-k", type=click.IntRange(min=0), help="contextual: posts or ancestors of input")
+@click.option("--min-score", type=int, help="Stack Exchange: the score a non-accepted answer needs")
+@click.option("--name", "name", help="the new dataset's name (default: DATASET-MODE)")
+@filter_options
+def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
+    """Pair a scraped DATASET again into a new dataset, from what it fetched: no request is made."""
+    from ffui.data.scrape_repair import repair
+
+    made = with_db(repair, dataset, mode=mode, context_k=context_k, min_score=min_score,
+                   filters=filters, name=name)
+    click.echo(f"dataset {made['name']!r}: {made['rows']} pairs from the {made['items']} items "
+               f"{dataset!r} was made from (nothing fetched)")

@@ -162,6 +162,31 @@ def open_source(spec: dict, settings: dict, keys: set[str], cursor: dict, *, key
         skip_questions={int(k) for k in keys}, **args, **kw)
 
 
+# -- the dataset ------------------------------------------------------------------------------
+
+async def fill_scraped(db, *, name: str, source: str, details: str | None, items: list[dict], options,
+                       run_dir: Path, max_pairs: int | None = None) -> dict:
+    """Raw ``items`` of ``source`` paired with ``options`` into the new dataset ``name``, through
+    the one fill path; where the raw items are goes into its metadata (for a repair). A scrape
+    that pairs nothing makes no dataset (an empty one helps nobody)."""
+    from .fill import fill_dataset
+
+    records = pairs_from_raw(source, items, options)
+    if max_pairs is not None:
+        records = (r for _, r in zip(range(max_pairs), records))
+
+    def nothing_found(n: int) -> None:
+        if n == 0:
+            raise DataError(source, None, f"no pairs were found in the {len(items)} items fetched",
+                            "loosen --min-chars/--ban, or choose other sources")
+
+    return await fill_dataset(
+        db, name=name, layout=Layout.default("input-output"), source=source, source_details=details,
+        meta={"scrape": {"run_dir": str(run_dir), "raw": RAW_FILE, "items": len(items),
+                         "licence": "CC BY-SA" if source == "stackexchange" else None}},
+        registry={"type": "scrape", "description": details}, records=records, report=nothing_found)
+
+
 # -- the job ----------------------------------------------------------------------------------
 
 class ScrapeWorker:
@@ -250,26 +275,11 @@ class ScrapeWorker:
         """Phase 2: the kept items, paired, into the new dataset."""
         from ffui.db import connect
 
-        from .fill import fill_dataset
-
-        name = self.spec["source"]
-        records = pairs_from_raw(name, self.items, pair_options(self.spec))
-        if self.max_pairs is not None:
-            records = (r for _, r in zip(range(self.max_pairs), records))
         async with connect(Path(self.db_path), Path(self.home)) as db:
-            return await fill_dataset(
-                db, name=self.spec["dataset"], layout=Layout.default("input-output"), source=name,
-                source_details=self.spec.get("details"),
-                meta={"scrape": {"run_dir": str(self.run_dir), "raw": RAW_FILE, "items": len(self.items),
-                                 "licence": "CC BY-SA" if name == "stackexchange" else None}},
-                registry={"type": "scrape", "description": self.spec.get("details")}, records=records,
-                report=self.nothing_found)
-
-    def nothing_found(self, n: int) -> None:
-        """A scrape that paired nothing makes no dataset (an empty one helps nobody)."""
-        if n == 0:
-            raise DataError(self.spec["source"], None, f"no pairs were found in the {len(self.items)} "
-                            "items fetched", "loosen --min-chars/--ban, or choose other sources")
+            return await fill_scraped(db, name=self.spec["dataset"], source=self.spec["source"],
+                                      details=self.spec.get("details"), items=self.items,
+                                      options=pair_options(self.spec), run_dir=self.run_dir,
+                                      max_pairs=self.max_pairs)
 
     def run(self, settings: dict) -> int:
         self.events.emit(START, backend="scrape", device="cpu", total_steps=self.max_pairs,
