@@ -177,3 +177,36 @@ async def test_a_scrape_does_not_wait_behind_training_and_its_key_stays_secret(f
         assert key not in (run_dir / name).read_text()
     logged = await db.fetchall("SELECT message FROM app_logs")
     assert not any(key in row["message"] for row in logged)
+
+
+async def test_the_datasets_screen_starts_a_scrape_from_a_form(job_home, db):
+    from textual.widgets import Input
+
+    from ffui.db import set_setting
+    from tui_support import app_for, notifications, settle, wait_for as ui_wait_for
+
+    with FakeForum() as forum:
+        chan_forum(forum, 1)
+        await set_setting(db, "sources.4chan.api_url", forum.url)
+        app = app_for(job_home)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("2")
+            await settle(pilot)
+            await pilot.press("w")
+            await settle(pilot)
+            app.screen.query_one("#f-target", Input).value = "g,../x"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert "'../x' is not a board name" in str(app.screen.query_one("#form-error").render())
+            app.screen.query_one("#f-target", Input).value = "g"
+            app.screen.query_one("#f-name", Input).value = "webchan"
+            await pilot.press("ctrl+s")
+            await ui_wait_for(pilot, lambda: any("started" in n for n in notifications(app)),
+                              what="a notice that the scrape started")
+            assert any("dataset webchan appears here when it ends" in n for n in notifications(app))
+        run = await wait_run(db, 1, final, "an end")
+        assert forum.violations == []
+    assert run["status"] == "completed" and (run.get("metadata") or {}).get("kind") == "scrape"
+    assert [(p["input_text"], p["output_text"]) for p in await pairs(db, "webchan")] == [
+        ("Question 0: tabs or spaces?", "Answer 0: spaces, always."),
+        ("Answer 0: spaces, always.", "Rebuttal 0: tabs are one byte.")]

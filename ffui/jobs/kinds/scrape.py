@@ -64,6 +64,35 @@ def default_name(source: str, args: dict) -> str:
     return f"{source}-{what}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def checked_spec(source: str, args: dict[str, Any], *, pairing: dict | None = None,
+                 filters: dict | None = None, max_pairs: int | None = None) -> dict:
+    """A scrape's spec, its options checked (one DataError line each) without a request."""
+    if source not in SOURCES:
+        raise DataError(None, None, f"unknown source {source!r}", f"use one of {', '.join(SOURCES)}")
+    if max_pairs is not None and max_pairs < 1:
+        raise DataError(None, None, f"at most {max_pairs} pairs? give 1 or more")
+    spec = {"source": source, "args": args, "pairing": pairing or {}, "filters": filters or {},
+            "max_pairs": max_pairs}
+    pair_options(spec)  # a bad mode or pattern: one line now, not a failed job later
+    with open_source(spec, {}, set(), {}) as checked:  # (no request is made)
+        spec["details"] = checked.source_details
+    return spec
+
+
+def form_job(source: str, target: str, mode: str | None = None) -> dict:
+    """A scrape as the TUI's form gives it: what to read (boards ``g,sci``, a subreddit or a
+    post's URL, a site) and a pairing mode (None: the source's default)."""
+    target = target.strip()
+    pairing = {"mode": mode} if mode and source != "stackexchange" else {}
+    if source == "4chan":
+        args: dict[str, Any] = {"boards": [b for b in target.split(",") if b.strip()]}
+    elif source == "reddit":
+        args = {"post": target} if "/" in target.removeprefix("r/") else {"subreddit": target}
+    else:
+        args = {"site": target}
+    return {"source": source, "args": args, "pairing": pairing}
+
+
 async def create_scrape(db: Database, source: str, args: dict[str, Any], *, pairing: dict | None = None,
                         filters: dict | None = None, dataset: str | None = None,
                         max_pairs: int | None = None, use_key: bool = False) -> dict:
@@ -71,15 +100,7 @@ async def create_scrape(db: Database, source: str, args: dict[str, Any], *, pair
     are checked first (one DataError line each), before anything is made."""
     from ffui.data.datasets import check_new_name
 
-    if source not in SOURCES:
-        raise DataError(None, None, f"unknown source {source!r}", f"use one of {', '.join(SOURCES)}")
-    if max_pairs is not None and max_pairs < 1:
-        raise DataError(None, None, f"--max-pairs must be 1 or more, got {max_pairs}")
-    spec = {"source": source, "args": args, "pairing": pairing or {}, "filters": filters or {},
-            "max_pairs": max_pairs}
-    pair_options(spec)  # a bad mode or pattern: one line now, not a failed job later
-    with open_source(spec, {}, set(), {}) as checked:  # (no request is made)
-        spec["details"] = checked.source_details
+    spec = checked_spec(source, args, pairing=pairing, filters=filters, max_pairs=max_pairs)
     if use_key and not await get_setting(db, KEY_SETTING):
         raise DataError("stackexchange", None, "no API key is stored",
                         f"store one (ffui settings set {KEY_SETTING}, then type it), or leave out --key-from-settings")
