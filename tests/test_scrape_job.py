@@ -103,7 +103,7 @@ async def test_a_bad_option_is_one_line_and_queues_nothing(ffui, job_home):
 
 async def test_cancel_keeps_what_was_scraped_and_says_how_much(ffui, job_home, db):
     with FakeForum() as forum:
-        chan_forum(forum, 12)
+        chan_forum(forum, 20)  # 20 s of fetching: the cancel lands well before its end
         set_api(ffui, job_home, "sources.4chan.api_url", forum.url)
         r = ffui("scrape", "4chan", "--boards", "g", "--dataset", "partial", home=job_home)
         assert r.returncode == 0, r.stderr
@@ -116,9 +116,30 @@ async def test_cancel_keeps_what_was_scraped_and_says_how_much(ffui, job_home, d
     run = await wait_run(db, run_id, final, "an end")
     assert run["status"] == "cancelled"
     kept = await pairs(db, "partial")
-    assert 4 <= len(kept) < 24
+    assert 4 <= len(kept) < 40
     logs = ffui("runs", "logs", str(run_id), home=job_home).stdout
     assert f"cancelled: kept what was fetched; dataset 'partial': {len(kept)} pairs" in logs
+
+
+async def test_a_cancelled_scrape_goes_on_once_its_dataset_is_removed(ffui, job_home, db):
+    with FakeForum() as forum:
+        chan_forum(forum, 20)  # 20 s of fetching: the cancel lands well before its end
+        set_api(ffui, job_home, "sources.4chan.api_url", forum.url)
+        assert ffui("scrape", "4chan", "--boards", "g", "--dataset", "more", home=job_home).returncode == 0
+        run_id = runs_json(ffui, job_home)[0]["id"]
+        await wait_run(db, run_id, lambda x: len(read_raw(Path(x["storage_path"]))) >= 2, "two threads")
+        assert ffui("runs", "cancel", str(run_id), home=job_home).returncode == 0
+        r = ffui("runs", "resume", str(run_id), "--wait", home=job_home)
+        assert r.returncode == 1  # its dataset holds what was fetched: the name is taken
+        assert "a dataset named 'more' exists already" in r.stdout and "items are kept" in r.stdout
+        assert ffui("data", "rm", "more", "--yes", home=job_home).returncode == 0
+        r = ffui("runs", "resume", str(run_id), "--wait", home=job_home)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert forum.violations == []
+        threads = forum.thread_paths()
+    assert len(threads) == len(set(threads)) == 20
+    texts = [(p["input_text"], p["output_text"]) for p in await pairs(db, "more")]
+    assert len(texts) == len(set(texts)) == 40
 
 
 async def test_a_killed_scrape_resumes_from_its_cursor_without_fetching_or_storing_twice(ffui, job_home, db):

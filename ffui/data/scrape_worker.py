@@ -169,8 +169,10 @@ async def fill_scraped(db, *, name: str, source: str, details: str | None, items
     """Raw ``items`` of ``source`` paired with ``options`` into the new dataset ``name``, through
     the one fill path; where the raw items are goes into its metadata (for a repair). A scrape
     that pairs nothing makes no dataset (an empty one helps nobody)."""
+    from .datasets import check_new_name
     from .fill import fill_dataset
 
+    name = await check_new_name(db, name)  # (a fill a kill cut short is cleared away here)
     records = pairs_from_raw(source, items, options)
     if max_pairs is not None:
         records = (r for _, r in zip(range(max_pairs), records))
@@ -281,10 +283,20 @@ class ScrapeWorker:
                                       options=pair_options(self.spec), run_dir=self.run_dir,
                                       max_pairs=self.max_pairs)
 
+    async def name_free(self) -> None:
+        from ffui.db import connect
+
+        from .datasets import check_new_name
+
+        async with connect(Path(self.db_path), Path(self.home)) as db:
+            await check_new_name(db, self.spec["dataset"])
+
     def run(self, settings: dict) -> int:
         self.events.emit(START, backend="scrape", device="cpu", total_steps=self.max_pairs,
                          resumed_from_step=len(self.items) or None, config={}, data={})
         try:
+            if self.items:  # a resume: its dataset's name must still be free, before fetching more
+                asyncio.run(self.name_free())
             stopped = not self.fetch(settings)
             filled = asyncio.run(self.fill())
         except DataError as e:
