@@ -146,7 +146,8 @@ def runs_show(run_id, as_json) -> None:
             click.echo(f"  {key}: {r[key]}")
     hp = r.get("hp") or {}
     shown = ("method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "max_seq_len")
-    click.echo("  config: " + ", ".join(f"{k}={hp[k]}" for k in shown if k in hp))
+    if any(k in hp for k in shown):  # (a scrape has no training config)
+        click.echo("  config: " + ", ".join(f"{k}={hp[k]}" for k in shown if k in hp))
 
 
 async def _described_run(db, run_id: int) -> dict:
