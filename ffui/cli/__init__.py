@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     ("train", "train"),
     ("runs", "runs"),
     ("scrape", "scrape"),
+    ("scrape", "synth"),
     ("demo", "demo"),
     ("keys", "keys"),
 )

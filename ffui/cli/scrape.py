@@ -145,3 +145,22 @@ def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
                    filters=filters, name=name)
     click.echo(f"dataset {made['name']!r}: {made['rows']} pairs from the {made['items']} items "
                f"{dataset!r} was made from (nothing fetched)")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--endpoint", required=True, help="an OpenAI-compatible API: http://127.0.0.1:11434/v1 (Ollama)")
+@click.option("--model", required=True, help="a model the endpoint has")
+@click.option("--type", "type_", type=click.Choice(["qa", "summary"]), default="qa", show_default=True)
+@click.option("--pairs-per-chunk", type=click.IntRange(min=1, max=50), default=3, show_default=True)
+@click.option("--concurrency", type=click.IntRange(min=1, max=64), default=4, show_default=True,
+              help="requests in flight at once")
+@click.option("--chunk-words", type=click.IntRange(min=20), default=400, show_default=True)
+@common_options
+def synth(paths, endpoint, model, type_, pairs_per_chunk, concurrency, chunk_words) -> dict:
+    """Pairs written by a model from documents (.md, .txt, .html files or folders), as a job."""
+    import os
+
+    args = {"paths": [os.path.abspath(p) for p in paths], "endpoint": endpoint, "model": model,
+            "pairs_per_chunk": pairs_per_chunk, "concurrency": concurrency, "chunk_words": chunk_words}
+    return {"source": "synthetic", "args": args, "pairing": {"type": type_}}

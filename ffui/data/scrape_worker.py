@@ -87,7 +87,7 @@ def item_name(source: str, item: dict) -> str:
     """An item as a log line names it: ``/g/ thread 1000``, ``post abc12``, ``question 11``."""
     if source == "4chan":
         return f"/{item['board']}/ thread {item['no']}"
-    return f"{'post' if source == 'reddit' else 'question'} {item['id']}"
+    return f"{ {'reddit': 'post', 'synthetic': 'chunk'}.get(source, 'question')} {item['id']}"
 
 
 def save_cursor(run_dir: Path, n_items: int, cursor: dict) -> Path:
@@ -127,15 +127,20 @@ def pair_options(spec: dict):
         from .sources.reddit import RedditOptions
 
         return RedditOptions(**pairing, filters=PairOptions(**filters))
+    if spec["source"] == "synthetic":
+        from .sources.synthetic import SyntheticOptions
+
+        return SyntheticOptions(**pairing, filters=PairOptions(**filters))
     from .sources.stackexchange import StackExchangeOptions
 
     return StackExchangeOptions(**pairing, filters=PairOptions(**filters))
 
 
 def pairs_from_raw(source: str, items: list[dict], options) -> Iterator[dict]:
-    from .sources import fourchan, reddit, stackexchange
+    from .sources import fourchan, reddit, stackexchange, synthetic
 
-    module = {"4chan": fourchan, "reddit": reddit, "stackexchange": stackexchange}[source]
+    module = {"4chan": fourchan, "reddit": reddit, "stackexchange": stackexchange,
+              "synthetic": synthetic}[source]
     return module.pairs_from_raw(items, options)
 
 
@@ -155,6 +160,10 @@ def open_source(spec: dict, settings: dict, keys: set[str], cursor: dict, *, key
 
         return RedditSource.from_settings(args.pop("subreddit", None), settings, options=options,
                                           skip_posts=keys, after=cursor.get("after"), **args, **kw)
+    if name == "synthetic":
+        from .sources.synthetic import SyntheticSource
+
+        return SyntheticSource(args.pop("paths"), options=options, skip_chunks=keys, key=key, **args, **kw)
     from .sources.stackexchange import StackExchangeSource
 
     return StackExchangeSource.from_settings(
@@ -224,9 +233,8 @@ class ScrapeWorker:
         self.items.append(raw)
         append_raw(self.run_dir, raw)
         save_cursor(self.run_dir, len(self.items), self.cursor)
-        client = self.source.client if self.source is not None else None
         self.log(f"fetched {item_name(self.spec['source'], raw)} ({len(self.items)} items, "
-                 f"{client.requests if client else 0} requests so far)")
+                 f"{self.requests()[0]} requests so far)")
 
     def on_cursor(self, field: str) -> Callable[[Any], None]:
         def remember(value: Any) -> None:
@@ -239,10 +247,15 @@ class ScrapeWorker:
         if not force and now - self._last_step < STEP_EVERY_S:
             return
         self._last_step = now
-        client = self.source.client if self.source is not None else None
+        requests, waited_s = self.requests()
         self.events.emit(STEP, step=pairs, total=self.max_pairs, pairs=pairs, items=len(self.items),
-                         requests=client.requests if client else 0,
-                         waited_s=round(client.waited_s, 1) if client else 0.0)
+                         requests=requests, waited_s=round(waited_s, 1))
+
+    def requests(self) -> tuple[int, float]:
+        """Requests sent and seconds waited for rate limits, so far (the client's, or the
+        source's own when it has no polite client: a local model endpoint)."""
+        counter = getattr(self.source, "client", self.source)
+        return (counter.requests, counter.waited_s) if counter is not None else (0, 0.0)
 
     def fetch(self, settings: dict) -> bool:
         """Phase 1; False when a stop ended it."""
@@ -302,7 +315,7 @@ class ScrapeWorker:
         except DataError as e:
             return self.fail(e)
         summary = (f"dataset {self.spec['dataset']!r}: {filled['rows']} pairs from {len(self.items)} "
-                   f"items, {self.source.client.requests if self.source else 0} requests")
+                   f"items, {self.requests()[0]} requests")
         if stopped:
             self.log(f"cancelled: kept what was fetched; {summary}")
             self.control.stop_handled()

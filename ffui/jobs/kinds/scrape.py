@@ -22,7 +22,7 @@ from ffui.db import Database, create_training_run, get_setting, get_training_run
 from ffui.jobs.executors.base import WorkerSpec
 from ffui.jobs.kinds.training import TrainingKind
 
-SOURCES = ("4chan", "reddit", "stackexchange")
+SOURCES = ("4chan", "reddit", "stackexchange", "synthetic")
 KEY_SETTING = "sources.stackexchange.key"
 
 
@@ -60,7 +60,8 @@ class ScrapeKind(TrainingKind):
 
 def default_name(source: str, args: dict) -> str:
     what = {"4chan": "-".join(args.get("boards") or []), "reddit": args.get("subreddit") or "post",
-            "stackexchange": args.get("site") or ""}[source]
+            "stackexchange": args.get("site") or "",
+            "synthetic": Path((args.get("paths") or ["docs"])[0]).stem}[source]
     return f"{source}-{what}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
