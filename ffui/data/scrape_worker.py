@@ -267,6 +267,7 @@ class ScrapeWorker:
         wanted = None if self.max_pairs is None else self.max_pairs - have
         if wanted is not None and wanted <= 0:
             return True
+        save_cursor(self.run_dir, len(self.items), self.cursor)  # resumable even before its first item
         field = {"reddit": "after", "stackexchange": "page"}.get(name, "boards_done")
         keys = {item_key(name, i) for i in self.items}
         self.source = open_source(self.spec, settings, keys, self.cursor, max_pairs=wanted,
