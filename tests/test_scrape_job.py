@@ -204,7 +204,7 @@ async def test_the_datasets_screen_starts_a_scrape_from_a_form(job_home, db):
     from textual.widgets import Input
 
     from ffui.db import set_setting
-    from tui_support import app_for, notifications, settle, wait_for as ui_wait_for
+    from tui_support import app_for, notifications, screen_text, settle, wait_for as ui_wait_for
 
     with FakeForum() as forum:
         chan_forum(forum, 1)
@@ -225,7 +225,13 @@ async def test_the_datasets_screen_starts_a_scrape_from_a_form(job_home, db):
             await ui_wait_for(pilot, lambda: any("started" in n for n in notifications(app)),
                               what="a notice that the scrape started")
             assert any("dataset webchan appears here when it ends" in n for n in notifications(app))
-        run = await wait_run(db, 1, final, "an end")
+            run = await wait_run(db, 1, final, "an end")
+            await pilot.press("1")
+            await settle(pilot)
+            await pilot.press("enter")  # the run screen: pairs, requests and waits, not steps
+            await ui_wait_for(pilot, lambda: "2 pairs from 1 items, 2 requests, " in screen_text(app)
+                              and "s waiting for rate limits" in screen_text(app),
+                              what=lambda: f"the scrape's progress on its run screen: {screen_text(app)[:400]}")
         assert forum.violations == []
     assert run["status"] == "completed" and (run.get("metadata") or {}).get("kind") == "scrape"
     assert [(p["input_text"], p["output_text"]) for p in await pairs(db, "webchan")] == [

@@ -23,10 +23,11 @@ def fmt_loss(value) -> str:
 
 
 def progress_line(r: dict, width: int = 24) -> str:
-    if (r.get("metadata") or {}).get("kind") == "scrape":  # pairs, not steps; no loss
-        last = (r.get("metrics") or {}).get("last") or {}
-        return (f"{last.get('pairs', 0)} pairs from {last.get('items', 0)} items, {last.get('requests', 0)} "
-                f"requests, {last.get('waited_s', 0)} s waiting for rate limits")
+    from ffui.jobs.describe import scrape_progress
+
+    scraping = scrape_progress(r)
+    if scraping:
+        return scraping
     frac = float(r.get("progress") or 0)
     filled = int(frac * width)
     bar = "#" * filled + "-" * (width - filled)
