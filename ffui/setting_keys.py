@@ -91,6 +91,12 @@ KNOWN: dict[str, SettingKey] = {s.key: s for s in (
     SettingKey("sources.contact", "your e-mail or URL, sent in scrapers' User-Agent"),
     SettingKey("sources.4chan.api_url", "4chan API base URL (https://a.4cdn.org)",
                check=_http_url),
+    SettingKey("sources.reddit.api_url", "Reddit JSON base URL (https://www.reddit.com)",
+               check=_http_url),
+    SettingKey("sources.stackexchange.api_url", "Stack Exchange API (https://api.stackexchange.com/2.3)",
+               check=_http_url),
+    SettingKey("sources.stackexchange.key", "Stack Exchange API key (10,000 requests a day)",
+               secret=True),
     SettingKey("ui.theme", "UI colours: dark, light or a Textual theme (nord)"),
     # checked against the UI's bindings by the settings command (ffui.cli.keys.check_keymap)
     SettingKey("ui.keymap", "JSON of binding id to key (ffui keys lists ids)"),

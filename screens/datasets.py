@@ -46,6 +46,7 @@ Operations make new datasets; the source is never changed."""
     BINDINGS = [
         Binding("enter", "browse", "Browse", id="datasets.browse"),
         Binding("i", "import", "Import", id="datasets.import"),
+        Binding("w", "scrape", "From web", id="datasets.scrape"),
         Binding("m", "merge", "Merge", id="datasets.merge"),
         Binding("d", "dedupe", "Dedupe", id="datasets.dedupe"),
         Binding("s", "split", "Split", id="datasets.split"),
@@ -181,6 +182,51 @@ Operations make new datasets; the source is never changed."""
                 self.refresh_list(select=result["id"])
 
         self.app.push_screen(ImportScreen(), done)
+
+    def action_scrape(self) -> None:
+        """A new dataset from 4chan, Reddit or Stack Exchange, fetched by a scrape job."""
+        from ffui.data.errors import DataError
+        from ffui.jobs.kinds.scrape import checked_spec, form_job
+
+        sources = [("4chan", "4chan"), ("Reddit", "reddit"), ("Stack Exchange", "stackexchange")]
+        modes = [("the source's default", "default"), ("adjacent (4chan)", "adjacent"),
+                 ("contextual", "contextual"), ("quote-chain (4chan)", "quote-chain"),
+                 ("parent-child (Reddit)", "parent-child")]
+        fields = [Field("source", "Source:", kind="select", value="4chan", options=sources),
+                  Field("target", "Boards, subreddit (or a post's URL), or site:", required=True,
+                        placeholder="g,sci  ·  LocalLLaMA  ·  stackoverflow"),
+                  Field("mode", "Pairing:", kind="select", value="default", options=modes),
+                  Field("max_pairs", "At most this many pairs (empty: no limit):", kind="int"),
+                  Field("name", "New dataset name (empty: made from the source):")]
+
+        def job(v: dict) -> dict:
+            return form_job(v["source"], v["target"], None if v["mode"] == "default" else v["mode"])
+
+        def check(v: dict) -> str | None:
+            try:
+                checked_spec(**job(v), max_pairs=v["max_pairs"])
+            except DataError as e:
+                return str(e)
+            return None
+
+        def go(v: dict | None) -> None:
+            if v:
+                self.start_scrape(job(v), max_pairs=v["max_pairs"], name=v["name"])
+
+        self.app.push_screen(FormModal("New dataset from the web", fields, submit="Start", check=check,
+                                       note="Runs as a job: its progress is on the Runs screen (1), "
+                                            "and a cancel keeps what was fetched."), go)
+
+    @work(exclusive=False, group="ops", exit_on_error=False)
+    async def start_scrape(self, job: dict, *, max_pairs: int | None, name: str | None) -> None:
+        from ffui.jobs.kinds.scrape import create_scrape
+        from ffui.jobs.manager import schedule
+
+        run = await create_scrape(self.app.db, job["source"], job["args"], pairing=job["pairing"],
+                                  dataset=name, max_pairs=max_pairs)
+        await schedule(self.app.db)
+        self.app.notify(f"scrape {run['id']} started: dataset {run['metadata']['dataset']} appears "
+                        "here when it ends (its progress: Runs screen)", markup=False)
 
     def action_stats(self) -> None:
         d = self._need()

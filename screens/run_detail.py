@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from ffui.jobs.describe import pod_text
+from ffui.jobs.describe import scrape_progress
 from ffui.jobs.health import stall_text
 from ffui.train.tracking import destinations
 from screens.runs import RunActions, explain_bindings, status_text
@@ -81,6 +82,10 @@ def progress_text(run: dict, queue: tuple[int, str] | None = None) -> Text:
     frac = float(run.get("progress") or 0)
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(bar(frac, 24), style="green" if run["status"] == "running" else "")
+    scraping = scrape_progress(run)
+    if scraping:  # pairs, requests and rate-limit waits; no steps, tokens or ETA
+        text.append(f" {scraping}")
+        return text
     text.append(f" {frac * 100:5.1f}%  step {run.get('current_step') or 0}/{run.get('total_steps') or '?'}")
     tps = values.get("tokens_per_s")
     if isinstance(tps, (int, float)):

@@ -35,6 +35,8 @@ COMMAND_MODULES = (
     ("runs", "runs"),
     ("export", "export"),
     ("export", "publish"),
+    ("scrape", "scrape"),
+    ("scrape", "synth"),
     ("demo", "demo"),
     ("keys", "keys"),
     ("pods", "pods"),

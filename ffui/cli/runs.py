@@ -23,6 +23,11 @@ def fmt_loss(value) -> str:
 
 
 def progress_line(r: dict, width: int = 24) -> str:
+    from ffui.jobs.describe import scrape_progress
+
+    scraping = scrape_progress(r)
+    if scraping:
+        return scraping
     frac = float(r.get("progress") or 0)
     filled = int(frac * width)
     bar = "#" * filled + "-" * (width - filled)
@@ -100,6 +105,10 @@ def summary(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _kind(r: dict) -> str:
+    return (r.get("metadata") or {}).get("kind") or "training"
+
+
 @click.group()
 def runs() -> None:
     """Watch and control training runs."""
@@ -115,9 +124,10 @@ def runs_list(status, as_json, limit) -> None:
 
     rows = with_db(list_training_runs, status=status, limit=limit)
     if as_json:
-        keep = ("id", "name", "status", "base_model", "dataset_id", "backend", "progress", "current_step", "total_steps",
+        keep = ("id", "name", "kind", "status", "base_model", "dataset_id", "backend", "progress", "current_step", "total_steps",
                 "last_loss", "eta_s", "created_at", "started_at", "completed_at", "adapter_path", "error_message")
-        click.echo(json.dumps([{k: r.get(k) for k in keep} | {"eta_s": _eta_s(r)} for r in rows], indent=2))
+        click.echo(json.dumps([{k: r.get(k) for k in keep} | {"eta_s": _eta_s(r), "kind": _kind(r)} for r in rows],
+                              indent=2))
         return
     if not rows:
         click.echo("no runs yet (start one: ffui train --dataset NAME --model PATH)")
@@ -161,7 +171,8 @@ def runs_show(run_id, as_json) -> None:
             click.echo(f"  {key}: {r[key]}")
     hp = r.get("hp") or {}
     shown = ("method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "max_seq_len")
-    click.echo("  config: " + ", ".join(f"{k}={hp[k]}" for k in shown if k in hp))
+    if any(k in hp for k in shown):  # (a scrape has no training config)
+        click.echo("  config: " + ", ".join(f"{k}={hp[k]}" for k in shown if k in hp))
 
 
 async def _described_run(db, run_id: int) -> dict:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 
 # Known secrets, plus any key whose last part names a credential.
-SECRET_KEYS = {"huggingface.token", "hf.token", "runpod.api_key", "openai.api_key", "proxy.password"}
+SECRET_KEYS = {"huggingface.token", "hf.token", "runpod.api_key", "openai.api_key", "proxy.password",
+               "sources.stackexchange.key"}
 _SECRET_SUFFIXES = ("token", "api_key", "apikey", "secret", "password", "key_secret")
 
 _secrets: set[str] = set()

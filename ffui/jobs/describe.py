@@ -21,6 +21,15 @@ async def dataset_label(db: Database, run: dict) -> str:
     return f"{session['name']} (#{dataset_id})" if session.get("name") else f"#{dataset_id}"
 
 
+def scrape_progress(run: dict) -> str | None:
+    """A scrape's progress in its own words (pairs, not steps; no loss); None for other runs."""
+    if (run.get("metadata") or {}).get("kind") != "scrape":
+        return None
+    last = (run.get("metrics") or {}).get("last") or {}
+    return (f"{last.get('pairs', 0)} pairs from {last.get('items', 0)} items, {last.get('requests', 0)} "
+            f"requests, {last.get('waited_s', 0)} s waiting for rate limits")
+
+
 def ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"

@@ -8,6 +8,7 @@ run when its own ends) use this module; neither imports the other.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -17,13 +18,13 @@ import time
 from ffui import procs
 from ffui.db import Database, get_setting, list_training_runs, update_training_run
 from ffui.jobs import health
+from ffui.jobs.errors import UnknownJob
+from ffui.jobs.kinds import kind_for
 from ffui.jobs.executors import executor_for
 from ffui.jobs.settings import supervisor_stale_s
 
 SUPERVISOR_MODULE = "ffui.jobs.supervisor"
 JUST_SCHEDULED_S = 60  # a run scheduled this recently with no supervisor yet: its supervisor may be starting
-# Runs on RunPod pods take no slot of this machine: the limit counts (and holds back) local runs only.
-ON_POD = "json_extract(metadata_json, '$.executor') = 'runpod'"
 
 
 async def concurrency_limit(db: Database) -> int:
@@ -60,17 +61,34 @@ def spawn_supervisor(db: Database, run_id: int) -> int:
         return 0
 
 
+def takes_slot(row: dict) -> bool:
+    """Whether a job counts against this machine's limit: not on a RunPod pod, and of a kind
+    that needs this machine's GPU (a scrape does not); a kind this ffui does not know does, and
+    its supervisor fails it."""
+    try:
+        meta = json.loads(row.get("metadata_json") or "{}")
+        meta = meta if isinstance(meta, dict) else {}
+        if meta.get("executor") == "runpod":
+            return False
+        return kind_for({"metadata": meta}).takes_slot
+    except (ValueError, UnknownJob):
+        return True
+
+
 async def schedule(db: Database) -> list[int]:
-    """Start pending runs, oldest first, while fewer than the limit are running (runs on RunPod
-    pods start at once: they use no slot here)."""
+    """Start pending runs, oldest first, while fewer than the limit are running; a job that
+    takes no slot (takes_slot: a run on a RunPod pod, a scrape) starts whatever the limit."""
     limit = await concurrency_limit(db)
     started: list[int] = []
     async with db.transaction():
-        running = await db.scalar(f"SELECT COUNT(*) FROM training_runs WHERE status = 'running' AND NOT COALESCE({ON_POD}, 0)")
-        free = max(0, limit - running)
-        rows = await db.fetchall(f"SELECT id FROM training_runs WHERE status = 'pending' AND COALESCE({ON_POD}, 0) "
-                                 "UNION ALL SELECT * FROM (SELECT id FROM training_runs WHERE status = 'pending' "
-                                 f"AND NOT COALESCE({ON_POD}, 0) ORDER BY id LIMIT ?) ORDER BY id", (free,))
+        active = await db.fetchall("SELECT id, status, metadata_json FROM training_runs "
+                                   "WHERE status IN ('running', 'pending') ORDER BY id")
+        free = limit - sum(1 for r in active if r["status"] == "running" and takes_slot(r))
+        rows = []
+        for r in active:
+            if r["status"] == "pending" and (not takes_slot(r) or free > 0):
+                free -= takes_slot(r)
+                rows.append(r)
         for r in rows:
             cur = await db.execute(
                 "UPDATE training_runs SET status = 'running', started_at = COALESCE(started_at, datetime('now')), "

@@ -285,7 +285,8 @@ class FourChanSource(RowSource):
     ``client``: the PoliteClient to use (default: one made with ``client_args``, e.g. the
     contact and proxies of :func:`~ffui.data.sources.http.client_settings`); ``api_url``: the
     setting ``sources.4chan.api_url``; ``max_pairs``: stop after so many; ``max_threads``: per
-    board; ``on_thread(raw)``: called with each raw thread as it is fetched, to keep it.
+    board; ``on_thread(raw)``: called with each raw thread as it is fetched, to keep it;
+    ``skip_threads``: ``"board/no"`` of threads already fetched, not fetched again.
     """
 
     kind = "4chan"
@@ -293,7 +294,8 @@ class FourChanSource(RowSource):
     def __init__(self, boards: Iterable[str], *, options: PairOptions | None = None,
                  api_url: str = DEFAULT_API_URL, client: PoliteClient | None = None,
                  max_pairs: int | None = None, max_threads: int | None = None,
-                 on_thread: Callable[[dict], None] | None = None, **client_args: Any):
+                 on_thread: Callable[[dict], None] | None = None,
+                 skip_threads: Iterable[str] = (), **client_args: Any):
         self.boards = [b.strip().strip("/").lower() for b in boards if b.strip().strip("/")]
         bad = [b for b in self.boards if not BOARD_NAME.match(b)]
         if not self.boards or bad:
@@ -307,6 +309,7 @@ class FourChanSource(RowSource):
         self.max_pairs = max_pairs
         self.max_threads = max_threads
         self.on_thread = on_thread
+        self.skip_threads = set(skip_threads)  # "board/no" already fetched (a resumed scrape)
         self.threads_fetched = 0
         self.threads_gone = 0  # pruned between the catalog and their fetch
         self._fetched_at: dict[tuple[str, int], float] = {}
@@ -349,6 +352,8 @@ class FourChanSource(RowSource):
         """The raw threads of ``board``, in catalog order."""
         numbers = self._catalog(board)
         for no in numbers[: self.max_threads] if self.max_threads else numbers:
+            if f"{board}/{no}" in self.skip_threads:
+                continue
             raw = self._thread(board, no)
             if raw is not None:
                 yield raw

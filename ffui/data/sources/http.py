@@ -49,9 +49,10 @@ class HttpStatusError(DataError):
     """The server answered with an error status (``status``), after any retries."""
 
     def __init__(self, path: str, where: str, message: str, hint: str | None = None, *,
-                 status: int):
+                 status: int, body: str = ""):
         super().__init__(path, where, message, hint)
         self.status = status
+        self.body = body  # the error page's start, for an API that words its errors in JSON
 
 
 def user_agent(contact: str | None) -> str:
@@ -133,7 +134,9 @@ class PoliteClient:
         self.sleep = sleep
         self.requests = 0  # how many were sent (progress: "requests")
         self.waited_s = 0.0  # time spent in rate-limit and backoff waits
+        self.last_headers: Mapping[str, str] = {}  # of the latest answer (rate-limit headers)
         self._last_request: dict[str, float] = {}
+        self._not_before: dict[str, float] = {}  # host -> the clock before which it is not asked
         self._last_modified: dict[str, str] = {}
         try:
             mounts = self.proxies.mounts() if transport is None else None
@@ -159,6 +162,7 @@ class PoliteClient:
         if conditional and url in self._last_modified:
             headers["If-Modified-Since"] = self._last_modified[url]
         response = self._send(url, headers, what or url)
+        self.last_headers = response.headers
         if response.status_code == 304:
             return NOT_MODIFIED
         if response.headers.get("Last-Modified"):
@@ -186,18 +190,24 @@ class PoliteClient:
             words = STATUS_WORDS.get(response.status_code, f"answered {response.status_code} "
                                      f"{response.reason_phrase}".rstrip())
             raise HttpStatusError(self.name, what, words, STATUS_HINTS.get(response.status_code),
-                                  status=response.status_code)
+                                  status=response.status_code, body=response.text[:4000])
         return response
+
+    def hold(self, url: str, seconds: float) -> None:
+        """Ask ``url``'s host nothing for ``seconds`` from now (an API's own rate-limit headers
+        or backoff field said so); a longer hold already set stays."""
+        host = urlsplit(url).netloc
+        self._not_before[host] = max(self._not_before.get(host, 0.0), self.clock() + seconds)
 
     def _wait_turn(self, url: str) -> None:
         host = urlsplit(url).netloc
         interval = self.intervals.get(host, self.min_interval_s)
         last = self._last_request.get(host)
-        if last is not None:
-            wait = last + interval - self.clock()
-            if wait > 0:
-                self.waited_s += wait
-                self.sleep(wait)
+        due = max(last + interval if last is not None else 0.0, self._not_before.get(host, 0.0))
+        wait = due - self.clock()
+        if wait > 0:
+            self.waited_s += wait
+            self.sleep(wait)
         self._last_request[host] = self.clock()
 
     def _request(self, url: str, headers: dict, what: str) -> httpx.Response:

@@ -11,6 +11,7 @@ from ffui.jobs.kinds.base import JobKind
 from ffui.jobs.kinds.export import ExportKind
 from ffui.jobs.kinds.fake import FakeKind
 from ffui.jobs.kinds.publish import PublishKind
+from ffui.jobs.kinds.scrape import ScrapeKind
 from ffui.jobs.kinds.training import TrainingKind
 
 KINDS: dict[str, JobKind] = {
@@ -18,6 +19,7 @@ KINDS: dict[str, JobKind] = {
     "fake": FakeKind(),
     "export": ExportKind(),
     "publish": PublishKind(),
+    "scrape": ScrapeKind(),
 }
 DEFAULT = "training"
 

@@ -32,6 +32,7 @@ class JobKind(ABC):
     noun = "worker"  # how log lines and reasons name the worker: "the trainer failed"
     log_source = "train"  # app_logs.source of the worker's own lines
     logger = "ffui.train"  # app_logs.logger of the worker's own lines
+    takes_slot = True  # counts against the concurrency limit (one a GPU); False: starts at once
 
     # -- the row --------------------------------------------------------------------------
 
