@@ -31,7 +31,7 @@ from screens.widgets.modals import ChoiceModal
 from screens.widgets.tick import Tick
 
 # shown first, in this order; every other TrainConfig field goes under "advanced"
-COMMON = ("method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps",
+COMMON = ("objective", "method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps",
           "per_device_train_batch_size", "gradient_accumulation_steps", "max_seq_len", "eval_split",
           "gradient_checkpointing", "packing", "precision", "num_gpu")
 SPECIAL = ("base_model", "prompt_template")  # set by the model and prompt pickers

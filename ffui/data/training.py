@@ -12,6 +12,10 @@ A system prompt a row keeps in a column of its own (``system``, ``system_prompt`
 ffui.data.formats.row_system) leads a chat row's turns and is a pair's ``system``.
 - ``{"text": str}``                                   plain text rows
 
+A preference dataset's line (ffui.data.preference_layout) also carries ``"preference"``: the
+row as it came (prompt/chosen/rejected, chosen and rejected turns, KTO's label), for the trainer
+to normalise.
+
 The job manager calls ``ffui.data.store.write_training_file`` (which streams a stored dataset
 through :func:`export_for_training`) when it starts a run.
 """
@@ -21,10 +25,18 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
-from .formats import Layout, _messages, record_fields, row_system, with_system
+from .formats import Layout, _messages, denormalise, record_fields, row_system, with_system
+from .preference_layout import preference_fields
 
 
 def training_line(rec: dict, layout: Layout) -> dict[str, Any]:
+    line = _sft_line(rec, layout)
+    if preference_fields(layout):  # the trainer normalises the row as it came (ffui.train.preference)
+        line["preference"] = denormalise(rec, layout)
+    return line
+
+
+def _sft_line(rec: dict, layout: Layout) -> dict[str, Any]:
     if layout.format == "text":
         msgs = _messages(rec)
         return {"messages": msgs} if msgs is not None else {"text": rec.get("input") or ""}

@@ -25,6 +25,7 @@ from ffui.errors import FfuiError
 Method = Literal["lora", "qlora", "full"]
 Backend = Literal["auto", "unsloth", "peft", "cpu"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
+Objective = Literal["sft", "pretrain", "dpo", "orpo", "simpo", "kto"]
 # transformers' SchedulerType values that need no extra kwargs (kept here so validation
 # does not have to import transformers)
 Scheduler = Literal[
@@ -54,6 +55,10 @@ class TrainConfig:
     """Every key the trainer accepts in config.json. Keep help strings to one line."""
 
     base_model: str = _f("", "local model directory or Hugging Face hub id (required)")
+    objective: Objective = _f("sft", "sft: chat/pairs, trained on replies; pretrain: raw text in max_seq_len chunks; "
+                              "dpo, orpo, simpo: chosen/rejected pairs; kto: completions labelled good or bad")
+    beta: float = _f(0.1, "dpo/kto: how far from the base model (higher = closer); orpo: weight of the odds-ratio "
+                          "loss; simpo: reward scale", min=0.0)
     method: Method = _f("lora", "lora: LoRA adapter; qlora: LoRA on a 4-bit base (CUDA); full: all weights")
     backend: Backend = _f("auto", "auto: unsloth if CUDA and importable, else peft on CUDA, else cpu")
     lora_r: int = _f(16, "LoRA rank", min=1)
@@ -148,6 +153,8 @@ class TrainConfig:
             out.append("precision=fp16 needs a CUDA GPU; use fp32 or bf16 with backend=cpu")
         if self.early_stopping_patience is not None and self.save_steps % self.eval_steps:
             out.append("with early_stopping_patience, save_steps must be a multiple of eval_steps")
+        if self.objective != "sft" and self.prompt_template is not None:
+            out.append(f"prompt_template is for objective=sft; objective={self.objective} takes the rows as they are")
         out += _prompt_template_problems(self.prompt_template)
         return out
 

@@ -73,6 +73,8 @@ class LossChart(Widget):
     LossChart { height: 8; }
     """
 
+    EMPTY = "no loss reported yet"
+
     history: reactive[list] = reactive(list, always_update=True)
     eval_history: reactive[list] = reactive(list, always_update=True)
     planned_steps: reactive[float] = reactive(0.0)
@@ -98,7 +100,7 @@ class LossChart(Widget):
         series = [s for s in (self.history, self.eval_history)]
         points = [p for s in series for p in s]
         if not points:
-            return Text("no loss reported yet", style="dim")
+            return Text(self.EMPTY, style="dim")
         return self._draw(width, height, points)
 
     def _draw(self, width: int, height: int, points: list[tuple[float, float]]) -> Text:
