@@ -116,6 +116,7 @@ class RewardChart(LossChart):
     """A preference run's rewards by step: chosen (cyan) and rejected (yellow); they part as it learns."""
 
     EMPTY = "no rewards reported yet"
+    LEGEND = (("chosen", "bold cyan"), (" rejected", "bold yellow"))
 
 
 class RunDetailScreen(RunActions, FfuiScreen):

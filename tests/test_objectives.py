@@ -234,3 +234,42 @@ def test_pretrain_trains_on_a_folder_of_documents_with_nothing_cut(ffui, job_hom
     assert any("split into chunks" in w for w in warnings) and not any("truncated" in w for w in warnings)
     start = next(e for e in evs if e["type"] == "start")
     assert start["data"]["truncated"] == 0 and start["data"]["rows"] >= 2 and len(steps(evs)) == 2
+
+
+# ---- from the Train form, onto the run screen --------------------------------------------------
+
+
+async def test_dpo_from_the_train_form_charts_its_rewards_on_the_run_screen(job_home, tiny_model, tmp_path):
+    from textual.widgets import Select
+
+    from ffui import db as fdb
+    from ffui.data import store
+    from screens.run_detail import RewardChart, RunDetailScreen
+    from tui_support import app_for, screen_text, settle, wait_for
+
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
+        await store.import_dataset(db, str(write_jsonl(tmp_path / "trl.jsonl", trl_rows())), name="prefs")
+        await fdb.create_model(db, type="local", name="tiny", location=str(tiny_model))
+    app = app_for(job_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await settle(pilot, 4)
+        form = app.screen
+        form.query_one("#tr-model").value = str(tiny_model)
+        form.query_one("#tr-dataset", Select).value = next(d["id"] for d in form.datasets if d["name"] == "prefs")
+        form.query_one("#hp-objective", Select).value = "dpo"
+        for key, value in (("max_steps", "2"), ("num_gpu", "0"), ("learning_rate", "0.01"), ("lora_r", "8"),
+                           ("per_device_train_batch_size", "4")):
+            form.query_one(f"#hp-{key}").value = value
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen,
+                                what="the run screen")
+        chart = await wait_for(pilot, lambda: len(screen.query_one(RewardChart).history) == 2 and
+                               screen.query_one(RewardChart), timeout=400, what="two steps of rewards")
+        assert chart.display and len(chart.eval_history) == 2  # chosen and rejected, by step
+        await wait_for(pilot, lambda: "margin" in screen_text(app) and "accuracy" in screen_text(app),
+                       what="the reward metrics beside the chart")
+    async with fdb.connect(job_home / "ffui.db", job_home) as db:
+        (run,) = await fdb.list_training_runs(db)
+    assert run["hp"]["objective"] == "dpo"

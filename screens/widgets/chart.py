@@ -74,6 +74,7 @@ class LossChart(Widget):
     """
 
     EMPTY = "no loss reported yet"
+    LEGEND: tuple[tuple[str, str], ...] = ()  # (words, style) in place of "step N" under the chart
 
     history: reactive[list] = reactive(list, always_update=True)
     eval_history: reactive[list] = reactive(list, always_update=True)
@@ -136,7 +137,10 @@ class LossChart(Widget):
                 text.append("".join(chr(0x2800 + canvas.bits[row][col]) if canvas.bits[row][col] else " "
                                     for col in cells), style=styles.get(owner, ""))
             text.append("\n")
-        left, right = f"step {x0:g}", f"{x1:g}"
-        gap = max(1, canvas.width - len(left) - len(right))
-        text.append(" " * LABEL_W + "└" + left + " " * gap + right, style="dim")
+        left, right = self.LEGEND or ((f"step {x0:g}", "dim"),), f"{x1:g}"
+        gap = max(1, canvas.width - sum(len(t) for t, _ in left) - len(right))
+        text.append(" " * LABEL_W + "└", style="dim")
+        for words, style in left:
+            text.append(words, style=style)
+        text.append(" " * gap + right, style="dim")
         return text
