@@ -103,6 +103,18 @@ def parse_value(field: HpField, raw: Any) -> Any:
     return parse_setting(field.name, str(raw))
 
 
+def preference_note(layout) -> str | None:
+    """What the sample line says of a preference dataset: it needs a preference objective."""
+    from ffui.data.preference_layout import preference_fields
+
+    fields = preference_fields(layout)
+    if "rejected" in fields:
+        return "preference data (chosen/rejected): set objective to dpo, orpo or simpo (sft would train the rejected replies)"
+    if "label" in fields:
+        return "preference data (completions labelled good or bad): set objective to kto"
+    return None
+
+
 def problems_by_field(problems: list[str], names: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     """Each problem beside every field it names (whole word); the rest are general."""
     by: dict[str, list[str]] = {}
@@ -569,6 +581,10 @@ escape leaves a field, so the number keys switch modes again."""
                     w.update(Text("the dataset has no rows", style="dim"))
                     return
                 r = rows[0]
+                preference = preference_note(store.session_layout(await store.resolve(self.app.db, int(ds))))
+                if preference:
+                    w.update(Text(preference, style="bold"))
+                    return
                 if r.get("messages"):
                     first = next((m for m in r["messages"] if m.get("role") == "user"), r["messages"][0])
                     text = f"chat rows train as conversations (the model's chat template); first: {first.get('content', '')}"

@@ -66,7 +66,7 @@ NON_DEFAULT = {
     "save_total_limit": 9, "early_stopping_patience": 4, "precision": "bf16", "gradient_checkpointing": True,
     "num_gpu": 0, "stop_on_nan": False, "resume_from_checkpoint": "/runs/a/checkpoints/checkpoint-5",
     "prompt_template": {"prompt_template": "Q: {input}\nA: {output}", "input_template": "Q: {input}\nA: "},
-    "chat_template": "{{ messages }}",
+    "chat_template": "{{ messages }}", "objective": "dpo", "beta": 0.5,
 }
 
 # field -> check(plan, TrainingArguments, LoraConfig-or-None, lora_plan)
@@ -113,6 +113,8 @@ WHERE = {
     == "/runs/a/checkpoints/checkpoint-5" == ta.resume_from_checkpoint,
     "prompt_template": lambda p, ta, lc, lp: p["data"]["prompt_template"]["input_template"] == "Q: {input}\nA: ",
     "chat_template": lambda p, ta, lc, lp: p["data"]["chat_template"] == "{{ messages }}",
+    "objective": lambda p, ta, lc, lp: p["objective"]["objective"] == "dpo",
+    "beta": lambda p, ta, lc, lp: p["objective"]["beta"] == 0.5,
 }
 
 

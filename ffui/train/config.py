@@ -153,8 +153,6 @@ class TrainConfig:
             out.append("precision=fp16 needs a CUDA GPU; use fp32 or bf16 with backend=cpu")
         if self.early_stopping_patience is not None and self.save_steps % self.eval_steps:
             out.append("with early_stopping_patience, save_steps must be a multiple of eval_steps")
-        if self.objective != "sft" and self.prompt_template is not None:
-            out.append(f"prompt_template is for objective=sft; objective={self.objective} takes the rows as they are")
         out += _prompt_template_problems(self.prompt_template)
         return out
 

@@ -86,7 +86,7 @@ def to_dataset(rows: list[dict]):
     return Dataset.from_list(rows)
 
 
-def trl_config(objective: str, plan: dict, beta: float):
+def trl_config(objective: str, plan: dict):
     """The TRL config for ``objective``: the run's TrainingArguments plus the objective's own keys."""
     import importlib
 
@@ -99,7 +99,8 @@ def trl_config(objective: str, plan: dict, beta: float):
     if not spec.tokens_counted:
         targs["include_num_input_tokens_seen"] = False
     config_cls = getattr(importlib.import_module(spec.module), spec.config)
-    return config_cls(**targs, beta=beta, max_length=plan["model"]["max_seq_len"], **dict(spec.extra))
+    return config_cls(**targs, beta=plan["objective"]["beta"], max_length=plan["model"]["max_seq_len"],
+                      **dict(spec.extra))
 
 
 def _quiet_experimental() -> None:
@@ -110,11 +111,12 @@ def _quiet_experimental() -> None:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
-def build_trainer(objective: str, model, tokenizer, plan: dict, beta: float, train_rows, eval_rows, callbacks):
+def build_trainer(model, tokenizer, plan: dict, train_rows, eval_rows, callbacks):
     """TRL's trainer for ``objective``. ``model`` is the base (TRL adds the LoRA from the plan and
     uses the base, adapter off, as the reference), or an already adapted model (unsloth)."""
     import importlib
 
+    objective = plan["objective"]["objective"]
     spec = TRAINERS[objective]
     trainer_cls = getattr(importlib.import_module(spec.module), spec.trainer)
     peft_config = None
@@ -123,7 +125,7 @@ def build_trainer(objective: str, model, tokenizer, plan: dict, beta: float, tra
 
         peft_config = LoraConfig(**plan["lora"])
     return trainer_cls(
-        model=model, args=trl_config(objective, plan, beta), train_dataset=to_dataset(train_rows),
+        model=model, args=trl_config(objective, plan), train_dataset=to_dataset(train_rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None, processing_class=tokenizer,
         callbacks=callbacks, peft_config=peft_config,
     )

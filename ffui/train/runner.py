@@ -108,6 +108,8 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
     plan = build_training_arguments(cfg, output_dir=run_dir / "checkpoints", backend=backend, cuda=cuda,
                                     bf16_supported=bf16, has_eval=bool(eval_recs))
     plan["run"]["resume_from_checkpoint"] = _resume_path(cfg, run_dir)
+    if cfg.prompt_template is not None and cfg.objective != "sft":
+        events.warning(f"prompt_template is for objective=sft; objective={cfg.objective} reads the rows as they are")
     if cfg.early_stopping_patience and not eval_recs:
         events.warning("early_stopping_patience needs an eval set (eval_split or eval.jsonl); ignoring it")
 
@@ -301,8 +303,7 @@ def _build_trainer(model, tokenizer, plan, cfg: TrainConfig, train_rows, eval_ro
     if plan["run"]["early_stopping_patience"] and eval_rows:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=plan["run"]["early_stopping_patience"]))
     if cfg.objective in objectives.TRAINERS:
-        trainer = objectives.build_trainer(cfg.objective, model, tokenizer, plan, cfg.beta, train_rows, eval_rows,
-                                           callbacks)
+        trainer = objectives.build_trainer(model, tokenizer, plan, train_rows, eval_rows, callbacks)
         trainer.remove_callback(PrinterCallback)
         return trainer, callback
     targs = dict(plan["training_args"], label_names=["labels"])

@@ -137,10 +137,13 @@ class LossChart(Widget):
                 text.append("".join(chr(0x2800 + canvas.bits[row][col]) if canvas.bits[row][col] else " "
                                     for col in cells), style=styles.get(owner, ""))
             text.append("\n")
-        left, right = self.LEGEND or ((f"step {x0:g}", "dim"),), f"{x1:g}"
-        gap = max(1, canvas.width - sum(len(t) for t, _ in left) - len(right))
+        left, right = f"step {x0:g}", f"{x1:g}"
+        if not self.LEGEND:
+            gap = max(1, canvas.width - len(left) - len(right))
+            text.append(" " * LABEL_W + "└" + left + " " * gap + right, style="dim")
+            return text
         text.append(" " * LABEL_W + "└", style="dim")
-        for words, style in left:
+        for words, style in self.LEGEND:
             text.append(words, style=style)
-        text.append(" " * gap + right, style="dim")
+        text.append(" " * max(1, canvas.width - sum(len(w) for w, _ in self.LEGEND) - len(right)) + right, style="dim")
         return text
