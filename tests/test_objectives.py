@@ -184,8 +184,15 @@ def imported(ffui, home: Path, path: Path, name: str) -> str:
     return name
 
 
+def sharegpt_rows() -> list[dict]:
+    """LLaMA-Factory's dpo_en_demo shape: sharegpt turns, then a chosen and a rejected turn."""
+    return [{"conversations": [{"from": "human", "value": q}], "chosen": {"from": "gpt", "value": c},
+             "rejected": {"from": "gpt", "value": r}} for q, c, r in FACTS]
+
+
 def test_preference_data_under_sft_stops_with_one_line(ffui, job_home, tiny_model, tmp_path):
-    name = imported(ffui, job_home, write_jsonl(tmp_path / "trl.jsonl", trl_rows(1)), "prefs")
+    # (this shape imported as plain sharegpt before, and SFT trained on the prompts alone)
+    name = imported(ffui, job_home, write_jsonl(tmp_path / "dpo_en_demo.jsonl", sharegpt_rows()), "prefs")
     r, evs = train(ffui, job_home, tiny_model, name)
     assert r.returncode != 0
     errors = [e for e in evs if e["type"] == "error"]
