@@ -95,6 +95,13 @@ def test_rows_the_normaliser_cannot_read_say_why(row, says):
         normalise_preference(row)
 
 
+def test_kto_with_one_completion_per_batch_is_refused_by_the_config():
+    from ffui.train.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="objective=kto needs per_device_train_batch_size >= 2"):
+        TrainConfig.from_dict({"base_model": "m", "objective": "kto", "per_device_train_batch_size": 1})
+
+
 def test_render_sides_reads_a_dataset_jsonl_line():
     line = {"text": "Sky?", "preference": {"prompt": "Sky?", "chosen": " Blue.", "rejected": " Green."}}
     assert render_sides(line) == {"prompt": "Sky?", "chosen": " Blue.", "rejected": " Green."}

@@ -153,6 +153,9 @@ class TrainConfig:
             out.append("precision=fp16 needs a CUDA GPU; use fp32 or bf16 with backend=cpu")
         if self.early_stopping_patience is not None and self.save_steps % self.eval_steps:
             out.append("with early_stopping_patience, save_steps must be a multiple of eval_steps")
+        if self.objective == "kto" and self.per_device_train_batch_size < 2:
+            out.append("objective=kto needs per_device_train_batch_size >= 2 (its KL term compares each "
+                       "completion with the others in its batch)")
         out += _prompt_template_problems(self.prompt_template)
         return out
 

@@ -124,11 +124,15 @@ def build_trainer(model, tokenizer, plan: dict, train_rows, eval_rows, callbacks
         from peft import LoraConfig
 
         peft_config = LoraConfig(**plan["lora"])
-    return trainer_cls(
-        model=model, args=trl_config(objective, plan), train_dataset=to_dataset(train_rows),
-        eval_dataset=to_dataset(eval_rows) if eval_rows else None, processing_class=tokenizer,
-        callbacks=callbacks, peft_config=peft_config,
-    )
+    try:
+        return trainer_cls(
+            model=model, args=trl_config(objective, plan), train_dataset=to_dataset(train_rows),
+            eval_dataset=to_dataset(eval_rows) if eval_rows else None, processing_class=tokenizer,
+            callbacks=callbacks, peft_config=peft_config,
+        )
+    except ValueError as e:  # TRL checks its settings against each other and the data when it starts
+        raise UserError(f"TRL's {spec.trainer} refused this run: {str(e).splitlines()[0][:300]}",
+                        "change the setting it names (ffui configs keys lists them)", kind="config") from None
 
 
 def drop_reference_adapter(model) -> None:
