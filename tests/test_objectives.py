@@ -201,10 +201,25 @@ def test_preference_data_under_sft_stops_with_one_line(ffui, job_home, tiny_mode
     # (this shape imported as plain sharegpt before, and SFT trained on the prompts alone)
     name = imported(ffui, job_home, write_jsonl(tmp_path / "dpo_en_demo.jsonl", sharegpt_rows()), "prefs")
     r, evs = train(ffui, job_home, tiny_model, name)
-    assert r.returncode != 0
-    errors = [e for e in evs if e["type"] == "error"]
-    assert len(errors) == 1 and SFT_REFUSAL in errors[0]["message"] and not steps(evs)
-    assert SFT_REFUSAL in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
+    assert r.returncode != 0 and (r.stdout + r.stderr).strip() == f"ffui: {SFT_REFUSAL}" and not evs
+    assert ffui("runs", "list", "--json", home=job_home).stdout.strip() == "[]"  # no run was made
+    r, _ = train(ffui, job_home, tiny_model, name, "--set", "objective=kto")
+    assert r.returncode != 0 and "use --set objective=kto" not in r.stderr and "objective=dpo" in r.stderr
+
+
+def test_the_trainer_refuses_preference_rows_under_sft_before_loading_anything(tiny_model, tmp_path):
+    """A dataset.jsonl written by hand (not through ffui's import) meets the same line in the trainer."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_jsonl(run / "dataset.jsonl", trl_rows(1))
+    (run / "config.json").write_text(json.dumps({"base_model": str(tiny_model), "num_gpu": 0}))
+    r = subprocess.run([sys.executable, "-m", "ffui.train", str(run)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout.strip() == f"error: dataset.jsonl line 1: {SFT_REFUSAL}"
+    (error,) = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+    assert error["type"] == "error" and SFT_REFUSAL in error["message"]
 
 
 def test_dpo_trains_and_reports_rewards(ffui, job_home, tiny_model, tmp_path):
