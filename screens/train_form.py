@@ -685,8 +685,12 @@ escape leaves a field, so the number keys switch modes again."""
         prompt = self.query_one("#tr-prompt", Select).value
         name = self.query_one("#tr-name", Input).value.strip() or None
         self.query_one("#tr-problems", Static).update(Text("launching… (writing the run's dataset file)"))
-        run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name,
-                              prompt=None if prompt in (NO_PROMPT, CUSTOM_PROMPT, Select.NULL) else str(prompt))
+        try:
+            run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name,
+                                  prompt=None if prompt in (NO_PROMPT, CUSTOM_PROMPT, Select.NULL) else str(prompt))
+        except Exception:
+            self.check()  # the refusal is the worker's notification; "launching…" must not stay
+            raise
         self.launched = run
         self.copied_from = None
         self._baseline = self.snapshot()
