@@ -119,6 +119,10 @@ def apply_event(run: dict, event: dict, fields: dict[str, Any]) -> list[tuple[st
     return notes
 
 
+#: step-event metrics whose history the run keeps for its charts (TRL's names)
+CHARTED_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
+
+
 def _apply_step(run: dict, event: dict, fields: dict[str, Any], metrics: dict) -> None:
     step, total = event.get("step") or 0, event.get("total") or run.get("total_steps")
     fields.update(current_step=step, eta_s=event.get("eta_s"))
@@ -133,6 +137,12 @@ def _apply_step(run: dict, event: dict, fields: dict[str, Any], metrics: dict) -
         history.append([step, loss])
         if len(history) > HISTORY_MAX:
             metrics["history"] = history[::2]
+    for key in CHARTED_METRICS:  # the preference objectives' rewards, charted beside the loss
+        if isinstance(event.get(key), (int, float)):
+            series = metrics.setdefault("charts", {}).setdefault(key, [])
+            series.append([step, event[key]])
+            if len(series) > HISTORY_MAX:
+                metrics["charts"][key] = series[::2]
 
 
 def error_text(event: dict, worker: str = "trainer") -> str:

@@ -32,6 +32,11 @@ from screens.widgets.log_tail import LogTail
 
 METRICS = (("loss", "loss"), ("eval loss", "eval_loss"), ("grad norm", "grad_norm"), ("lr", "lr"),
            ("tokens/s", "tokens_per_s"), ("memory MB", "mem_mb"), ("epoch", "epoch"))
+# a preference run (dpo/orpo/simpo/kto) reports rewards: they take the place of grad norm and lr
+# (the table has the chart's 8 rows); the names are TRL's
+PREFERENCE_METRICS = (("loss", "loss"), ("chosen", "rewards/chosen"), ("rejected", "rewards/rejected"),
+                      ("margin", "rewards/margins"), ("accuracy", "rewards/accuracies"),
+                      ("tokens/s", "tokens_per_s"), ("memory MB", "mem_mb"), ("epoch", "epoch"))
 
 
 def metric_values(run: dict) -> dict:
@@ -43,12 +48,16 @@ def metric_values(run: dict) -> dict:
     return values
 
 
+def reports_rewards(run: dict) -> bool:
+    return bool((run.get("metrics") or {}).get("charts"))
+
+
 def metrics_table(run: dict) -> Table:
     values = metric_values(run)
     table = Table.grid(padding=(0, 1))
     table.add_column(style="dim", no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
-    for label, key in METRICS:
+    for label, key in PREFERENCE_METRICS if reports_rewards(run) else METRICS:
         value = values.get(key)
         digits = 1 if key in ("tokens_per_s", "mem_mb") else 2 if key == "epoch" else 4
         table.add_row(label, Text(fmt_num(value, digits), style="bold red" if is_bad_number(value) else ""))
@@ -114,10 +123,19 @@ def config_text(run: dict, checkpoints: list[int], dataset: str) -> Table:
     return table
 
 
+class RewardChart(LossChart):
+    """A preference run's rewards by step: chosen (cyan) and rejected (yellow); they part as it learns."""
+
+    EMPTY = "no rewards reported yet"
+    LEGEND = (("chosen", "bold cyan"), (" rejected", "bold yellow"))
+
+
 class RunDetailScreen(RunActions, FfuiScreen):
     HELP = (
         "A run, live. The log follows the end of train.log; f pauses and resumes (scrolling up pauses too, "
-        "end follows again). The chart shows loss (cyan) and eval loss (yellow) by step. "
+        "end follows again). The chart shows loss (cyan) and eval loss (yellow) by step; a dpo, orpo, simpo "
+        "or kto run has a second chart beside it, the rewards of the chosen (cyan) and rejected (yellow) "
+        "replies, with their margin and accuracy in the table. "
         "Once the run has an adapter, p chats with it in the Playground."
     )
     BINDINGS = [
@@ -156,6 +174,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
         yield Static("", id="run-warning")
         with Horizontal(id="run-top"):
             yield LossChart(id="run-chart")
+            yield RewardChart(id="run-rewards")
             yield Static("", id="run-metrics")
         with TabbedContent(id="run-tabs", initial="log"):
             with TabPane("Log (l)", id="log"):
@@ -168,6 +187,7 @@ class RunDetailScreen(RunActions, FfuiScreen):
 
     def on_mount(self) -> None:
         self.query_one("#run-warning").display = False
+        self.query_one("#run-rewards").display = False
         self.poller.interval = getattr(self.app, "poll_s", 1.0)
         self.call_after_refresh(self.poller.start)  # once the tabs have mounted their panes
 
@@ -242,7 +262,13 @@ class RunDetailScreen(RunActions, FfuiScreen):
         if warn is not None:
             update_if_changed(box, warn)
         metrics = run.get("metrics") or {}
-        self.query_one(LossChart).set_data(metrics.get("history"), metrics.get("eval_history"), run.get("total_steps"))
+        self.query_one("#run-chart", LossChart).set_data(metrics.get("history"), metrics.get("eval_history"),
+                                                         run.get("total_steps"))
+        charts = metrics.get("charts") or {}
+        rewards = self.query_one("#run-rewards", RewardChart)
+        rewards.display = bool(charts)
+        if charts:
+            rewards.set_data(charts.get("rewards/chosen"), charts.get("rewards/rejected"), run.get("total_steps"))
         update_if_changed(self.query_one("#run-metrics", Static), metrics_table(run),
                           key=tuple(sorted(metric_values(run).items(), key=str)), layout=False)  # (7 rows)
 

@@ -31,7 +31,7 @@ from screens.widgets.modals import ChoiceModal
 from screens.widgets.tick import Tick
 
 # shown first, in this order; every other TrainConfig field goes under "advanced"
-COMMON = ("method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps",
+COMMON = ("objective", "method", "lora_r", "lora_alpha", "learning_rate", "num_train_epochs", "max_steps",
           "per_device_train_batch_size", "gradient_accumulation_steps", "max_seq_len", "eval_split",
           "gradient_checkpointing", "packing", "precision", "num_gpu")
 SPECIAL = ("base_model", "prompt_template")  # set by the model and prompt pickers
@@ -101,6 +101,18 @@ def parse_value(field: HpField, raw: Any) -> Any:
     if field.kind == "str" and not field.nullable:
         return str(raw).strip()
     return parse_setting(field.name, str(raw))
+
+
+def preference_note(layout) -> str | None:
+    """What the sample line says of a preference dataset: it needs a preference objective."""
+    from ffui.data.preference_layout import preference_fields
+
+    fields = preference_fields(layout)
+    if "rejected" in fields:
+        return "preference data (chosen/rejected): set objective to dpo, orpo or simpo (sft would train the rejected replies)"
+    if "label" in fields:
+        return "preference data (completions labelled good or bad): set objective to kto"
+    return None
 
 
 def problems_by_field(problems: list[str], names: list[str]) -> tuple[dict[str, list[str]], list[str]]:
@@ -614,6 +626,10 @@ escape leaves a field, so the number keys switch modes again."""
                     w.update(Text("the dataset has no rows", style="dim"))
                     return
                 r = rows[0]
+                preference = preference_note(store.session_layout(await store.resolve(self.app.db, int(ds))))
+                if preference:
+                    w.update(Text(preference, style="bold"))
+                    return
                 if r.get("messages"):
                     first = next((m for m in r["messages"] if m.get("role") == "user"), r["messages"][0])
                     text = f"chat rows train as conversations (the model's chat template); first: {first.get('content', '')}"
@@ -719,8 +735,12 @@ escape leaves a field, so the number keys switch modes again."""
             self.query_one("#tr-problems", Static).update(Text("launching… (checking the RunPod key)"))
             metadata = await run_metadata(self.app.db, gpu=None if gpu is Select.NULL else str(gpu))
         self.query_one("#tr-problems", Static).update(Text("launching… (writing the run's dataset file)"))
-        run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name, prompt=prompt,
-                              metadata=metadata)
+        try:
+            run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name, prompt=prompt,
+                                  metadata=metadata)
+        except Exception:
+            self.check()  # the refusal is the worker's notification; "launching…" must not stay
+            raise
         self.launched = run
         self.copied_from = None
         self._baseline = self.snapshot()

@@ -164,9 +164,6 @@ async def test_damaged_or_unsupported_compressed_files(db, tmp_path):
     pq.write_table(pa.Table.from_pylist(GOOD), buf)
     parquet_gz.write_bytes(gzip.compress(buf.read_bytes()))
     await rejects(db, parquet_gz, "decompress it first")
-    txt = tmp_path / "notes.txt"
-    txt.write_text("Some prose.\n")
-    await rejects(db, txt, "plain text", '{"text": "..."}')
 
 
 async def test_missing_file_and_hub_offline(db, tmp_path, monkeypatch):

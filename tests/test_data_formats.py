@@ -278,11 +278,16 @@ async def test_a_downloaded_hub_repo_folder_imports_its_split(db, tmp_path):
         await store.import_dataset(db, repo, name="y")
     assert "data/train-00001-of-00002.jsonl, line 2" in str(ei.value) and "malformed JSON" in str(ei.value)
     assert await db.scalar("SELECT COUNT(*) FROM scrape_sessions WHERE name = 'y'") == 0
+    docs = tmp_path / "docs-only"
+    (docs / "docs").mkdir(parents=True)
+    (docs / "docs" / "notes.md").write_text("hi")  # only documents: a text dataset (objective=pretrain)
+    res = await store.import_dataset(db, docs, name="z")
+    assert (res["rows"], res["format"]) == (1, "text")
     empty = tmp_path / "empty"
     (empty / "docs").mkdir(parents=True)
-    (empty / "docs" / "notes.md").write_text("hi")
+    (empty / "docs" / ".hidden.jsonl").write_text('{"a": 1}\n')
     with pytest.raises(DataError, match="no data files"):
-        await store.import_dataset(db, empty, name="z")
+        await store.import_dataset(db, empty, name="w")
 
 
 @pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "chatml"])

@@ -68,6 +68,7 @@ NON_DEFAULT = {
     "prompt_template": {"prompt_template": "Q: {input}\nA: {output}", "input_template": "Q: {input}\nA: "},
     "chat_template": "{{ messages }}",
     "report_to": "none",
+    "chat_template": "{{ messages }}", "objective": "dpo", "beta": 0.5,
 }
 
 # field -> check(plan, TrainingArguments, LoraConfig-or-None, lora_plan)
@@ -119,6 +120,8 @@ WHERE = {
     "prompt_template": lambda p, ta, lc, lp: p["data"]["prompt_template"]["input_template"] == "Q: {input}\nA: ",
     "chat_template": lambda p, ta, lc, lp: p["data"]["chat_template"] == "{{ messages }}",
     "report_to": lambda p, ta, lc, lp: ta.report_to in ("none", [], ["none"]),
+    "objective": lambda p, ta, lc, lp: p["objective"]["objective"] == "dpo",
+    "beta": lambda p, ta, lc, lp: p["objective"]["beta"] == 0.5,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from .errors import DataError, RowError
 from .formats import Layout, detect_layout, make_normaliser, parse_mapping
+from .preference_layout import with_preference
 from .readers import json_type as _json_type, jsonl_line_problem, reading
 from .sources import RowSource, open_source
 
@@ -258,7 +259,7 @@ def plan_import(spec: str | os.PathLike, *, fmt: str = "auto",
                                   f"{row.message})")
         raise src.error(None, "the file has no rows; nothing to import")
     try:
-        layout = detect_layout(sample, fmt, mp, columns=src.columns)
+        layout = with_preference(sample, mp, lambda: detect_layout(sample, fmt, mp, columns=src.columns))
     except RowError as e:
         raise src.error(first_loc, e.message, e.hint) from None
     except ValueError as e:

@@ -42,6 +42,7 @@ EXT_KIND = {
     ".csv": "csv",
     ".tsv": "tsv", ".tab": "tsv",
     ".parquet": "parquet", ".pq": "parquet",
+    ".txt": "text", ".text": "text", ".md": "text", ".markdown": "text",  # a document per file
 }
 
 

@@ -16,6 +16,9 @@ ffui.data.formats.row_system) leads a chat row's turns and is a pair's ``system`
 Chat and pair lines also carry ``tools`` (the row's function schemas, OpenAI shape; the trainer
 gives them to the chat template) and ``media`` (``{"images": n}``: what a text-only run refuses
 unless drop_media).
+A preference dataset's line (ffui.data.preference_layout) also carries ``"preference"``: the
+row as it came (prompt/chosen/rejected, chosen and rejected turns, KTO's label), for the trainer
+to normalise.
 
 The job manager calls ``ffui.data.store.write_training_file`` (which streams a stored dataset
 through :func:`export_for_training`) when it starts a run.
@@ -28,8 +31,9 @@ from typing import Any, Iterable, Iterator
 
 from ffui.turns import MEDIA_COLUMNS, media_parts
 
-from .formats import (ALPACA_SEP, Layout, _messages, _meta, record_fields, row_system, row_tools,
-                      with_system)
+from .formats import (ALPACA_SEP, Layout, _messages, _meta, denormalise, record_fields, row_system,
+                      row_tools, with_system)
+from .preference_layout import preference_fields
 
 #: a column beside question/answer with the passage the question is about: part of the prompt
 CONTEXT_COLUMNS = ("context",)
@@ -71,6 +75,13 @@ def _pair_line(rec: dict, layout: Layout, extra: dict, system: str | None) -> di
 
 
 def training_line(rec: dict, layout: Layout) -> dict[str, Any]:
+    line = _sft_line(rec, layout)
+    if preference_fields(layout):  # the trainer normalises the row as it came (ffui.train.preference)
+        line["preference"] = denormalise(rec, layout)
+    return line
+
+
+def _sft_line(rec: dict, layout: Layout) -> dict[str, Any]:
     if layout.format == "text":
         msgs = _messages(rec)
         return {"messages": msgs} if msgs is not None else {"text": rec.get("input") or ""}

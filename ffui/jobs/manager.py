@@ -176,6 +176,25 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _check_objective(layout, objective: str) -> None:
+    """Preference data needs a preference objective and the other way round: say so before a run
+    is made (the trainer checks each row again)."""
+    from ffui.data.preference_layout import preference_fields
+    from ffui.train import preference
+
+    fields = preference_fields(layout)
+    if objective in ("sft", "pretrain") and fields:
+        raise JobError(preference.SFT_REFUSAL if "rejected" in fields else preference.KTO_SFT_REFUSAL)
+    if objective in preference.PREFERENCE_OBJECTIVES and not fields:
+        raise JobError(f"objective={objective} needs preference data (chosen/rejected, or completions labelled "
+                       "true/false) and this dataset has none; see docs/datasets.md, Preference data")
+    if objective in preference.PAIRED_OBJECTIVES and "rejected" not in fields:
+        raise JobError("this is KTO data (completions labelled true/false), not chosen/rejected pairs: "
+                       "use --set objective=kto")
+    if objective == "kto" and "label" not in fields:
+        raise JobError("this is paired preference data (chosen/rejected): use --set objective=dpo, orpo or simpo")
+
+
 async def create_run(
     db: Database,
     *,
@@ -198,6 +217,7 @@ async def create_run(
     rows = await db.scalar("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (session["id"],))
     if not rows:
         raise JobError(f"dataset {session.get('name') or session['id']!r} is empty; import rows first (ffui data import)")
+    _check_objective(store.session_layout(session), resolved["objective"])
     base_model = resolved["base_model"]
     run_name = name or one_line(f"{Path(base_model).name}-{session.get('name') or session['id']}")
     run = await create_training_run(

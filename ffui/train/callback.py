@@ -16,6 +16,9 @@ from ffui.train.events import EventWriter
 
 WARMUP_STEPS = 2  # steps excluded from the ETA: the first ones pay for allocation and caching
 RATE_WINDOW = 20  # steps that tokens/s and samples/s average over: one step's rate swings 40x
+# What the preference objectives (TRL's trainers) log beside the loss, forwarded under TRL's names
+OBJECTIVE_METRIC_PREFIXES = ("rewards/", "logps/")
+OBJECTIVE_METRICS = ("kl", "nll_loss", "log_odds_ratio", "log_odds_chosen")
 
 
 class EventCallback(TrainerCallback):
@@ -108,11 +111,12 @@ class EventCallback(TrainerCallback):
             "loss": round(float(logs["loss"]), 6),
             "grad_norm": _round(logs.get("grad_norm")),
             "lr": logs.get("learning_rate"),
-            "tokens_per_s": round(tokens / compute, 1) if steps else None,
+            "tokens_per_s": round(tokens / compute, 1) if steps and tokens else None,  # 0: not counted
             "samples_per_s": round(steps * samples_per_step / compute, 2) if steps else None,
             "eta_s": self._eta(now, state),
             "mem_mb": _mem_mb(),
         }
+        event.update(objective_metrics(logs))
         return event
 
     def _eta(self, now: float, state) -> float | None:
@@ -137,6 +141,12 @@ class EventCallback(TrainerCallback):
         if self.ctl.checkpoint_requested:
             self.ctl.checkpoint_handled()
         return control
+
+
+def objective_metrics(logs: dict) -> dict:
+    """The objective's own numbers in a log (rewards/chosen, rewards/margins, kl, ...), rounded."""
+    return {k: _round(v) for k, v in logs.items() if isinstance(v, (int, float))
+            and (k.startswith(OBJECTIVE_METRIC_PREFIXES) or k in OBJECTIVE_METRICS)}
 
 
 def _agree_across_ranks(ctl: Control, device) -> None:
@@ -176,5 +186,8 @@ def _step_line(e: dict) -> str:
         parts.append(f"lr {e['lr']:.2e}")
     if e["tokens_per_s"] is not None:
         parts.append(f"tok/s {e['tokens_per_s']:.0f}")
+    for key, label in (("rewards/margins", "margin"), ("rewards/accuracies", "acc")):
+        if isinstance(e.get(key), (int, float)):
+            parts.append(f"{label} {e[key]:.3f}")
     parts += [f"eta {eta_s}", f"mem {e['mem_mb']}MB"]
     return " ".join(parts)

@@ -26,6 +26,7 @@ Method = Literal["lora", "qlora", "full"]
 Backend = Literal["auto", "unsloth", "peft", "cpu"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 Distributed = Literal["ddp", "fsdp", "deepspeed"]
+Objective = Literal["sft", "pretrain", "dpo", "orpo", "simpo", "kto"]
 # transformers' SchedulerType values that need no extra kwargs (kept here so validation
 # does not have to import transformers)
 Scheduler = Literal[
@@ -56,6 +57,10 @@ class TrainConfig:
     """Every key the trainer accepts in config.json. Keep help strings to one line."""
 
     base_model: str = _f("", "local model directory or Hugging Face hub id (required)")
+    objective: Objective = _f("sft", "sft: chat/pairs, trained on replies; pretrain: raw text in max_seq_len chunks; "
+                              "dpo, orpo, simpo: chosen/rejected pairs; kto: completions labelled good or bad")
+    beta: float = _f(0.1, "dpo/kto: how far from the base model (higher = closer); orpo: weight of the odds-ratio "
+                          "loss; simpo: reward scale", min=0.0)
     method: Method = _f("lora", "lora: LoRA adapter; qlora: LoRA on a 4-bit base (CUDA); full: all weights")
     backend: Backend = _f("auto", "auto: unsloth if CUDA and importable, else peft on CUDA, else cpu")
     lora_r: int = _f(16, "LoRA rank", min=1)
@@ -161,6 +166,9 @@ class TrainConfig:
         out += self._distributed_problems()
         if self.early_stopping_patience is not None and self.save_steps % self.eval_steps:
             out.append("with early_stopping_patience, save_steps must be a multiple of eval_steps")
+        if self.objective == "kto" and self.per_device_train_batch_size < 2:
+            out.append("objective=kto needs per_device_train_batch_size >= 2 (its KL term compares each "
+                       "completion with the others in its batch)")
         out += _prompt_template_problems(self.prompt_template)
         out += [f"report_to: {t!r} is not one of {', '.join(REPORT_TARGETS)}" for t in self.report_targets()
                 if t not in REPORT_TARGETS]

@@ -7,6 +7,7 @@ config field reaches the trainer. The runner consumes exactly these dicts:
   model         -> how the base model is loaded (backend, dtype, 4-bit, ...)
   data          -> the dataset pipeline (ffui.train.data.DataSettings(**...))
   run           -> trainer-loop behaviour (NaN policy, early stopping, resume, launch)
+  objective     -> what the run learns: sft/pretrain (ffui's Trainer) or a TRL trainer, and its beta
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def build_training_arguments(
             "chat_template": cfg.chat_template,
             "pad_to_multiple_of": 8 if cuda and backend != "cpu" else None,
         },
+        "objective": {"objective": cfg.objective, "beta": cfg.beta},
         "run": {
             "stop_on_nan": cfg.stop_on_nan,
             "early_stopping_patience": cfg.early_stopping_patience,

@@ -127,6 +127,8 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
     plan["run"]["resume_from_checkpoint"] = _resume_path(cfg, run_dir)
     targs = plan["training_args"]
     targs["report_to"] = tracking.prepare(targs["report_to"], run_dir, events.warning)
+    if cfg.prompt_template is not None and cfg.objective != "sft":
+        events.warning(f"prompt_template is for objective=sft; objective={cfg.objective} reads the rows as they are")
     if cfg.early_stopping_patience and not eval_recs:
         events.warning("early_stopping_patience needs an eval set (eval_split or eval.jsonl); ignoring it")
 
@@ -135,9 +137,9 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
 
     hf_logging.disable_progress_bar()  # line-oriented logs
     set_seed(cfg.seed)  # LoRA init and dropout
-    model, tokenizer, train_rows, eval_rows, stats = _load_and_tokenize(model_name, plan, train_recs, eval_recs,
-                                                                        events)
-    if cfg.packing:
+    model, tokenizer, train_rows, eval_rows, stats = _load_and_tokenize(model_name, plan, cfg.objective, train_recs,
+                                                                        eval_recs, events)
+    if cfg.packing and cfg.objective == "sft":
         _scale_packed_batch(plan, stats, len(train_recs), events)
     if control.stop_requested:
         control.stop_handled()
@@ -148,7 +150,8 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
         "precision": plan["model"]["precision"],
         "data": {**dataclasses.asdict(stats), "train_examples": len(train_recs), "eval_examples": len(eval_recs)},
     }
-    trainer, callback = _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control, start_fields)
+    trainer, callback = _build_trainer(model, tokenizer, plan, cfg, train_rows, eval_rows, events, control,
+                                       start_fields)
     resume = plan["run"]["resume_from_checkpoint"]
     if resume and _checkpoint_is_final(resume):
         _adopt_final_checkpoint(trainer, callback, resume)
@@ -188,16 +191,32 @@ def _read_inputs(run_dir: Path):
     records = data.read_records(run_dir / "dataset.jsonl")
     eval_path = run_dir / "eval.jsonl"
     eval_records = data.read_records(eval_path) if eval_path.exists() else None
-    for rec in records + (eval_records or []):
-        data.record_kind(rec, cfg.prompt_template is not None, cfg.drop_media)
+    _check_records(cfg, records + (eval_records or []))
     train_recs, eval_recs = data.split_records(records, eval_records, data.DataSettings(
         eval_split=cfg.eval_split, seed=cfg.seed))
     return cfg, train_recs, eval_recs
 
 
-def _load_and_tokenize(model_name: str, plan: dict, train_recs, eval_recs, events: EventWriter):
+def _check_records(cfg: TrainConfig, records) -> None:
+    """Every record fits the objective, before anything heavy loads."""
+    from ffui.train import data, objectives, preference, pretrain
+
+    if cfg.objective in objectives.TRAINERS:
+        objectives.preference_rows(records, cfg.objective)
+    elif cfg.objective == "pretrain":
+        for rec in records:
+            pretrain.document_text(rec)
+    else:
+        for rec in records:
+            refusal = preference.sft_refusal(rec.data)
+            if refusal:
+                raise UserError(f"{rec.where}: {refusal}", kind="dataset")
+            data.record_kind(rec, cfg.prompt_template is not None, cfg.drop_media)
+
+
+def _load_and_tokenize(model_name: str, plan: dict, objective: str, train_recs, eval_recs, events: EventWriter):
     """Tokenize before loading the model where possible: a bad record should not wait for 14 GB."""
-    from ffui.train import backends, data
+    from ffui.train import backends, data, objectives
 
     settings = data.DataSettings(**plan["data"])
     model = None
@@ -205,13 +224,52 @@ def _load_and_tokenize(model_name: str, plan: dict, train_recs, eval_recs, event
         model, tokenizer = backends.load_unsloth(model_name, plan)
     else:
         tokenizer = backends.load_tokenizer(model_name)
-    data.prepare_tokenizer(tokenizer, settings, events.warning)
-    data.warn_tool_fallbacks(train_recs + eval_recs, settings, events.warning)
-    train_rows, stats = _tokenize(train_recs, tokenizer, settings, events, "training")
-    eval_rows, _ = _tokenize(eval_recs, tokenizer, dataclasses.replace(settings, packing=False), events, "eval")
-    if model is None:
-        model = backends.load_model(model_name, plan)
+    if objective in objectives.TRAINERS:
+        train_rows, eval_rows, stats = _preference_rows(train_recs, eval_recs, tokenizer, settings, objective, events)
+    elif objective == "pretrain":
+        train_rows, eval_rows, stats = _pretrain_rows(train_recs, eval_recs, tokenizer, settings, events)
+    else:
+        data.prepare_tokenizer(tokenizer, settings, events.warning)
+        data.warn_tool_fallbacks(train_recs + eval_recs, settings, events.warning)
+        train_rows, stats = _tokenize(train_recs, tokenizer, settings, events, "training")
+        eval_rows, _ = _tokenize(eval_recs, tokenizer, dataclasses.replace(settings, packing=False), events, "eval")
+    if model is None:  # TRL's trainers add the LoRA themselves (and use the bare base as the reference)
+        model = backends.load_model(model_name, {**plan, "lora": None} if objective in objectives.TRAINERS else plan)
     return model, tokenizer, train_rows, eval_rows, stats
+
+
+def _preference_rows(train_recs, eval_recs, tokenizer, settings, objective: str, events: EventWriter):
+    """TRL's rows (TRL tokenizes them); the chat template only matters for conversation rows."""
+    from ffui.train import data, objectives
+
+    train_rows = objectives.preference_rows(train_recs, objective)
+    eval_rows = objectives.preference_rows(eval_recs, objective) if eval_recs else []
+    chat = not isinstance(train_rows[0]["prompt"], str)
+    data.prepare_tokenizer(tokenizer, settings, events.warning if chat else (lambda _message: None))
+    form = "conversations (chat template applied)" if chat else "text (no chat template)"
+    print(f"training data: {len(train_rows)} {objective} examples as {form}", flush=True)
+    return train_rows, eval_rows, data.DataStats(examples=len(train_rows), rows=len(train_rows))
+
+
+def _pretrain_rows(train_recs, eval_recs, tokenizer, settings, events: EventWriter):
+    from ffui.train import data, pretrain
+
+    data.prepare_tokenizer(tokenizer, settings, lambda _message: None)  # pad token; no chat template is used
+    out = []
+    for recs, what in ((train_recs, "training"), (eval_recs, "eval")):
+        if not recs:
+            out.append([])
+            continue
+        rows, stats, split = pretrain.tokenize_documents(recs, tokenizer, settings.max_seq_len)
+        if split:
+            events.warning(f"{split} of {len(recs)} {what} documents were longer than max_seq_len="
+                           f"{settings.max_seq_len} tokens and were split into chunks (none of the text is cut)")
+        print(f"{what} data: {len(recs)} documents, {stats.tokens} tokens in {stats.rows} packed rows "
+              f"of up to {settings.max_seq_len}", flush=True)
+        out.append(rows)
+        if what == "training":
+            train_stats = stats
+    return out[0], out[1], train_stats
 
 
 def _tokenize(recs, tokenizer, settings, events: EventWriter, what: str):
@@ -251,20 +309,25 @@ def _scale_packed_batch(plan: dict, stats, examples: int, events: EventWriter) -
     targs["per_device_train_batch_size"] = data.packed_batch_size(examples, stats.rows, batch)
 
 
-def _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control, start_fields):
+def _build_trainer(model, tokenizer, plan, cfg: TrainConfig, train_rows, eval_rows, events, control, start_fields):
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
+    from ffui.train import objectives
     from ffui.train.callback import EventCallback
     from ffui.train.data import Collator
     from ffui.train.trainer import FfuiTrainer
 
-    targs = dict(plan["training_args"], label_names=["labels"])
     if plan["model"]["backend"] == "unsloth":
-        targs["activation_checkpointing"] = False  # unsloth applied its own checkpointing
+        plan["training_args"]["activation_checkpointing"] = False  # unsloth applied its own checkpointing
     callback = EventCallback(events, control, start_fields, plan["run"]["stop_on_nan"])
     callbacks = [callback]
     if plan["run"]["early_stopping_patience"] and eval_rows:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=plan["run"]["early_stopping_patience"]))
+    if cfg.objective in objectives.TRAINERS:
+        trainer = objectives.build_trainer(model, tokenizer, plan, train_rows, eval_rows, callbacks)
+        trainer.remove_callback(PrinterCallback)
+        return trainer, callback
+    targs = dict(plan["training_args"], label_names=["labels"])
     trainer = FfuiTrainer(
         model=model,
         args=TrainingArguments(**targs),
@@ -279,6 +342,8 @@ def _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, contro
 
 
 def _finish(run_dir, cfg, trainer, callback, events, control, started) -> int:
+    from ffui.train import objectives
+
     step = trainer.state.global_step
     if callback.nan_step is not None:
         raise NonFiniteLoss(f"loss became NaN/inf at step {callback.nan_step}; training stopped",
@@ -292,6 +357,7 @@ def _finish(run_dir, cfg, trainer, callback, events, control, started) -> int:
         events.say(f"stopped at step {step}; resume from {callback.last_checkpoint}")
         return EXIT_OK
     out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
+    objectives.drop_reference_adapter(trainer.model)
     trainer.save_model(str(out_dir))  # adapter only for peft models; the processing class too
     metrics = _metrics(trainer, callback, started)
     if is_main_rank():

@@ -73,6 +73,9 @@ class LossChart(Widget):
     LossChart { height: 8; }
     """
 
+    EMPTY = "no loss reported yet"
+    LEGEND: tuple[tuple[str, str], ...] = ()  # (words, style) in place of "step N" under the chart
+
     history: reactive[list] = reactive(list, always_update=True)
     eval_history: reactive[list] = reactive(list, always_update=True)
     planned_steps: reactive[float] = reactive(0.0)
@@ -98,7 +101,7 @@ class LossChart(Widget):
         series = [s for s in (self.history, self.eval_history)]
         points = [p for s in series for p in s]
         if not points:
-            return Text("no loss reported yet", style="dim")
+            return Text(self.EMPTY, style="dim")
         return self._draw(width, height, points)
 
     def _draw(self, width: int, height: int, points: list[tuple[float, float]]) -> Text:
@@ -135,6 +138,12 @@ class LossChart(Widget):
                                     for col in cells), style=styles.get(owner, ""))
             text.append("\n")
         left, right = f"step {x0:g}", f"{x1:g}"
-        gap = max(1, canvas.width - len(left) - len(right))
-        text.append(" " * LABEL_W + "└" + left + " " * gap + right, style="dim")
+        if not self.LEGEND:
+            gap = max(1, canvas.width - len(left) - len(right))
+            text.append(" " * LABEL_W + "└" + left + " " * gap + right, style="dim")
+            return text
+        text.append(" " * LABEL_W + "└", style="dim")
+        for words, style in self.LEGEND:
+            text.append(words, style=style)
+        text.append(" " * max(1, canvas.width - sum(len(w) for w, _ in self.LEGEND) - len(right)) + right, style="dim")
         return text

@@ -5,7 +5,7 @@ module             source                                                       
 =================  ==============================================================  ==========
 ``base``           :class:`RowSource`, what every source is (read its docstring)
 ``file``           :class:`FileSource`, a source read from one local file
-``text``           JSON Lines, CSV, TSV (also .gz, .bz2, .xz)                      jsonl csv tsv
+``text``           JSON Lines, CSV, TSV (also .gz, .bz2, .xz); .txt/.md documents  jsonl csv tsv text
 ``json_text``      a JSON array (streamed), one object holding the rows            json
 ``arrow``          Parquet; the Arrow files of a ``save_to_disk`` folder           parquet hf
 ``folders``        a ``save_to_disk``/``dataset_dict.json`` folder; a data folder  hf files
@@ -34,17 +34,17 @@ from .folders import DataFolderSource, open_folder
 from .hub import HubSource, open_hub
 from .json_text import JsonArraySource, JsonObjectSource
 from .records import RecordsSource
-from .text import CsvSource, DelimitedSource, JsonLinesSource, TextFileSource, TsvSource
+from .text import CsvSource, DelimitedSource, JsonLinesSource, PlainTextSource, TextFileSource, TsvSource
 
 __all__ = [
     "CsvSource", "DataFolderSource", "DelimitedSource", "FileSource", "FourChanSource", "HubSource",
     "JsonArraySource", "JsonLinesSource", "JsonObjectSource", "Located", "Location",
-    "ParquetSource", "RecordsSource", "RowSource", "SaveToDiskSource", "TextFileSource",
+    "ParquetSource", "PlainTextSource", "RecordsSource", "RowSource", "SaveToDiskSource", "TextFileSource",
     "TsvSource", "FILE_KINDS", "open_source",
 ]
 
 #: the kinds open_source can open (``kind=`` forces one of the file kinds, or "hub")
-FILE_KINDS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "files", "hub")
+FILE_KINDS = ("jsonl", "json", "csv", "tsv", "text", "parquet", "hf", "files", "hub")
 
 
 def open_source(spec: str | os.PathLike, *, split: str | None = None,

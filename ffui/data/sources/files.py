@@ -13,10 +13,10 @@ from ..readers import EXT_KIND, UNREAD, compression, reading
 from .arrow import open_parquet
 from .file import FileSource
 from .json_text import JsonArraySource, JsonObjectSource, wrapper_key
-from .text import CsvSource, JsonLinesSource, TextFileSource, TsvSource
+from .text import CsvSource, JsonLinesSource, PlainTextSource, TextFileSource, TsvSource
 
 _TEXT_SOURCES: dict[str, type[TextFileSource]] = {
-    "jsonl": JsonLinesSource, "csv": CsvSource, "tsv": TsvSource,
+    "jsonl": JsonLinesSource, "csv": CsvSource, "tsv": TsvSource, "text": PlainTextSource,
 }
 _BOM_AND_SPACE = b"\xef\xbb\xbf \t\r\n"
 
@@ -71,9 +71,6 @@ def _kind_from_head(spec: str, inner: str, head: bytes) -> str:
         return "json"
     if stripped.startswith(b"{"):
         return "jsonl"
-    if os.path.splitext(inner)[1].lower() in (".txt", ".md", ".text"):
-        raise DataError(spec, None, "plain text files are not read as rows",
-                        'write one JSON object per line, {"text": "..."}, and name the file .jsonl')
     raise DataError(spec, None, "cannot tell the file type",
                     "name it .jsonl, .json, .csv, .tsv or .parquet (.gz, .bz2 or .xz on top is fine)")
 

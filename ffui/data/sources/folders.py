@@ -156,4 +156,11 @@ def _data_files(path: str) -> list[str]:
             inner = f[: -len(packed)] if packed else f
             if os.path.splitext(inner)[1].lower() in EXT_KIND:
                 found.append(os.path.relpath(os.path.join(root, f), path))
-    return sorted(found)
+    # a folder of documents is its .txt/.md files; beside other data files they are the repo's README
+    rows = [f for f in found if _kind(f) != "text"]
+    return sorted(rows or found)
+
+
+def _kind(rel: str) -> str | None:
+    packed = compression(rel)
+    return EXT_KIND.get(os.path.splitext(rel[: -len(packed)] if packed else rel)[1].lower())

@@ -1,4 +1,5 @@
-"""Line-oriented text files: JSON Lines, CSV and TSV (each also .gz, .bz2, .xz).
+"""Line-oriented text files: JSON Lines, CSV and TSV (each also .gz, .bz2, .xz), and plain
+text (.txt, .md) read as one document.
 
 A location is the 1-based line where the row starts; progress counts the (compressed) bytes read.
 """
@@ -188,3 +189,26 @@ class TsvSource(DelimitedSource):
 
     def delimiter(self) -> str:
         return "\t"
+
+
+class PlainTextSource(TextFileSource):
+    """A .txt or .md file as one row ``{"text": the whole file}``: a document, for objective=pretrain
+    (which splits long ones into max_seq_len chunks; nothing is cut at import)."""
+
+    kind = "text"
+
+    def _read(self) -> Iterator[Located]:
+        with open_bytes(self.local_path) as f:
+            data = f.read()
+        self.done = self.total or len(data)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            yield 1, RowError(describe_bad_bytes(data))
+            return
+        if len(text) > MAX_FIELD_CHARS:
+            yield 1, RowError(f"the file is {mb(len(text))} of text, longer than ffui's limit of "
+                              f"{mb(MAX_FIELD_CHARS)} per document", "split it into several files in a folder")
+            return
+        if text.strip():
+            yield 1, {"text": text}
