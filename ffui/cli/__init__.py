@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     ("configs", "configs"),
     ("train", "train"),
     ("runs", "runs"),
+    ("eval", "eval"),
     ("demo", "demo"),
     ("keys", "keys"),
 )

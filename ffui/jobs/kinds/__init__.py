@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from ffui.jobs.errors import UnknownJob
 from ffui.jobs.kinds.base import JobKind
+from ffui.jobs.kinds.evaluation import EvaluationKind
 from ffui.jobs.kinds.fake import FakeKind
 from ffui.jobs.kinds.training import TrainingKind
 
 KINDS: dict[str, JobKind] = {
     "training": TrainingKind(),
     "fake": FakeKind(),
+    "evaluation": EvaluationKind(),
 }
 DEFAULT = "training"
 
