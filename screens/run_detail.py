@@ -254,6 +254,8 @@ class RunDetailScreen(RunActions, FfuiScreen):
             return bool(self.run_row and self.run_row.get("adapter_path")) and kind == "training"
         if action == "results":
             return kind == "evaluation"
+        if action in ("duplicate", "checkpoint") and kind == "evaluation":  # no training config, no checkpoints
+            return False
         return super().check_action(action, parameters)
 
     async def action_evaluate(self) -> None:

@@ -105,11 +105,13 @@ async def evaluation_for_run(db: Database, job_run_id: int) -> str | None:
 
 
 async def latest_adapter_run(db: Database, name: str) -> dict | None:
-    """The newest completed run of that name that saved an adapter (what ``--adapter NAME`` means)."""
+    """The newest completed run of that name that saved an adapter (what ``--adapter NAME``
+    means), else the newest run of that name (which then says why it has no adapter)."""
     from ffui.db.training_runs import get_training_run
 
-    row_id = await db.scalar("SELECT id FROM training_runs WHERE name = ? AND status = 'completed' "
-                             "AND adapter_path IS NOT NULL ORDER BY id DESC LIMIT 1", (name,))
+    row_id = await db.scalar("SELECT id FROM training_runs WHERE name = ? "
+                             "ORDER BY (status = 'completed' AND adapter_path IS NOT NULL) DESC, id DESC LIMIT 1",
+                             (name,))
     return await get_training_run(db, row_id) if row_id else None
 
 

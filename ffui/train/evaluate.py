@@ -192,7 +192,7 @@ def prepare_case(index: int, rec: data.Record, tokenizer, settings: data.DataSet
 
 
 def _shown_prompt(rec: data.Record, kind: str, before: list[tuple[str, bool]]) -> str:
-    if kind == "pairs":
+    if kind == "pair":
         return rec.data["input"]
     if kind == "messages":
         users = [m.get("content") for m in rec.data["messages"]
@@ -202,7 +202,7 @@ def _shown_prompt(rec: data.Record, kind: str, before: list[tuple[str, bool]]) -
 
 
 def _reference(rec: data.Record, kind: str, last_segment: str) -> str:
-    if kind == "pairs":
+    if kind == "pair":
         return rec.data["output"]
     if kind == "messages":
         replies = [m.get("content") for m in rec.data["messages"]

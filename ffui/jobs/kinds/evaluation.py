@@ -231,4 +231,4 @@ async def start_evaluation(db: Database, **kwargs: Any) -> dict:
 
     job = await create_evaluation_job(db, **kwargs)
     await schedule(db)
-    return job
+    return {**await get_training_run(db, job["id"]), "evaluation_id": job["evaluation_id"]}
