@@ -119,18 +119,21 @@ async def resolve_eval_dataset(db: Database, dataset: str, split: str | None) ->
     from ffui.data import store
     from ffui.data.errors import DataError
 
-    row = await store.resolve(db, dataset)
     if not split:
-        return row
+        return await store.resolve(db, dataset)
+    try:
+        return await store.resolve(db, f"{dataset}-{split}")  # NAME is the split's group
+    except DataError:
+        pass
+    row = await store.resolve(db, dataset)
     meta = store.session_meta(row).get("split") or {}
     if meta.get("part") == split:
         return row
-    for name in dict.fromkeys([f"{dataset}-{split}", f"{meta.get('group')}-{split}" if meta.get("group") else None]):
-        if name:
-            try:
-                return await store.resolve(db, name)
-            except DataError:
-                pass
+    if meta.get("group"):
+        try:
+            return await store.resolve(db, f"{meta['group']}-{split}")
+        except DataError:
+            pass
     raise JobError(f"dataset {dataset!r} has no {split} split; make one with: ffui data split {dataset}")
 
 
