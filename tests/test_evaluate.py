@@ -9,6 +9,7 @@ it, so the file trains once and loads the model a few times only.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -121,6 +122,7 @@ def test_the_adapter_beats_its_base_on_the_memorised_rows(evaluated):
     assert evaluated["json"]["status"] == "completed" and evaluated["json"]["rows"] == 4
     # the compare table the command printed: every metric, both models, the difference
     assert "exact_match" in evaluated["out"] and "Δ facts" in evaluated["out"] and "better" in evaluated["out"]
+    assert "answered exactly as the base" not in evaluated["out"]
 
 
 def test_perplexity_is_exp_of_the_mean_loss_over_all_reply_tokens(evaluated):
@@ -208,6 +210,31 @@ async def test_the_compare_table_and_the_rows_in_the_tui(evaluated, home):
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, what="back to the table")
         del modal
+
+
+def untrained_adapter(base: Path, where: Path) -> Path:
+    """A LoRA adapter as peft makes it before any step (B = 0): it changes no answer."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=4, target_modules=["q_proj"]))
+    model.save_pretrained(where)
+    return where
+
+
+async def test_an_adapter_that_answers_as_its_base_is_said_plainly(home, tiny_model):
+    from ffui import db as fdb
+
+    adapter = untrained_adapter(tiny_model, home / "untrained")
+    async with fdb.connect(home / "ffui.db", home) as db:
+        model_id = await fdb.create_model(db, name="tiny", location=str(tiny_model))
+        await fdb.create_adapter(db, name="untrained", model_id=model_id, location=str(adapter))
+    r = await asyncio.to_thread(run_ffui, "eval", "--adapter", "untrained", "--base", "--dataset", "facts",
+                                "--metrics", "exact_match", "--max-new-tokens", "6", "--wait", home=home, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "untrained answered exactly as the base on 100% of rows: the adapter may not have loaded" in r.stdout
+    shown = json.loads(run_ffui("eval", "show", r.stdout.split()[1], "--json", home=home).stdout)
+    assert shown["models"][1]["same_as_base"] == 1.0 and shown["models"][1]["name"] == "untrained"
 
 
 @pytest.mark.parametrize("args, words", [
