@@ -12,7 +12,9 @@ def test_db_info_on_a_fresh_home(ffui, home):
     r = ffui("db", "info", home=home)
     assert r.returncode == 0, r.stderr
     assert f"home:             {home}" in r.stdout
-    assert "schema version:   2" in r.stdout
+    from ffui.db import SCHEMA_VERSION
+
+    assert f"schema version:   {SCHEMA_VERSION}" in r.stdout
     assert "scraped_pairs" in r.stdout and "models" in r.stdout
     assert (home / "ffui.db").exists()
 
