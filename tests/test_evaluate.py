@@ -259,3 +259,35 @@ def test_a_split_is_found_by_its_group_name(home):
     assert shown["dataset"] == "halves-validation" and shown["rows"] == 1
     assert list(shown["models"][0]["metrics"]) == ["loss"]
 
+
+
+async def test_the_rows_view_pages_through_thousands_of_rows(tmp_path):
+    """No model needed: an ended evaluation's record and a predictions file of 3,000 rows."""
+    from ffui import db as fdb
+    from screens.eval_compare import EvalScreen
+
+    home = tmp_path / "home"
+    home.mkdir()
+    async with fdb.connect(home / "ffui.db", home) as db:
+        job = await fdb.create_training_run(db, "eval big", status="completed", metadata={"kind": "evaluation"})
+        eval_id = await fdb.create_evaluation(db, job_run_id=job["id"], name="eval big", dataset_name="big",
+                                              models=[{"name": "base"}, {"name": "tuned", "adapter_path": "/a"}])
+        await fdb.record_evaluation_results(db, eval_id, 3000, [{"exact_match": 0.1}, {"exact_match": 0.6}])
+    with open(Path(job["storage_path"]) / "predictions.jsonl", "w") as f:
+        for i in range(3000):
+            f.write(json.dumps({"row": i, "prompt": f"question {i}", "reference": f"answer {i}", "models": {
+                "base": {"answer": "?", "exact_match": 0.0}, "tuned": {"answer": f"answer {i}", "exact_match": 1.0}}})
+                    + "\n")
+    app = app_for(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.db is not None, what="the database")
+        app.open_evaluation(job["id"])
+        await wait_for(pilot, lambda: isinstance(app.screen, EvalScreen), what="the eval screen")
+        await wait_for(pilot, lambda: "rows 1-100 of 3000" in screen_text(app), what="the first page")
+        assert "+0.5000 better" in screen_text(app) and "question 0" in screen_text(app)
+        for _ in range(29):
+            await pilot.press("n")
+        await wait_for(pilot, lambda: "rows 2901-3000 of 3000" in screen_text(app), what="the last page")
+        assert "question 2900" in screen_text(app)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: "rows 2801-2900 of 3000" in screen_text(app), what="the page before")
