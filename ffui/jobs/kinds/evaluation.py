@@ -204,7 +204,7 @@ async def _create_job(db: Database, spec: dict, sources: list[dict], session: di
     from ffui.data import store
     from ffui.db import create_training_run
 
-    name = one_line(f"eval {', '.join(s['name'] for s in sources)} on {shown}")
+    name = one_line(f"{', '.join(s['name'] for s in sources)} on {shown}")  # its kind column says eval
     model_id = await base_model_id(db, spec["base_model"])
     run = await create_training_run(db, name, base_model=spec["base_model"], dataset_source="database",
                                     dataset_id=str(session["id"]), hp=spec, metadata={"kind": "evaluation"},
