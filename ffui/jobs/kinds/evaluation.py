@@ -24,7 +24,7 @@ from ffui.jobs.executors.base import WorkerSpec
 from ffui.jobs.kinds.training import TrainingKind, base_model_id
 
 WORKER_MODULE = "ffui.train.evaluate"  # named, not imported: the UI process never loads the worker
-JUDGE_KEY_ENV = "FFUI_JUDGE_KEY"
+JUDGE_KEY_ENV = "FFUI_JUDGE_KEY"  # the worker's (ffui.train.evaluate.JUDGE_KEY_ENV), named here for the same reason
 METRICS = ("loss", "perplexity", "exact_match", "rouge_l", "judge")
 DEFAULT_METRICS = ("loss", "perplexity", "exact_match", "rouge_l")
 DATA_KEYS = ("max_seq_len", "completion_only_loss", "prompt_template", "chat_template")  # as the run trained
@@ -52,10 +52,9 @@ class EvaluationKind(TrainingKind):
         except (OSError, ValueError):
             return  # it ended before its first row: nothing was measured
         if eval_id:
-            await record_evaluation_results(db, eval_id, int(summary.get("rows") or 0),
-                                            [(m.get("metrics") or {}) | {"same_as_base": m.get("same_as_base"),
-                                                                  "rows": m.get("rows"), "tokens": m.get("tokens")}
-                                             for m in summary.get("models") or []])
+            per_model = [{**(m.get("metrics") or {}), "same_as_base": m.get("same_as_base"), "rows": m.get("rows"),
+                          "tokens": m.get("tokens")} for m in summary.get("models") or []]
+            await record_evaluation_results(db, eval_id, int(summary.get("rows") or 0), per_model)
 
 
 # -- making one ------------------------------------------------------------------------------
