@@ -159,7 +159,7 @@ def test_the_judge_is_asked_with_its_key_in_a_header_only(evaluated, judge, home
 
 def test_evaluations_are_listed_as_jobs_of_their_kind(evaluated, home):
     listed = run_ffui("runs", "list", home=home).stdout.splitlines()
-    kinds = {line.split()[0]: line.split()[1] for line in listed[1:]}
+    kinds = {line.split()[0]: line.split()[2] for line in listed[1:]}
     assert kinds[str(evaluated["id"])] == "evaluation" and "training" in kinds.values()
     assert str(evaluated["id"]) in run_ffui("eval", "list", home=home).stdout
 

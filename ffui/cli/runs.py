@@ -108,12 +108,12 @@ def runs_list(status, as_json, limit) -> None:
     if not rows:
         click.echo("no runs yet (start one: ffui train --dataset NAME --model PATH)")
         return
-    click.echo(f"{'id':>4}  {'kind':<10}  {'status':<9}  {'progress':>8}  {'loss':>8}  {'eta':>7}  name")
+    click.echo(f"{'id':>4}  {'status':<9}  {'kind':<10}  {'progress':>8}  {'loss':>8}  {'eta':>7}  name")
     from ffui.jobs.health import stall_text
 
     for r in rows:
         click.echo(
-            f"{r['id']:>4}  {job_kind(r):<10}  {'stalled' if stall_text(r) else r['status']:<9}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
+            f"{r['id']:>4}  {'stalled' if stall_text(r) else r['status']:<9}  {job_kind(r):<10}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
             f"{'' if stall_text(r) else run_eta(r):>7}  {r['name']}"
         )
 
