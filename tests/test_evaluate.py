@@ -283,11 +283,13 @@ async def test_the_rows_view_pages_through_thousands_of_rows(tmp_path):
         await wait_for(pilot, lambda: app.db is not None, what="the database")
         app.open_evaluation(job["id"])
         await wait_for(pilot, lambda: isinstance(app.screen, EvalScreen), what="the eval screen")
-        await wait_for(pilot, lambda: "rows 1-100 of 3000" in screen_text(app), what="the first page")
-        assert "+0.5000 better" in screen_text(app) and "question 0" in screen_text(app)
+        def shows(*words):
+            return lambda: all(w in screen_text(app) for w in words)
+
+        await wait_for(pilot, shows("rows 1-100 of 3000", "+0.5000 better", "question 0"),
+                       what=lambda: f"the first page and the compare table: {screen_text(app)}")
         for _ in range(29):
             await pilot.press("n")
-        await wait_for(pilot, lambda: "rows 2901-3000 of 3000" in screen_text(app), what="the last page")
-        assert "question 2900" in screen_text(app)
+        await wait_for(pilot, shows("rows 2901-3000 of 3000", "question 2900"), what="the last page")
         await pilot.press("b")
         await wait_for(pilot, lambda: "rows 2801-2900 of 3000" in screen_text(app), what="the page before")
