@@ -111,6 +111,11 @@ KNOWN: dict[str, SettingKey] = {s.key: s for s in (
                check=_whole_number(1)),
     SettingKey("jobs.cancel_grace_s", "seconds a cancel waits for a checkpoint (30)",
                check=_seconds),
+    # the LLM judge of evaluations (ffui eval --metrics ...,judge): any OpenAI-compatible server
+    SettingKey("eval.judge_url", "LLM judge: OpenAI-compatible URL (http://host:11434/v1)",
+               check=_http_url),
+    SettingKey("eval.judge_model", "LLM judge: the model the server serves"),
+    SettingKey("eval.judge_api_key", "LLM judge: API key (if the server wants one)", secret=True),
 )}
 
 

@@ -342,6 +342,12 @@ class FfuiApp(App[None]):
                 return
         self.push_screen(RunDetailScreen(run_id))
 
+    def open_evaluation(self, job_run_id: int) -> None:
+        """Show evaluation job ``job_run_id``'s compare table and rows, above its run's screen."""
+        from screens.eval_compare import EvalScreen
+
+        self.push_screen(EvalScreen(job_run_id))
+
     async def show_train_config(self, hp: dict, origin: str | None = None) -> bool:
         """Switch to the Train form and give it a config; False if the form cannot take one
         or the user keeps the unsaved edits it has. ``origin`` ("run 3"): the config is a copy,

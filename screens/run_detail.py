@@ -146,8 +146,11 @@ class RunDetailScreen(RunActions, FfuiScreen):
         Binding("d", "duplicate", "Copy", tooltip="Duplicate the config into the Train form", id="run.duplicate"),
         Binding("x", "delete", "Delete", tooltip="Delete the run (its files only if you tick it)", id="run.delete"),
         Binding("p", "chat", "Chat", tooltip="Chat with this run's adapter in the Playground", id="run.chat"),
-        Binding("e", "export", "Export", tooltip="Export the adapter, or the model merged with it", id="run.export"),
+        Binding("m", "export", "Export", tooltip="Export the adapter, or the model merged with it", id="run.export"),
         Binding("u", "publish", "Publish", tooltip="Publish to the Hugging Face Hub with a card", id="run.publish"),
+        Binding("e", "evaluate", "Evaluate", tooltip="Evaluate this run's adapter against its base on a dataset",
+                id="run.evaluate"),
+        Binding("v", "results", "Results", tooltip="This evaluation's compare table and rows", id="run.results"),
         *explain_bindings("run"),
         Binding("l", "tab('log')", "Log", show=False, id="run.tab.log"),
         Binding("i", "tab('config')", "Config", show=False, id="run.tab.config"),
@@ -283,9 +286,25 @@ class RunDetailScreen(RunActions, FfuiScreen):
             self.query_one(LogTail).focus()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        kind = ((self.run_row or {}).get("metadata") or {}).get("kind") or "training"
         if action in ("chat", "export", "publish"):  # only a run with an adapter has something to chat with
             return bool(self.run_row and self.run_row.get("adapter_path"))
+        if action == "evaluate":  # ... or to score
+            return bool(self.run_row and self.run_row.get("adapter_path")) and kind == "training"
+        if action == "results":
+            return kind == "evaluation"
+        if action in ("duplicate", "checkpoint") and kind == "evaluation":  # no training config, no checkpoints
+            return False
         return super().check_action(action, parameters)
+
+    async def action_evaluate(self) -> None:
+        from screens.eval_start import ask_to_evaluate
+
+        if self.run_row:
+            await ask_to_evaluate(self, self.run_row)
+
+    def action_results(self) -> None:
+        self.app.open_evaluation(self.run_id)
 
     async def action_chat(self) -> None:
         await self.app.chat_with_run(self.run_id)

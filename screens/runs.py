@@ -22,7 +22,7 @@ from screens.widgets.format import bar, fmt_num, run_eta, sparkline
 from screens.widgets.gpu_panel import GpuPanel
 
 LIST_LIMIT = 500
-SPARK_W = 8
+SPARK_W = 6
 STATUS_STYLE = {"running": "bold green", "pending": "dim", "completed": "", "failed": "bold red", "cancelled": "yellow"}
 # the run states each action applies to (cancel a queued or running run, resume an ended one...)
 ACTION_STATES = {
@@ -71,7 +71,7 @@ def row_cells(r: dict) -> tuple:
     from ffui.jobs.health import stalled_for
 
     stalled = stalled_for(r["status"], r.get("stalled_since"))
-    progress = Text(f"{bar(r['progress'] or 0, 5)} {float(r['progress'] or 0) * 100:3.0f}%",
+    progress = Text(f"{bar(r['progress'] or 0, 4)} {float(r['progress'] or 0) * 100:3.0f}%",
                     style="green" if r["status"] == "running" else "")
     return (
         str(r["id"]),
@@ -84,11 +84,20 @@ def row_cells(r: dict) -> tuple:
         Text(stalled.removeprefix("stalled for "), style="yellow") if stalled else
         f"queue {r['queue'][0]}" if r.get("queue") else run_eta(r),
         "pod" if r.get("pod_id") else r["backend"] or "",  # a RunPod run: its stage and cost are on its screen
+        kind_label(r.get("kind")),
     )
 
 
-COLUMNS = (("#", "id", 3), ("name", "name", 16), ("status", "status", 9), ("progress", "progress", 10),
-           ("loss", "loss", 6), ("trend", "trend", SPARK_W), ("eta", "eta", 7), ("on", "backend", 4))
+def kind_label(kind: str | None) -> str:
+    """A job's kind in the table's five cells (absent: a training run)."""
+    return KIND_LABELS.get(kind or "training", (kind or "")[:5])
+
+
+KIND_LABELS = {"training": "train", "evaluation": "eval", "export": "exprt", "publish": "publ", "scrape": "data",
+               "fake": "fake"}
+COLUMNS = (("#", "id", 3), ("name", "name", 12), ("status", "status", 9), ("progress", "progress", 9),
+           ("loss", "loss", 6), ("trend", "trend", SPARK_W), ("eta", "eta", 7), ("on", "backend", 4),
+           ("kind", "kind", 5))
 
 
 class RunsTable(DataTable):

@@ -52,7 +52,7 @@ TABLE_WORDS = {
     "scrape_sessions": "datasets", "scraped_pairs": "dataset rows", "training_runs": "runs",
     "training_configs": "saved configs", "adapters": "adapters", "models": "models", "prompts": "prompt templates",
     "app_logs": "log lines", "settings": "settings", "datasets": "catalogued datasets", "configs": "catalogued configs",
-    "evaluation_jobs": "evaluations", "app_state": "app state",
+    "evaluation_jobs": "evaluations", "evaluation_models": "evaluated models", "app_state": "app state",
 }
 
 class SettingsScreen(FfuiScreen):

@@ -12,7 +12,7 @@ def test_db_info_on_a_fresh_home(ffui, home):
     r = ffui("db", "info", home=home)
     assert r.returncode == 0, r.stderr
     assert f"home:             {home}" in r.stdout
-    from ffui.db.core import SCHEMA_VERSION  # the newest migration's number (004: RunPod runs)
+    from ffui.db import SCHEMA_VERSION
 
     assert f"schema version:   {SCHEMA_VERSION}" in r.stdout and SCHEMA_VERSION >= 4
     assert "scraped_pairs" in r.stdout and "models" in r.stdout

@@ -160,7 +160,7 @@ async def test_the_run_screen_exports_with_e(trained, tmp_path):
     app = app_for(home)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_run(app, pilot, run_id)
-        await pilot.press("e")
+        await pilot.press("m")
         await wait_for(pilot, lambda: app.screen.query_one("#f-merged").has_focus, what="the export form")
         await pilot.press("space")  # the adapter alone, not merged
         app.screen.query_one("#f-out").value = str(tmp_path / "from-tui")

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     ("export", "publish"),
     ("scrape", "scrape"),
     ("scrape", "synth"),
+    ("eval", "eval"),
     ("demo", "demo"),
     ("keys", "keys"),
     ("pods", "pods"),

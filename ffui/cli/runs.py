@@ -18,6 +18,11 @@ def _eta_s(r: dict):
     return r.get("eta_s") if r.get("status") == "running" else None
 
 
+def job_kind(r: dict) -> str:
+    """What the job does: training (the default), evaluation, export, publish..."""
+    return (r.get("metadata") or {}).get("kind") or "training"
+
+
 def fmt_loss(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else "--"
 
@@ -105,10 +110,6 @@ def summary(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _kind(r: dict) -> str:
-    return (r.get("metadata") or {}).get("kind") or "training"
-
-
 @click.group()
 def runs() -> None:
     """Watch and control training runs."""
@@ -126,18 +127,18 @@ def runs_list(status, as_json, limit) -> None:
     if as_json:
         keep = ("id", "name", "kind", "status", "base_model", "dataset_id", "backend", "progress", "current_step", "total_steps",
                 "last_loss", "eta_s", "created_at", "started_at", "completed_at", "adapter_path", "error_message")
-        click.echo(json.dumps([{k: r.get(k) for k in keep} | {"eta_s": _eta_s(r), "kind": _kind(r)} for r in rows],
+        click.echo(json.dumps([{k: r.get(k) for k in keep} | {"eta_s": _eta_s(r), "kind": job_kind(r)} for r in rows],
                               indent=2))
         return
     if not rows:
         click.echo("no runs yet (start one: ffui train --dataset NAME --model PATH)")
         return
-    click.echo(f"{'id':>4}  {'status':<9}  {'progress':>8}  {'loss':>8}  {'eta':>7}  name")
+    click.echo(f"{'id':>4}  {'status':<9}  {'kind':<10}  {'progress':>8}  {'loss':>8}  {'eta':>7}  name")
     from ffui.jobs.health import stall_text
 
     for r in rows:
         click.echo(
-            f"{r['id']:>4}  {'stalled' if stall_text(r) else r['status']:<9}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
+            f"{r['id']:>4}  {'stalled' if stall_text(r) else r['status']:<9}  {job_kind(r):<10}  {float(r.get('progress') or 0) * 100:7.1f}%  {fmt_loss(r.get('last_loss')):>8}  "
             f"{'' if stall_text(r) else run_eta(r):>7}  {r['name']}"
         )
 

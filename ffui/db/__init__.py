@@ -47,6 +47,8 @@ from ffui.db.catalog import (
 from ffui.db.core import (SCHEMA_VERSION, Database, DatabaseError, connect, describe_sqlite_error, init_db,
                           open_db, open_sync)
 from ffui.db.counts import last_check, schema_version, table_counts
+from ffui.db.evaluations import (adapter_named, create_evaluation, evaluation_for_run, evaluation_models,
+                                  get_evaluation, latest_adapter_run, list_evaluations, record_evaluation_results)
 from ffui.db.export import ImportReport, export_database, export_to_json, import_database, import_from_json
 from ffui.db.logs import DbLogHandler, add_log_lines, clear_logs, get_log_count, get_logs
 from ffui.db.dataset_fill import (

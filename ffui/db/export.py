@@ -25,7 +25,8 @@ from ffui.db.secrets import is_secret_key
 # Import order: parents before children (references are checked at commit anyway).
 TABLE_ORDER = (
     "settings", "app_state", "training_configs", "models", "datasets", "prompts", "configs",
-    "scrape_sessions", "scraped_pairs", "training_runs", "adapters", "evaluation_jobs", "app_logs",
+    "scrape_sessions", "scraped_pairs", "training_runs", "adapters", "evaluation_jobs", "evaluation_models",
+    "app_logs",
 )
 
 # seed 000 fine_tuning_jobs column -> ffui training_runs column, or "hp.<key>" for a key of hp_json.

@@ -186,7 +186,8 @@ def _json_field(column: str, path: str) -> str:
 
 #: a run as a list shows it: its progress and trend, not its config or its 500 log lines
 SUMMARY_COLUMNS = ("id, name, status, progress, current_step, total_steps, last_loss, eta_s, backend, updated_at, pod_id, "
-                   f"{_json_field('metadata_json', '$.stalled.since')} AS stalled_since")
+                   f"{_json_field('metadata_json', '$.stalled.since')} AS stalled_since, "
+                   f"{_json_field('metadata_json', '$.kind')} AS kind")
 
 
 async def list_run_summaries(db: Database, limit: int = 500) -> list[dict]:

@@ -359,7 +359,7 @@ def _finish(run_dir, cfg, trainer, callback, events, control, started) -> int:
     out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
     objectives.drop_reference_adapter(trainer.model)
     trainer.save_model(str(out_dir))  # adapter only for peft models; the processing class too
-    metrics = _metrics(trainer, callback, started)
+    metrics = {**_metrics(trainer, callback, started), **_heldout(trainer)}
     if is_main_rank():
         tmp = run_dir / "metrics.json.tmp"
         tmp.write_text(json.dumps(metrics, indent=2))
@@ -390,6 +390,23 @@ def _metrics(trainer, callback, started: float) -> dict:
         "tokens_seen": state.num_input_tokens_seen,
         "runtime_s": round(runtime, 2),
     }
+
+
+def _heldout(trainer) -> dict:
+    """Held-out loss and perplexity of the finished model over every trained token of the eval
+    rows (exp of the mean token loss, as ``ffui eval`` computes it); none without eval rows."""
+    rows = trainer.eval_dataset
+    if not rows:
+        return {}
+    from ffui.train.eval_scoring import heldout_metrics, token_losses
+
+    model, was_training = trainer.model, trainer.model.training
+    model.eval()
+    try:
+        return heldout_metrics(token_losses(model, list(rows), trainer.processing_class.pad_token_id,
+                                            trainer.args.per_device_eval_batch_size))
+    finally:
+        model.train(was_training)
 
 
 def _resume_path(cfg: TrainConfig, run_dir: Path) -> str | None:

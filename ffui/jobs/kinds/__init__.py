@@ -9,6 +9,7 @@ from __future__ import annotations
 from ffui.jobs.errors import UnknownJob
 from ffui.jobs.kinds.base import JobKind
 from ffui.jobs.kinds.export import ExportKind
+from ffui.jobs.kinds.evaluation import EvaluationKind
 from ffui.jobs.kinds.fake import FakeKind
 from ffui.jobs.kinds.publish import PublishKind
 from ffui.jobs.kinds.scrape import ScrapeKind
@@ -20,6 +21,7 @@ KINDS: dict[str, JobKind] = {
     "export": ExportKind(),
     "publish": PublishKind(),
     "scrape": ScrapeKind(),
+    "evaluation": EvaluationKind(),
 }
 DEFAULT = "training"
 
