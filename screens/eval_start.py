@@ -1,7 +1,7 @@
 """Starting an evaluation from the TUI: a run's adapter (and its base) on a dataset.
 
 The form asks what ``ffui eval`` asks; the job is made and queued by the same function the CLI
-calls (ffui.jobs.kinds.evaluation.start_evaluation), and its run screen opens: the UI process
+calls (ffui.jobs.evaluations.start_evaluation), and its run screen opens: the UI process
 never loads a model.
 """
 
@@ -59,7 +59,7 @@ async def ask_to_evaluate(screen, run: dict) -> None:
 
 
 async def start(screen, run: dict, values: dict) -> None:
-    from ffui.jobs.kinds.evaluation import start_evaluation
+    from ffui.jobs.evaluations import start_evaluation
 
     job = await start_evaluation(screen.app.db, adapters=[str(run["id"])], base=bool(values["base"]),
                                  dataset=values["dataset"], split=values["split"] or None, limit=values["limit"],

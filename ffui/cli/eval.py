@@ -37,7 +37,7 @@ def eval_group(ctx, adapters, base, dataset, split, limit, metrics, max_new_toke
         return
     if not dataset:
         raise UserError("--dataset NAME is needed: the dataset to evaluate on (see: ffui data list)")
-    from ffui.jobs.kinds.evaluation import start_evaluation
+    from ffui.jobs.evaluations import start_evaluation
 
     job = with_db(start_evaluation, adapters=list(adapters), base=base, dataset=dataset, split=split, limit=limit,
                   metrics=metrics, max_new_tokens=max_new_tokens, batch_size=batch_size)
