@@ -151,16 +151,22 @@ def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--endpoint", required=True, help="an OpenAI-compatible API: http://127.0.0.1:11434/v1 (Ollama)")
 @click.option("--model", required=True, help="a model the endpoint has")
-@click.option("--type", "type_", type=click.Choice(["qa", "summary"]), default="qa", show_default=True)
+@click.option("--type", "type_", type=click.Choice(["qa", "cot", "summary"]), default="qa", show_default=True,
+              help="questions and answers, chain-of-thought answers, or summaries")
 @click.option("--pairs-per-chunk", type=click.IntRange(min=1, max=50), default=3, show_default=True)
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), default=4, show_default=True,
               help="requests in flight at once")
 @click.option("--chunk-words", type=click.IntRange(min=20), default=400, show_default=True)
+@click.option("--judge-threshold", type=click.IntRange(min=1, max=10),
+              help="score each pair 1-10 by a second request; drop those below")
+@click.option("--key-from-settings", is_flag=True, help="send the stored sources.synthetic.api_key")
 @common_options
-def synth(paths, endpoint, model, type_, pairs_per_chunk, concurrency, chunk_words) -> dict:
-    """Pairs written by a model from documents (.md, .txt, .html files or folders), as a job."""
+def synth(paths, endpoint, model, type_, pairs_per_chunk, concurrency, chunk_words, judge_threshold,
+          key_from_settings) -> dict:
+    """Pairs written by a model from documents (.md, .txt, .html, .pdf, .docx files or folders), as a job."""
     import os
 
     args = {"paths": [os.path.abspath(p) for p in paths], "endpoint": endpoint, "model": model,
             "pairs_per_chunk": pairs_per_chunk, "concurrency": concurrency, "chunk_words": chunk_words}
-    return {"source": "synthetic", "args": args, "pairing": {"type": type_}}
+    return {"source": "synthetic", "args": args, "use_key": key_from_settings,
+            "pairing": {"type": type_, **({"judge_threshold": judge_threshold} if judge_threshold else {})}}

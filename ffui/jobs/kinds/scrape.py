@@ -24,6 +24,7 @@ from ffui.jobs.kinds.training import TrainingKind
 
 SOURCES = ("4chan", "reddit", "stackexchange", "synthetic")
 KEY_SETTING = "sources.stackexchange.key"
+KEY_SETTINGS = {"stackexchange": KEY_SETTING, "synthetic": "sources.synthetic.api_key"}  # a source's secret
 
 
 class ScrapeKind(TrainingKind):
@@ -38,8 +39,9 @@ class ScrapeKind(TrainingKind):
     async def worker(self, db: Database, run: dict) -> WorkerSpec:
         spec = WorkerSpec(self.command(run), {"PYTHONUNBUFFERED": "1"}, noun=self.noun)
         spec.unset_env = ("HF_TOKEN", SECRET_ENV)
-        if (run.get("metadata") or {}).get("use_key"):
-            key = await get_setting(db, KEY_SETTING)
+        metadata = run.get("metadata") or {}
+        if metadata.get("use_key"):
+            key = await get_setting(db, KEY_SETTINGS.get(metadata.get("source"), KEY_SETTING))
             if key:
                 spec.env[SECRET_ENV] = key
                 spec.unset_env = ("HF_TOKEN",)
@@ -102,9 +104,10 @@ async def create_scrape(db: Database, source: str, args: dict[str, Any], *, pair
     from ffui.data.datasets import check_new_name
 
     spec = checked_spec(source, args, pairing=pairing, filters=filters, max_pairs=max_pairs)
-    if use_key and not await get_setting(db, KEY_SETTING):
-        raise DataError("stackexchange", None, "no API key is stored",
-                        f"store one (ffui settings set {KEY_SETTING}, then type it), or leave out --key-from-settings")
+    setting = KEY_SETTINGS.get(source, KEY_SETTING)
+    if use_key and not await get_setting(db, setting):
+        raise DataError(source, None, "no API key is stored",
+                        f"store one (ffui settings set {setting}, then type it), or leave out --key-from-settings")
     spec["dataset"] = await check_new_name(db, dataset or default_name(source, args))
     run = await create_training_run(db, f"scrape-{spec['dataset']}", base_model=None, hp={},
                                     metadata={"kind": "scrape", "use_key": use_key or None,
