@@ -209,3 +209,37 @@ async def test_ffui_synth_judges_pairs_and_sends_the_stored_key_only_as_a_header
     for name in ("config.json", "train.log", "events.jsonl"):
         assert key not in (run_dir / name).read_text()
     assert not any(key in row["message"] for row in await db.fetchall("SELECT message FROM app_logs"))
+
+
+async def test_the_datasets_screen_makes_a_dataset_from_documents_with_live_progress(job_home, db, tmp_path):
+    from textual.widgets import Input
+
+    from tui_support import app_for, screen_text, settle, wait_for as ui_wait_for
+
+    folder = docs(tmp_path)
+    pdf_file(folder / "manual.pdf", ["Page one about tokens"])
+    with FakeOpenAI() as api:
+        app = app_for(job_home)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("2")
+            await settle(pilot)
+            await pilot.press("g")
+            await settle(pilot)
+            app.screen.query_one("#f-paths", Input).value = str(tmp_path / "nowhere")
+            app.screen.query_one("#f-endpoint", Input).value = api.url
+            app.screen.query_one("#f-model", Input).value = "tiny-writer"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert "nowhere: no such file or folder" in str(app.screen.query_one("#form-error").render())
+            app.screen.query_one("#f-paths", Input).value = str(folder)
+            app.screen.query_one("#f-pairs_per_chunk", Input).value = "1"
+            app.screen.query_one("#f-name", Input).value = "fromdocs"
+            await pilot.press("ctrl+s")
+            await ui_wait_for(pilot, lambda: "completed: dataset fromdocs: 4 pairs from 4 items" in screen_text(app),
+                              what=lambda: f"the job's end on the status line: {screen_text(app)[-400:]}")
+            await ui_wait_for(pilot, lambda: "fromdocs" in screen_text(app).split("completed")[0],
+                              what="the new dataset in the list")
+    rows = await db.fetchall("SELECT p.metadata_json FROM scraped_pairs p JOIN scrape_sessions s "
+                             "ON s.id = p.session_id WHERE s.name = 'fromdocs' ORDER BY p.id")
+    assert [(m["file"].rsplit("/", 1)[-1], m["page"]) for m in (json.loads(r["metadata_json"]) for r in rows)] == [
+        ("a.md", None), ("b.html", None), ("c.txt", None), ("manual.pdf", 1)]

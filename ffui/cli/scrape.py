@@ -164,9 +164,8 @@ def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
 def synth(paths, endpoint, model, type_, pairs_per_chunk, concurrency, chunk_words, judge_threshold,
           key_from_settings) -> dict:
     """Pairs written by a model from documents (.md, .txt, .html, .pdf, .docx files or folders), as a job."""
-    import os
+    from ffui.jobs.kinds.scrape import synth_job
 
-    args = {"paths": [os.path.abspath(p) for p in paths], "endpoint": endpoint, "model": model,
-            "pairs_per_chunk": pairs_per_chunk, "concurrency": concurrency, "chunk_words": chunk_words}
-    return {"source": "synthetic", "args": args, "use_key": key_from_settings,
-            "pairing": {"type": type_, **({"judge_threshold": judge_threshold} if judge_threshold else {})}}
+    return synth_job(list(paths), endpoint, model, type=type_, pairs_per_chunk=pairs_per_chunk,
+                     judge_threshold=judge_threshold, use_key=key_from_settings, concurrency=concurrency,
+                     chunk_words=chunk_words)

@@ -96,6 +96,19 @@ def form_job(source: str, target: str, mode: str | None = None) -> dict:
     return {"source": source, "args": args, "pairing": pairing}
 
 
+def synth_job(paths: list[str], endpoint: str, model: str, *, type: str = "qa", pairs_per_chunk: int = 3,
+              judge_threshold: int | None = None, use_key: bool = False, concurrency: int = 4,
+              chunk_words: int = 400) -> dict:
+    """An ``ffui synth`` job as the CLI and the TUI's documents form give it."""
+    import os
+
+    args = {"paths": [os.path.abspath(os.path.expanduser(p)) for p in paths], "endpoint": endpoint.strip(),
+            "model": model.strip(), "pairs_per_chunk": pairs_per_chunk, "concurrency": concurrency,
+            "chunk_words": chunk_words}
+    pairing = {"type": type, **({"judge_threshold": judge_threshold} if judge_threshold else {})}
+    return {"source": "synthetic", "args": args, "pairing": pairing, "use_key": use_key}
+
+
 async def create_scrape(db: Database, source: str, args: dict[str, Any], *, pairing: dict | None = None,
                         filters: dict | None = None, dataset: str | None = None,
                         max_pairs: int | None = None, use_key: bool = False) -> dict:
