@@ -48,7 +48,7 @@ Operations make new datasets; the source is never changed."""
         Binding("enter", "browse", "Browse", id="datasets.browse"),
         Binding("i", "import", "Import", id="datasets.import"),
         Binding("w", "scrape", "From web", id="datasets.scrape"),
-        Binding("g", "synth", "From documents", id="datasets.synth"),
+        Binding("g", "synth", "From docs", id="datasets.synth"),
         Binding("m", "merge", "Merge", id="datasets.merge"),
         Binding("d", "dedupe", "Dedupe", id="datasets.dedupe"),
         Binding("s", "split", "Split", id="datasets.split"),
@@ -291,7 +291,12 @@ Operations make new datasets; the source is never changed."""
                 return
             progress = scrape_progress(run) or ""
             if run["status"] in FINAL_STATUSES:
-                self.set_status(f"job {run_id} {run['status']}: dataset {dataset}: {progress}")
+                if run["status"] == "failed":  # (a notice too: the status line is cut at 80 columns)
+                    why = run.get("error_message") or f"see ffui runs logs {run_id}"
+                    self.set_status(f"job {run_id} failed: {why}")
+                    self.app.notify(f"job {run_id} failed: {why}", severity="error", timeout=10, markup=False)
+                else:
+                    self.set_status(f"job {run_id} {run['status']}: dataset {dataset}: {progress}")
                 self.refresh_list()
                 return
             self.set_status(f"job {run_id} {run['status']} (dataset {dataset}): {progress}")
