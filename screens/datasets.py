@@ -299,7 +299,7 @@ Operations make new datasets; the source is never changed."""
                     self.set_status(f"job {run_id} {run['status']}: dataset {dataset}: {progress}")
                 self.refresh_list()
                 return
-            self.set_status(f"job {run_id} {run['status']} (dataset {dataset}): {progress}")
+            self.set_status(f"job {run_id} {run['status']}: {progress}")  # (the dataset's name: in the notice)
             await asyncio.sleep(1.0)  # (a poll of one row a second: the job writes it from its own process)
 
     def action_stats(self) -> None:
