@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ffui.data.errors import DataError
-from ffui.data.sources.synthetic import SyntheticOptions, SyntheticSource, chunks
+from ffui.data.sources.synthetic import SyntheticOptions, SyntheticSource, chunks, context_warning
 
 from fakeopenai import FakeOpenAI
 from job_support import final, wait_run
@@ -243,3 +243,15 @@ async def test_the_datasets_screen_makes_a_dataset_from_documents_with_live_prog
                              "ON s.id = p.session_id WHERE s.name = 'fromdocs' ORDER BY p.id")
     assert [(m["file"].rsplit("/", 1)[-1], m["page"]) for m in (json.loads(r["metadata_json"]) for r in rows)] == [
         ("a.md", None), ("b.html", None), ("c.txt", None), ("manual.pdf", 1)]
+
+
+def test_chunks_longer_than_ollamas_default_context_are_warned_about(ffui, job_home, tmp_path):
+    (tmp_path / "a.md").write_text("text\n")
+    r = ffui("synth", str(tmp_path), "--endpoint", "http://127.0.0.1:11434/v1", "--model", "m",
+             "--chunk-words", "3000", "--dataset", "long", home=job_home)
+    assert "may be longer than Ollama's default context (2048)" in r.stderr
+    assert "OLLAMA_CONTEXT_LENGTH" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = ffui("synth", str(tmp_path), "--endpoint", "http://127.0.0.1:11434/v1", "--model", "m",
+             "--dataset", "short", home=job_home)
+    assert "Ollama" not in r.stderr  # 400 words a chunk fit
+    assert context_warning("http://127.0.0.1:8000/v1", 3000) is None  # vLLM: its own --max-model-len errors

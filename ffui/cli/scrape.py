@@ -164,8 +164,12 @@ def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
 def synth(paths, endpoint, model, type_, pairs_per_chunk, concurrency, chunk_words, judge_threshold,
           key_from_settings) -> dict:
     """Pairs written by a model from documents (.md, .txt, .html, .pdf, .docx files or folders), as a job."""
+    from ffui.data.sources.synthetic import context_warning
     from ffui.jobs.kinds.scrape import synth_job
 
+    warning = context_warning(endpoint, chunk_words)
+    if warning:
+        click.echo(warning, err=True)
     return synth_job(list(paths), endpoint, model, type=type_, pairs_per_chunk=pairs_per_chunk,
                      judge_threshold=judge_threshold, use_key=key_from_settings, concurrency=concurrency,
                      chunk_words=chunk_words)

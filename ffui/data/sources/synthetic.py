@@ -90,6 +90,28 @@ def chunks(text: str, words: int = 400, overlap: int = 50) -> list[str]:
     return out
 
 
+OLLAMA_PORT = 11434
+OLLAMA_DEFAULT_CONTEXT = 2048  # tokens, unless the model or OLLAMA_CONTEXT_LENGTH says more (newer: 4096)
+TOKENS_A_WORD = 1.4  # (English prose under common tokenizers; code runs higher)
+
+
+def context_warning(endpoint: str, chunk_words: int) -> str | None:
+    """One line when chunks may be longer than Ollama's default context, which its OpenAI
+    endpoint truncates silently; None elsewhere, or when they fit."""
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(endpoint).port
+    except ValueError:
+        return None
+    tokens = int(chunk_words * TOKENS_A_WORD) + 200  # (the instructions around the chunk)
+    if port != OLLAMA_PORT or tokens <= OLLAMA_DEFAULT_CONTEXT:
+        return None
+    return (f"warning: chunks of about {tokens} tokens may be longer than Ollama's default context "
+            f"({OLLAMA_DEFAULT_CONTEXT}), which it cuts silently: start it with OLLAMA_CONTEXT_LENGTH=8192 "
+            "or give a smaller --chunk-words")
+
+
 def valid_score(content: str) -> int | None:
     """The judge's score, or None when the answer is not ``{"score": 1..10}``."""
     try:
