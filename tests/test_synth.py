@@ -209,6 +209,13 @@ async def test_ffui_synth_judges_pairs_and_sends_the_stored_key_only_as_a_header
     for name in ("config.json", "train.log", "events.jsonl"):
         assert key not in (run_dir / name).read_text()
     assert not any(key in row["message"] for row in await db.fetchall("SELECT message FROM app_logs"))
+    r = ffui("scrape", "repair", "judged", "--name", "again", home=job_home)  # a judged-out pair stays out
+    assert r.returncode == 0 and "dataset 'again': 1 pairs from the 2 items" in r.stdout, r.stdout + r.stderr
+    r = ffui("scrape", "repair", "judged", "--judge-threshold", "1", "--name", "all", home=job_home)
+    assert r.returncode == 0 and "dataset 'all': 2 pairs" in r.stdout, r.stdout + r.stderr
+    r = ffui("scrape", "repair", "judged", "--mode", "contextual", home=job_home)
+    assert r.returncode != 0 and "a synthetic dataset has no pairing mode" in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
 
 
 async def test_the_datasets_screen_makes_a_dataset_from_documents_with_live_progress(job_home, db, tmp_path):

@@ -135,14 +135,16 @@ def scrape_stackexchange(site, tagged, min_score, max_questions, key_from_settin
               help="the new pairing (4chan: adjacent, contextual, quote-chain; reddit: parent-child, contextual)")
 @click.option("--context-k", type=click.IntRange(min=0), help="contextual: posts or ancestors of input")
 @click.option("--min-score", type=int, help="Stack Exchange: the score a non-accepted answer needs")
+@click.option("--judge-threshold", type=click.IntRange(min=1, max=10),
+              help="synthetic: keep the pairs the judge scored this or more")
 @click.option("--name", "name", help="the new dataset's name (default: DATASET-MODE)")
 @filter_options
-def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
+def scrape_repair(dataset, mode, context_k, min_score, judge_threshold, name, filters) -> None:
     """Pair a scraped DATASET again into a new dataset, from what it fetched: no request is made."""
     from ffui.data.scrape_repair import repair
 
     made = with_db(repair, dataset, mode=mode, context_k=context_k, min_score=min_score,
-                   filters=filters, name=name)
+                   filters=filters, name=name, judge_threshold=judge_threshold)
     click.echo(f"dataset {made['name']!r}: {made['rows']} pairs from the {made['items']} items "
                f"{dataset!r} was made from (nothing fetched)")
 
