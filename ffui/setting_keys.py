@@ -97,6 +97,8 @@ KNOWN: dict[str, SettingKey] = {s.key: s for s in (
                check=_http_url),
     SettingKey("sources.stackexchange.key", "Stack Exchange API key (10,000 requests a day)",
                secret=True),
+    SettingKey("sources.synthetic.api_key", "API key of ffui synth's endpoint (synth --key-from-settings)",
+               secret=True),
     SettingKey("ui.theme", "UI colours: dark, light or a Textual theme (nord)"),
     # checked against the UI's bindings by the settings command (ffui.cli.keys.check_keymap)
     SettingKey("ui.keymap", "JSON of binding id to key (ffui keys lists ids)"),

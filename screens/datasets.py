@@ -40,13 +40,15 @@ class DatasetsScreen(FfuiScreen):
     CSS_PATH = "datasets.tcss"
     HELP = """Datasets: every dataset in this home, with its format and row count.
 enter browses the rows page by page (fast at millions of rows); i imports a file (JSONL, JSON,
-CSV, TSV, Parquet or a save_to_disk folder) after a preview; m merges datasets, d removes
+CSV, TSV, Parquet or a save_to_disk folder) after a preview; w makes one from 4chan, Reddit or
+Stack Exchange, g from documents through a model's endpoint (ffui synth); m merges datasets, d removes
 duplicates, s splits into train/validation/test, t shows statistics, e exports, x deletes.
 Operations make new datasets; the source is never changed."""
     BINDINGS = [
         Binding("enter", "browse", "Browse", id="datasets.browse"),
         Binding("i", "import", "Import", id="datasets.import"),
         Binding("w", "scrape", "From web", id="datasets.scrape"),
+        Binding("g", "synth", "From docs", id="datasets.synth"),
         Binding("m", "merge", "Merge", id="datasets.merge"),
         Binding("d", "dedupe", "Dedupe", id="datasets.dedupe"),
         Binding("s", "split", "Split", id="datasets.split"),
@@ -217,16 +219,88 @@ Operations make new datasets; the source is never changed."""
                                        note="Runs as a job: its progress is on the Runs screen (1), "
                                             "and a cancel keeps what was fetched."), go)
 
+    def action_synth(self) -> None:
+        """A new dataset of pairs a model writes from documents (ffui synth), as a job."""
+        from ffui.data.errors import DataError
+        from ffui.jobs.kinds.scrape import checked_spec, synth_job
+
+        types = [("questions and answers", "qa"), ("chain-of-thought answers", "cot"), ("summaries", "summary")]
+        fields = [Field("paths", "Documents (files or folders, comma-separated):", required=True, path=True,
+                        placeholder=".md .txt .html .pdf .docx"),
+                  Field("endpoint", "OpenAI-compatible endpoint:", value="http://127.0.0.1:11434/v1", required=True),
+                  Field("model", "Model:", required=True, placeholder="a model the endpoint has"),
+                  Field("type", "Pairs:", kind="select", value="qa", options=types),
+                  Field("pairs_per_chunk", "Pairs a chunk:", kind="int", value=3),
+                  Field("judge", "Judge threshold 1-10 (empty: keep all):", kind="int"),
+                  Field("use_key", "Send the stored sources.synthetic.api_key", kind="check", value=False),
+                  Field("max_pairs", "At most this many pairs (empty: no limit):", kind="int"),
+                  Field("name", "New dataset name (empty: made from the documents):")]
+
+        def job(v: dict) -> dict:
+            return synth_job([p.strip() for p in v["paths"].split(",") if p.strip()], v["endpoint"], v["model"],
+                             type=v["type"], pairs_per_chunk=v["pairs_per_chunk"] or 3,
+                             judge_threshold=v["judge"], use_key=v["use_key"])
+
+        def check(v: dict) -> str | None:
+            if v["pairs_per_chunk"] is not None and not 1 <= v["pairs_per_chunk"] <= 50:
+                return "Pairs a chunk must be 1 to 50"
+            try:
+                spec = job(v)
+                checked_spec(spec["source"], spec["args"], pairing=spec["pairing"], max_pairs=v["max_pairs"])
+            except DataError as e:
+                return str(e)
+            return None
+
+        def go(v: dict | None) -> None:
+            if v:
+                self.start_scrape(job(v), max_pairs=v["max_pairs"], name=v["name"])
+
+        self.app.push_screen(FormModal("New dataset from documents", fields, submit="Start", check=check,
+                                       note="A model writes the pairs; runs as a job, its progress below "
+                                            "and on the Runs screen (1)."), go)
+
     @work(exclusive=False, group="ops", exit_on_error=False)
     async def start_scrape(self, job: dict, *, max_pairs: int | None, name: str | None) -> None:
+        from ffui.data.errors import DataError
         from ffui.jobs.kinds.scrape import create_scrape
         from ffui.jobs.manager import schedule
 
-        run = await create_scrape(self.app.db, job["source"], job["args"], pairing=job["pairing"],
-                                  dataset=name, max_pairs=max_pairs)
+        try:
+            run = await create_scrape(self.app.db, job["source"], job["args"], pairing=job["pairing"],
+                                      dataset=name, max_pairs=max_pairs, use_key=job.get("use_key", False))
+        except DataError as e:  # (a name taken since the form was checked, a key not stored)
+            self.app.notify_error(e)
+            return
         await schedule(self.app.db)
         self.app.notify(f"scrape {run['id']} started: dataset {run['metadata']['dataset']} appears "
                         "here when it ends (its progress: Runs screen)", markup=False)
+        self.follow_job(run["id"], run["metadata"]["dataset"])
+
+    @work(exclusive=False, group="follow", exit_on_error=False)
+    async def follow_job(self, run_id: int, dataset: str) -> None:
+        """The job's progress on the status line until it ends, then the list with its dataset."""
+        import asyncio
+
+        from ffui.db import FINAL_STATUSES
+        from ffui.jobs.describe import scrape_progress
+        from ffui.jobs.manager import get_run
+
+        while True:
+            run = await get_run(self.app.db, run_id)
+            if run is None:
+                return
+            progress = scrape_progress(run) or ""
+            if run["status"] in FINAL_STATUSES:
+                if run["status"] == "failed":  # (a notice too: the status line is cut at 80 columns)
+                    why = run.get("error_message") or f"see ffui runs logs {run_id}"
+                    self.set_status(f"job {run_id} failed: {why}")
+                    self.app.notify(f"job {run_id} failed: {why}", severity="error", timeout=10, markup=False)
+                else:
+                    self.set_status(f"job {run_id} {run['status']}: dataset {dataset}: {progress}")
+                self.refresh_list()
+                return
+            self.set_status(f"job {run_id} {run['status']}: {progress}")  # (the dataset's name: in the notice)
+            await asyncio.sleep(1.0)  # (a poll of one row a second: the job writes it from its own process)
 
     def action_stats(self) -> None:
         d = self._need()

@@ -5,6 +5,8 @@
   made from the first line of the text after ``Text:``, as many as the prompt's number;
 * a model it does not have: 404 ``{"error": {"message": "model 'x' not found"}}``;
 * a text holding ``FLAKY`` gets a chatty, non-JSON answer the first time; ``BROKEN``, always;
+* a judge's request (``Score this training pair``) gets ``{"score": 3}`` when the pair's input
+  holds ``LOW``, a non-JSON answer when it holds ``NOSCORE``, else ``{"score": 8}``;
 * each answer takes ``latency_s``; ``in_flight_max`` is the most requests it had at once.
 """
 
@@ -24,6 +26,7 @@ class FakeOpenAI:
     models: tuple[str, ...] = ("tiny-writer",)
     latency_s: float = 0.0
     requests: list[dict] = field(default_factory=list)
+    authorization: list[str | None] = field(default_factory=list)  # each request's Authorization header
     in_flight_max: int = 0
     _in_flight: int = 0
     _flaked: set[str] = field(default_factory=set)
@@ -37,6 +40,7 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.authorization.append(self.headers.get("Authorization"))
                 status, answer = fake._answer(self.path, body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
@@ -70,6 +74,10 @@ class FakeOpenAI:
             if body.get("model") not in self.models:
                 return 404, {"error": {"message": f"model '{body.get('model')}' not found", "type": "not_found"}}
             prompt = body["messages"][-1]["content"]
+            if prompt.startswith("Score this training pair"):
+                pair = prompt.split("Input:\n", 1)[1].split("\n\nOutput:\n", 1)[0]
+                return 200, self._completion(body, "no idea" if "NOSCORE" in pair
+                                             else json.dumps({"score": 3 if "LOW" in pair else 8}))
             text = prompt.split("Text:\n", 1)[1]
             first = text.strip().splitlines()[0]
             with self._lock:
@@ -81,9 +89,12 @@ class FakeOpenAI:
                 n = int(re.search(r"Write (\d+)", prompt).group(1))
                 content = json.dumps({"pairs": [{"input": f"Question {i} on: {first}", "output": f"Answer {i}: {first}"}
                                                 for i in range(1, n + 1)]})
-            return 200, {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": content}}]}
+            return 200, self._completion(body, content)
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    @staticmethod
+    def _completion(body: dict, content: str) -> dict:
+        return {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}]}

@@ -135,14 +135,16 @@ def scrape_stackexchange(site, tagged, min_score, max_questions, key_from_settin
               help="the new pairing (4chan: adjacent, contextual, quote-chain; reddit: parent-child, contextual)")
 @click.option("--context-k", type=click.IntRange(min=0), help="contextual: posts or ancestors of input")
 @click.option("--min-score", type=int, help="Stack Exchange: the score a non-accepted answer needs")
+@click.option("--judge-threshold", type=click.IntRange(min=1, max=10),
+              help="synthetic: keep the pairs the judge scored this or more")
 @click.option("--name", "name", help="the new dataset's name (default: DATASET-MODE)")
 @filter_options
-def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
+def scrape_repair(dataset, mode, context_k, min_score, judge_threshold, name, filters) -> None:
     """Pair a scraped DATASET again into a new dataset, from what it fetched: no request is made."""
     from ffui.data.scrape_repair import repair
 
     made = with_db(repair, dataset, mode=mode, context_k=context_k, min_score=min_score,
-                   filters=filters, name=name)
+                   filters=filters, name=name, judge_threshold=judge_threshold)
     click.echo(f"dataset {made['name']!r}: {made['rows']} pairs from the {made['items']} items "
                f"{dataset!r} was made from (nothing fetched)")
 
@@ -151,16 +153,25 @@ def scrape_repair(dataset, mode, context_k, min_score, name, filters) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--endpoint", required=True, help="an OpenAI-compatible API: http://127.0.0.1:11434/v1 (Ollama)")
 @click.option("--model", required=True, help="a model the endpoint has")
-@click.option("--type", "type_", type=click.Choice(["qa", "summary"]), default="qa", show_default=True)
+@click.option("--type", "type_", type=click.Choice(["qa", "cot", "summary"]), default="qa", show_default=True,
+              help="questions and answers, chain-of-thought answers, or summaries")
 @click.option("--pairs-per-chunk", type=click.IntRange(min=1, max=50), default=3, show_default=True)
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), default=4, show_default=True,
               help="requests in flight at once")
 @click.option("--chunk-words", type=click.IntRange(min=20), default=400, show_default=True)
+@click.option("--judge-threshold", type=click.IntRange(min=1, max=10),
+              help="score each pair 1-10 by a second request; drop those below")
+@click.option("--key-from-settings", is_flag=True, help="send the stored sources.synthetic.api_key")
 @common_options
-def synth(paths, endpoint, model, type_, pairs_per_chunk, concurrency, chunk_words) -> dict:
-    """Pairs written by a model from documents (.md, .txt, .html files or folders), as a job."""
-    import os
+def synth(paths, endpoint, model, type_, pairs_per_chunk, concurrency, chunk_words, judge_threshold,
+          key_from_settings) -> dict:
+    """Pairs written by a model from documents (.md, .txt, .html, .pdf, .docx files or folders), as a job."""
+    from ffui.data.sources.synthetic import context_warning
+    from ffui.jobs.kinds.scrape import synth_job
 
-    args = {"paths": [os.path.abspath(p) for p in paths], "endpoint": endpoint, "model": model,
-            "pairs_per_chunk": pairs_per_chunk, "concurrency": concurrency, "chunk_words": chunk_words}
-    return {"source": "synthetic", "args": args, "pairing": {"type": type_}}
+    warning = context_warning(endpoint, chunk_words)
+    if warning:
+        click.echo(warning, err=True)
+    return synth_job(list(paths), endpoint, model, type=type_, pairs_per_chunk=pairs_per_chunk,
+                     judge_threshold=judge_threshold, use_key=key_from_settings, concurrency=concurrency,
+                     chunk_words=chunk_words)

@@ -317,6 +317,8 @@ class ScrapeWorker:
             return self.fail(e)
         summary = (f"dataset {self.spec['dataset']!r}: {filled['rows']} pairs from {len(self.items)} "
                    f"items, {self.requests()[0]} requests")
+        if getattr(self.source, "note", ""):  # (synthetic: invalid answers, pairs the judge dropped)
+            summary += f"; {self.source.note}"
         if stopped:
             self.log(f"cancelled: kept what was fetched; {summary}")
             self.control.stop_handled()

@@ -11,7 +11,7 @@ import threading
 
 # Known secrets, plus any key whose last part names a credential.
 SECRET_KEYS = {"huggingface.token", "hf.token", "runpod.api_key", "openai.api_key", "proxy.password",
-               "sources.stackexchange.key"}
+               "sources.stackexchange.key", "sources.synthetic.api_key"}
 _SECRET_SUFFIXES = ("token", "api_key", "apikey", "secret", "password", "key_secret")
 
 _secrets: set[str] = set()

@@ -1,9 +1,9 @@
 """Synthetic pairs from documents through an OpenAI-compatible chat endpoint: :class:`SyntheticSource`.
 
-Documents (Markdown, text, HTML; PDF and DOCX are not read yet) are cut into chunks of about
-``chunk_words`` words with ``overlap_words`` of overlap, whole lines kept, so code blocks and
-paragraphs reach the model as written (HTML through the Stack Exchange source's text that keeps
-them). Each chunk is one ``POST {endpoint}/chat/completions`` asking for ``pairs_per_chunk``
+Documents (Markdown, text, HTML, PDF, DOCX: ffui/data/sources/documents.py reads them, each
+part with its page or section) are cut into chunks of about ``chunk_words`` words with
+``overlap_words`` of overlap, whole lines kept, so code blocks and paragraphs reach the model as
+written; a chunk never spans two pages, so each pair names the page its text is on. Each chunk is one ``POST {endpoint}/chat/completions`` asking for ``pairs_per_chunk``
 question/answer (``qa``) or summary pairs with a JSON schema in ``response_format`` (Ollama and
 llama.cpp honour it; vLLM may ignore it), so every answer is validated and asked again up to
 ``retries`` times; one still invalid is counted (``invalid``), not fatal. At most
@@ -16,61 +16,54 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import DataError
 from .base import Located, Location, RowSource
+from .documents import READABLE, document_files, document_parts  # (READABLE, document_files: as before)
 from .fourchan import PairFilter, PairOptions
-from .stackexchange import html_text
 
-TYPES = ("qa", "summary")
-READABLE = (".md", ".markdown", ".txt", ".html", ".htm")
+TYPES = ("qa", "cot", "summary")
 SCHEMA = {"type": "object", "required": ["pairs"], "properties": {"pairs": {
     "type": "array", "items": {"type": "object", "required": ["input", "output"],
                                "properties": {"input": {"type": "string"}, "output": {"type": "string"}}}}}}
 ASK = {"qa": "Write {n} question and answer pairs that this text answers; input is the question, "
              "output the answer, both complete on their own.",
+       "cot": "Write {n} pairs whose input is a question this text answers and whose output reasons "
+              "step by step from the text before it gives the answer.",
        "summary": "Write {n} pairs whose input asks to summarise a part of this text and whose "
                   "output is that summary."}
+
+JUDGE_SCHEMA = {"type": "object", "required": ["score"],
+                "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}}}
+JUDGE_ASK = ("Score this training pair from 1 (useless or wrong) to 10 (correct, complete, useful), "
+             "judging the output as an answer to the input.\n\nInput:\n{input}\n\nOutput:\n{output}")
 
 
 @dataclass(frozen=True)
 class SyntheticOptions:
+    """``type``: the pairs asked for; ``judge_threshold``: when set, each pair is scored 1-10
+    by a second request and pairs scoring below it are dropped (and counted)."""
     type: str = "qa"
+    judge_threshold: int | None = None
     filters: PairOptions = PairOptions()
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
             raise DataError(None, None, f"unknown pair type {self.type!r}", f"use one of {', '.join(TYPES)}")
+        if self.judge_threshold is not None and not 1 <= self.judge_threshold <= 10:
+            raise DataError(None, None, f"a judge threshold of {self.judge_threshold}?", "give 1 to 10")
 
     @property
     def details(self) -> str:
-        return f"type={self.type}"
+        return f"type={self.type}" + (f", judge>={self.judge_threshold}" if self.judge_threshold else "")
 
 
-def document_files(paths: Iterable[str]) -> list[Path]:
-    """The readable files named, folders searched; one line for a path that is not there."""
-    found: list[Path] = []
-    for name in paths:
-        path = Path(name).expanduser()
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in READABLE and p.is_file())
-        elif path.is_file():
-            if path.suffix.lower() not in READABLE:
-                raise DataError(str(path), None, f"cannot read {path.suffix or 'this'} files yet",
-                                f"give {', '.join(READABLE)} files")
-            found.append(path)
-        else:
-            raise DataError(str(path), None, "no such file or folder")
-    if not found:
-        raise DataError(None, None, "no documents to read", f"give {', '.join(READABLE)} files or folders")
-    return found
-
-
-def document_text(path: Path) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return html_text(text) if path.suffix.lower() in (".html", ".htm") else text
+def judged_out(pair: dict, options: SyntheticOptions) -> bool:
+    """Whether the judge's score (None: unreadable) drops ``pair``; unjudged pairs are kept."""
+    if options.judge_threshold is None or "score" not in pair:
+        return False
+    return pair["score"] is None or pair["score"] < options.judge_threshold
 
 
 def chunks(text: str, words: int = 400, overlap: int = 50) -> list[str]:
@@ -97,6 +90,37 @@ def chunks(text: str, words: int = 400, overlap: int = 50) -> list[str]:
     return out
 
 
+OLLAMA_PORT = 11434
+OLLAMA_DEFAULT_CONTEXT = 2048  # tokens, unless the model or OLLAMA_CONTEXT_LENGTH says more (newer: 4096)
+TOKENS_A_WORD = 1.4  # (English prose under common tokenizers; code runs higher)
+
+
+def context_warning(endpoint: str, chunk_words: int) -> str | None:
+    """One line when chunks may be longer than Ollama's default context, which its OpenAI
+    endpoint truncates silently; None elsewhere, or when they fit."""
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(endpoint).port
+    except ValueError:
+        return None
+    tokens = int(chunk_words * TOKENS_A_WORD) + 200  # (the instructions around the chunk)
+    if port != OLLAMA_PORT or tokens <= OLLAMA_DEFAULT_CONTEXT:
+        return None
+    return (f"warning: chunks of about {tokens} tokens may be longer than Ollama's default context "
+            f"({OLLAMA_DEFAULT_CONTEXT}), which it cuts silently: start it with OLLAMA_CONTEXT_LENGTH=8192 "
+            "or give a smaller --chunk-words")
+
+
+def valid_score(content: str) -> int | None:
+    """The judge's score, or None when the answer is not ``{"score": 1..10}``."""
+    try:
+        score = json.loads(content)["score"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return score if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 10 else None
+
+
 def valid_pairs(content: str) -> list[dict] | None:
     """The pairs of an answer, or None when it is not the JSON the schema asks for."""
     try:
@@ -115,9 +139,13 @@ def pairs_from_raw(items: Iterable[dict], options: SyntheticOptions) -> Iterator
     keep = PairFilter(options.filters)
     for item in items:
         for p in item.get("pairs") or []:
+            if judged_out(p, options):
+                continue
             record = {"input": p["input"], "output": p["output"], "source_url": None,
                       "metadata": {"source": "synthetic", "file": item["file"], "page": item.get("page"),
-                                   "chunk": item["chunk"], "model": item.get("model"), "type": item.get("type")}}
+                                   "chunk": item["chunk"], "model": item.get("model"), "type": item.get("type")}
+                      | {k: item[k] for k in ("section", "paragraph") if k in item}
+                      | ({"judge_score": p["score"]} if "score" in p else {})}
             if keep.keep(record):
                 yield record
 
@@ -144,13 +172,23 @@ class SyntheticSource(RowSource):
         self.max_pairs, self.skip_chunks, self.on_thread = max_pairs, set(skip_chunks), on_thread
         self.key, self.timeout_s = key, timeout_s
         self.invalid = 0  # chunks whose answers stayed invalid after the retries
+        self.dropped = 0  # pairs the judge scored below the threshold (or whose score stayed unreadable)
         self.requests, self.waited_s = 0, 0.0  # (progress, as a polite client counts them)
         self.filter = PairFilter(self.options.filters)
         self._pool: ThreadPoolExecutor | None = None
 
     @property
     def source_details(self) -> str:
-        return f"sources={len(self.files)}, type={self.options.type}, model={self.model}"
+        judge = f", judge>={self.options.judge_threshold}" if self.options.judge_threshold else ""
+        return f"sources={len(self.files)}, type={self.options.type}, model={self.model}{judge}"
+
+    @property
+    def note(self) -> str:
+        """What the summary adds: answers that stayed invalid, pairs the judge dropped."""
+        parts = [f"{self.invalid} chunks' answers invalid after {self.retries} retries"] if self.invalid else []
+        if self.options.judge_threshold:
+            parts.append(f"{self.dropped} pairs scored below {self.options.judge_threshold} and dropped")
+        return ", ".join(parts)
 
     def where(self, loc: Location) -> str:
         return f"chunk {loc}"
@@ -158,10 +196,12 @@ class SyntheticSource(RowSource):
     def _tasks(self) -> list[dict]:
         tasks = []
         for path in self.files:
-            for i, text in enumerate(chunks(document_text(path), self.chunk_words, self.overlap_words), 1):
+            texts = [(where, text) for where, part in document_parts(path)
+                     for text in chunks(part, self.chunk_words, self.overlap_words)]
+            for i, (where, text) in enumerate(texts, 1):  # (numbered through the file: ids stay as before)
                 item_id = f"{path}#{i}"
                 if item_id not in self.skip_chunks:
-                    tasks.append({"id": item_id, "file": str(path), "page": None, "chunk": i, "text": text})
+                    tasks.append({"id": item_id, "file": str(path), "page": None, "chunk": i, "text": text} | where)
         return tasks
 
     def _rows(self) -> Iterator[Located]:
@@ -173,6 +213,7 @@ class SyntheticSource(RowSource):
                 for item in self._pool.map(lambda t: self._generate(http, t), self._tasks()):
                     if self.on_thread is not None:
                         self.on_thread(item)
+                    self.dropped += sum(judged_out(p, self.options) for p in item["pairs"])
                     for record in pairs_from_raw([item], self.options):
                         if not self.filter.keep(record):
                             continue
@@ -196,9 +237,24 @@ class SyntheticSource(RowSource):
         for _ in range(self.retries + 1):
             pairs = valid_pairs(self._chat(http, body))
             if pairs is not None:
+                if self.options.judge_threshold is not None:
+                    pairs = [p | {"score": self._score(http, p)} for p in pairs]
                 return item | {"pairs": pairs}
         self.invalid += 1
         return item | {"pairs": [], "invalid": True}
+
+    def _score(self, http, pair: dict) -> int | None:
+        """The judge's 1-10 for ``pair`` (the same model, a second request), asked again when
+        the answer is not a score; None after the retries."""
+        body = {"model": self.model, "temperature": 0.0,
+                "messages": [{"role": "system", "content": "You grade training data. Answer only with JSON."},
+                             {"role": "user", "content": JUDGE_ASK.format(**pair)}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "score", "schema": JUDGE_SCHEMA}}}
+        for _ in range(self.retries + 1):
+            score = valid_score(self._chat(http, body))
+            if score is not None:
+                return score
+        return None
 
     def _chat(self, http, body: dict) -> str:
         import httpx2 as httpx

@@ -24,6 +24,7 @@ from ffui.jobs.kinds.training import TrainingKind
 
 SOURCES = ("4chan", "reddit", "stackexchange", "synthetic")
 KEY_SETTING = "sources.stackexchange.key"
+KEY_SETTINGS = {"stackexchange": KEY_SETTING, "synthetic": "sources.synthetic.api_key"}  # a source's secret
 
 
 class ScrapeKind(TrainingKind):
@@ -38,8 +39,9 @@ class ScrapeKind(TrainingKind):
     async def worker(self, db: Database, run: dict) -> WorkerSpec:
         spec = WorkerSpec(self.command(run), {"PYTHONUNBUFFERED": "1"}, noun=self.noun)
         spec.unset_env = ("HF_TOKEN", SECRET_ENV)
-        if (run.get("metadata") or {}).get("use_key"):
-            key = await get_setting(db, KEY_SETTING)
+        metadata = run.get("metadata") or {}
+        if metadata.get("use_key"):
+            key = await get_setting(db, KEY_SETTINGS.get(metadata.get("source"), KEY_SETTING))
             if key:
                 spec.env[SECRET_ENV] = key
                 spec.unset_env = ("HF_TOKEN",)
@@ -94,6 +96,19 @@ def form_job(source: str, target: str, mode: str | None = None) -> dict:
     return {"source": source, "args": args, "pairing": pairing}
 
 
+def synth_job(paths: list[str], endpoint: str, model: str, *, type: str = "qa", pairs_per_chunk: int = 3,
+              judge_threshold: int | None = None, use_key: bool = False, concurrency: int = 4,
+              chunk_words: int = 400) -> dict:
+    """An ``ffui synth`` job as the CLI and the TUI's documents form give it."""
+    import os
+
+    args = {"paths": [os.path.abspath(os.path.expanduser(p)) for p in paths], "endpoint": endpoint.strip(),
+            "model": model.strip(), "pairs_per_chunk": pairs_per_chunk, "concurrency": concurrency,
+            "chunk_words": chunk_words}
+    pairing = {"type": type, **({"judge_threshold": judge_threshold} if judge_threshold else {})}
+    return {"source": "synthetic", "args": args, "pairing": pairing, "use_key": use_key}
+
+
 async def create_scrape(db: Database, source: str, args: dict[str, Any], *, pairing: dict | None = None,
                         filters: dict | None = None, dataset: str | None = None,
                         max_pairs: int | None = None, use_key: bool = False) -> dict:
@@ -102,9 +117,10 @@ async def create_scrape(db: Database, source: str, args: dict[str, Any], *, pair
     from ffui.data.datasets import check_new_name
 
     spec = checked_spec(source, args, pairing=pairing, filters=filters, max_pairs=max_pairs)
-    if use_key and not await get_setting(db, KEY_SETTING):
-        raise DataError("stackexchange", None, "no API key is stored",
-                        f"store one (ffui settings set {KEY_SETTING}, then type it), or leave out --key-from-settings")
+    setting = KEY_SETTINGS.get(source, KEY_SETTING)
+    if use_key and not await get_setting(db, setting):
+        raise DataError(source, None, "no API key is stored",
+                        f"store one (ffui settings set {setting}, then type it), or leave out --key-from-settings")
     spec["dataset"] = await check_new_name(db, dataset or default_name(source, args))
     run = await create_training_run(db, f"scrape-{spec['dataset']}", base_model=None, hp={},
                                     metadata={"kind": "scrape", "use_key": use_key or None,
