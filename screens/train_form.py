@@ -315,7 +315,8 @@ escape leaves a field, so the number keys switch modes again."""
 
     def snapshot(self) -> dict:
         return {"hp": self.raw_values(), "model": self.model_text(), "name": self.query_one("#tr-name", Input).value,
-                "dataset": self.query_one("#tr-dataset", Select).value, "prompt": self.query_one("#tr-prompt", Select).value}
+                "dataset": self.query_one("#tr-dataset", Select).value, "prompt": self.query_one("#tr-prompt", Select).value,
+                "where": self.query_one("#tr-where", Select).value}
 
     def has_unsaved_changes(self) -> bool:
         if self.copied_from is not None:
@@ -392,6 +393,7 @@ escape leaves a field, so the number keys switch modes again."""
             return
         self.copied_from = None
         self.pod_wanted = {}
+        self.query_one("#tr-pod-gpu", Select).clear()  # this config's GPU, not the one picked before
         unknown = self._fill(hp)
         self._baseline = self.snapshot()
         if unknown:
@@ -468,7 +470,7 @@ escape leaves a field, so the number keys switch modes again."""
                     + (f"${float(g['securePrice'] or g['communityPrice']):.2f}/hr"
                        if g.get("securePrice") or g.get("communityPrice") else "no price"), g["id"])
                    for g in sorted(gpus, key=lambda g: (g.get("securePrice") or g.get("communityPrice") or 99))]
-        wanted = self.pod_wanted.get("gpu")
+        wanted = pick.value if pick.value is not Select.NULL else self.pod_wanted.get("gpu")  # the user's pick stays
         if wanted and wanted not in [v for _, v in options]:
             options.insert(0, (f"{wanted}  (from the config; RunPod lists none now)", wanted))
         pick.set_options(options)

@@ -506,6 +506,12 @@ async def test_the_train_form_loads_and_saves_where_a_config_trains(pod_db, fake
         await wait_for(pilot, lambda: len(pick._options) > 1, 60, "RunPod's GPU types in the picker")
         assert form.query_one("#tr-where", Select).value == "runpod" and pick.display
         assert pick.value == "NVIDIA L40S"  # the config's GPU, not the cheapest
+        assert not form.has_unsaved_changes()
+        form.query_one("#tr-where", Select).value = "local"
+        await settle(pilot)
+        assert form.has_unsaved_changes() and not pick.display  # the choice of where is part of the config
+        form.query_one("#tr-where", Select).value = "runpod"
+        await settle(pilot)
         pick.value = "NVIDIA A40"
         await pilot.press("ctrl+a")
         await settle(pilot)
