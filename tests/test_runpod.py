@@ -440,7 +440,7 @@ async def test_a_full_pod_disk_fails_the_run_saying_so(pod_db, fake, tmp_path):
 async def test_a_saved_config_says_where_it_trains_and_the_flags_override_it(pod_db, fake, ffui, job_home):
     fake.never_start.add("slow/image:1")  # the pod waits on its image: where it went shows without a trainer
     saved = ffui("configs", "save", "on-pod", "--set", "on=runpod", "--set", "gpu=NVIDIA L40S", "--set",
-                 "gpu_fallback=NVIDIA A40", "--set", "max_cost=5", "--set", "image=slow/image:1", "--set", "max_steps=4")
+                 "gpu_fallback=NVIDIA A40", "--set", "max_cost=5", "--set", "image=slow/image:1", "--set", "gpu_count=2", "--set", "max_steps=4")
     assert saved.returncode == 0, saved.stderr
     shown = ffui("configs", "show", "on-pod").stdout
     assert '"on": "runpod"' in shown and '"gpu": "NVIDIA L40S"' in shown and '"max_cost": 5.0' in shown
@@ -453,11 +453,12 @@ async def test_a_saved_config_says_where_it_trains_and_the_flags_override_it(pod
     assert started.returncode == 0, started.stderr
     assert "on RunPod (NVIDIA RTX A6000 > NVIDIA A40)" in started.stdout  # --gpu over the config's, its fallback kept
     run = await wait_run(pod_db, int(started.stdout.split()[1]), lambda r: r.get("pod_id"), "a pod", 60)
-    assert run["metadata"]["runpod"]["max_cost"] == 5.0
+    assert run["metadata"]["runpod"]["max_cost"] == 5.0 and run["metadata"]["runpod"]["gpu_count"] == 2
     pod = fake.pods[run["pod_id"]]
     assert pod.gpu == "NVIDIA RTX A6000" and pod.image == "slow/image:1"
     worker_config = json.loads((Path(run["storage_path"]) / "config.json").read_text())
     assert worker_config["max_steps"] == 4 and not {"on", "gpu", "image", "max_cost"} & set(worker_config)
+    assert worker_config["num_gpu"] == 2  # the pod's 2 GPUs: an accelerate launch over both
     assert ffui("runs", "cancel", run["id"]).returncode == 0
     no_pods_left(fake)
 
