@@ -480,7 +480,7 @@ def test_a_config_file_can_say_where_it_trains_and_bad_choices_are_one_line(job_
     shown = json.loads(ffui("configs", "show", "from-file").stdout)["hp"]
     assert shown["on"] == "runpod" and shown["gpu_fallback"] == "NVIDIA L40S" and shown["gpu_count"] == 2
     for sets, said in [(["on=runpod", "gpu_count=many"], "gpu_count must be a whole number of GPUs"),
-                       (["gpu=NVIDIA A40"], "gpu is a RunPod choice: add on=runpod"),
+                       (["gpu=NVIDIA A40"], "gpu is a RunPod choice, for runs with on=runpod: add --set on=runpod"),
                        (["on=cloud"], "on must be local or runpod")]:
         bad = ffui("configs", "save", "bad", *[a for s in sets for a in ("--set", s)])
         assert bad.returncode == 1 and said in bad.stderr, bad.stderr

@@ -48,13 +48,15 @@ def configs_save(name: str, source: str | None, sets: tuple[str, ...]) -> None:
     names of ffui train's flags: on=runpod, gpu, gpu_fallback, gpu_count, cloud, max_cost, image."""
     from ffui.db import save_training_config
     from ffui.jobs.manager import resolve_config
-    from ffui.runpod.options import pod_choices, resolve, split_placement
+    from ffui.runpod.options import pod_choices, resolve, split_placement, unused_pod_keys
     from ffui.train.config import TrainConfig
 
     async def go(db):
         cfg = await resolve_config(db, source, sets)
         settings, placement = split_placement(cfg)
         TrainConfig.from_dict({"base_model": settings.get("base_model") or "placeholder/model", **settings})
+        if unused_pod_keys(placement):
+            raise UserError(f"{unused_pod_keys(placement)}: add --set on=runpod (or leave them out)")
         if placement.get("on") == "runpod":
             await resolve(db, **pod_choices(placement))  # GPU and image names checked now, not at the run
         await save_training_config(db, name, {"hp": {**settings, **placement}})

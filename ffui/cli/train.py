@@ -65,11 +65,13 @@ def train(dataset, model, config, sets, prompt, name, wait, where, gpu, gpu_fall
 async def placement_metadata(db, cfg: dict, where: str | None, pod_flags: dict) -> dict | None:
     """The run's metadata for where it trains: the config's ``on`` and pod choices, the flags
     over them; None for this machine."""
-    from ffui.runpod.options import pod_choices, run_metadata, split_placement
+    from ffui.runpod.options import pod_choices, run_metadata, split_placement, unused_pod_keys
 
     _, placement = split_placement(cfg)
     if (where or placement.get("on", "local")) == "local":
         if pod_flags:
             raise UserError("--gpu, --gpu-fallback, --gpu-count, --cloud, --max-cost and --image are for --on runpod")
+        if where is None and unused_pod_keys(placement):  # (a hand-written file: configs save refuses these)
+            click.echo(f"note: the config's {unused_pod_keys(placement)}; this run trains on this machine", err=True)
         return None
     return await run_metadata(db, **pod_choices({**placement, **pod_flags}))

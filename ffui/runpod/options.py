@@ -126,13 +126,19 @@ def split_placement(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
             placement[key] = _placement_value(key, cfg[key])
         except ValueError as e:
             problems.append(f"{key} {e}")
-    if placement.get("on", "local") != "runpod" and any(k in placement for k in POD_KEYS):
-        keys = [k for k in POD_KEYS if k in placement]
-        problems.append(f"{', '.join(keys)} {'is a RunPod choice' if len(keys) == 1 else 'are RunPod choices'}: "
-                        "add on=runpod to the config (or leave them out)")
     if problems:
         raise OptionError("; ".join(problems))
     return settings, placement
+
+
+def unused_pod_keys(placement: dict[str, Any]) -> str | None:
+    """What is wrong with pod choices in a config that does not say on: runpod (they would do
+    nothing); None when there is nothing to say."""
+    keys = [k for k in POD_KEYS if k in placement]
+    if not keys or placement.get("on") == "runpod":
+        return None
+    return (f"{', '.join(keys)} {'is a RunPod choice' if len(keys) == 1 else 'are RunPod choices'}, "
+            "for runs with on=runpod")
 
 
 def pod_choices(placement: dict[str, Any]) -> dict[str, Any]:
