@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select, Static
 
+from ffui.runpod.options import POD_KEYS
 from ffui.train.config import TrainConfig, parse_setting
 from screens.dataset_forms import Field, FormModal, PathInput, clean
 from screens.widgets.base import FfuiScreen
@@ -180,6 +181,7 @@ escape leaves a field, so the number keys switch modes again."""
         self.config_name: str | None = None
         self.copied_from: str | None = None  # "run 3": a copy not saved yet (never under another's name)
         self.custom_prompt: dict | None = None
+        self.pod_wanted: dict = {}  # a loaded config's RunPod choices (gpu, gpu_fallback, ...): kept for launch and save
         self.problems: dict[str, list[str]] = {}
         self.general_problems: list[str] = []
         self.estimate_line = ""
@@ -325,7 +327,8 @@ escape leaves a field, so the number keys switch modes again."""
 
     def snapshot(self) -> dict:
         return {"hp": self.raw_values(), "model": self.model_text(), "name": self.query_one("#tr-name", Input).value,
-                "dataset": self.query_one("#tr-dataset", Select).value, "prompt": self.query_one("#tr-prompt", Select).value}
+                "dataset": self.query_one("#tr-dataset", Select).value, "prompt": self.query_one("#tr-prompt", Select).value,
+                "where": self.query_one("#tr-where", Select).value}
 
     def has_unsaved_changes(self) -> bool:
         if self.copied_from is not None:
@@ -360,6 +363,10 @@ escape leaves a field, so the number keys switch modes again."""
                     self.query_one("#tr-model", Input).value = str(value or "")
                 elif key == "prompt_template":
                     self.custom_prompt = value if isinstance(value, dict) else None
+                elif key == "on":
+                    self.query_one("#tr-where", Select).value = "runpod" if value == "runpod" else "local"
+                elif key in POD_KEYS:
+                    self.pod_wanted[key] = value
                 elif key in self.by_name:
                     f = self.by_name[key]
                     w = self.query_one(f"#hp-{key}")
@@ -374,6 +381,8 @@ escape leaves a field, so the number keys switch modes again."""
                     unknown.append(key)
         if "prompt_template" in hp:
             self._set_custom_prompt_option()
+        if "on" in hp:
+            self.show_where()
         self.schedule_check()
         return unknown
 
@@ -395,6 +404,8 @@ escape leaves a field, so the number keys switch modes again."""
             self._pending_hp = hp
             return
         self.copied_from = None
+        self.pod_wanted = {}
+        self.query_one("#tr-pod-gpu", Select).clear()  # this config's GPU, not the one picked before
         unknown = self._fill(hp)
         self._baseline = self.snapshot()
         if unknown:
@@ -432,12 +443,25 @@ escape leaves a field, so the number keys switch modes again."""
         elif sid in ("tr-dataset", "tr-prompt"):
             self.update_sample()
         elif sid == "tr-where":
-            self.query_one("#tr-pod-gpu").display = event.value == "runpod"
-            if event.value == "runpod":
-                self.load_pod_gpus()
-            else:
-                self.query_one("#tr-where-why", Static).update("")
+            self.show_where()
         self.schedule_check()
+
+    def show_where(self) -> None:
+        """The GPU type picker (RunPod's types, asked for) when the run is to be on RunPod."""
+        on_pod = self.query_one("#tr-where", Select).value == "runpod"
+        self.query_one("#tr-pod-gpu").display = on_pod
+        if on_pod:
+            self.load_pod_gpus()
+        else:
+            self.query_one("#tr-where-why", Static).update("")
+
+    def placement(self) -> dict:
+        """Where the run trains, as a config carries it (``on``, ``gpu`` and the rest kept from the
+        loaded config); {} for this machine."""
+        if self.query_one("#tr-where", Select).value != "runpod":
+            return {}
+        gpu = self.query_one("#tr-pod-gpu", Select).value
+        return {**self.pod_wanted, "on": "runpod", **({"gpu": str(gpu)} if gpu is not Select.NULL else {})}
 
     @work(exclusive=True, group="pod-gpus", exit_on_error=False)
     async def load_pod_gpus(self) -> None:
@@ -458,9 +482,12 @@ escape leaves a field, so the number keys switch modes again."""
                     + (f"${float(g['securePrice'] or g['communityPrice']):.2f}/hr"
                        if g.get("securePrice") or g.get("communityPrice") else "no price"), g["id"])
                    for g in sorted(gpus, key=lambda g: (g.get("securePrice") or g.get("communityPrice") or 99))]
+        wanted = pick.value if pick.value is not Select.NULL else self.pod_wanted.get("gpu")  # the user's pick stays
+        if wanted and wanted not in [v for _, v in options]:
+            options.insert(0, (f"{wanted}  (from the config; RunPod lists none now)", wanted))
         pick.set_options(options)
         if options:
-            pick.value = options[0][1]
+            pick.value = wanted or options[0][1]
         why.update(Text("the run trains in a RunPod pod; its adapter comes home (see README: Training on RunPod)",
                         style="dim"))
 
@@ -731,9 +758,10 @@ escape leaves a field, so the number keys switch modes again."""
         if self.query_one("#tr-where", Select).value == "runpod":
             from ffui.runpod.options import run_metadata
 
-            gpu = self.query_one("#tr-pod-gpu", Select).value
+            from ffui.runpod.options import pod_choices
+
             self.query_one("#tr-problems", Static).update(Text("launching… (checking the RunPod key)"))
-            metadata = await run_metadata(self.app.db, gpu=None if gpu is Select.NULL else str(gpu))
+            metadata = await run_metadata(self.app.db, **pod_choices(self.placement()))
         self.query_one("#tr-problems", Static).update(Text("launching… (writing the run's dataset file)"))
         try:
             run = await start_run(self.app.db, dataset=int(ds), model=model, hp=cfg, name=name, prompt=prompt,
@@ -770,7 +798,7 @@ escape leaves a field, so the number keys switch modes again."""
     async def save(self, name: str) -> None:
         from ffui.db import save_training_config
 
-        cfg = self.full_config()
+        cfg = {**self.full_config(), **self.placement()}
         await save_training_config(self.app.db, name, {"hp": cfg})
         self.config_name, self.copied_from = name, None
         self._baseline = self.snapshot()

@@ -432,3 +432,93 @@ async def test_a_full_pod_disk_fails_the_run_saying_so(pod_db, fake, tmp_path):
         assert done["status"] == "failed" and "the pod's disk is full" in done["error_message"], done["error_message"]
         assert "runpod.disk_gb" in done["error_message"]
         no_pods_left(fake)
+
+
+# ---- where to run, in a saved config --------------------------------------------------------
+
+
+async def test_a_saved_config_says_where_it_trains_and_the_flags_override_it(pod_db, fake, ffui, job_home):
+    fake.never_start.add("slow/image:1")  # the pod waits on its image: where it went shows without a trainer
+    saved = ffui("configs", "save", "on-pod", "--set", "on=runpod", "--set", "gpu=NVIDIA L40S", "--set",
+                 "gpu_fallback=NVIDIA A40", "--set", "max_cost=5", "--set", "image=slow/image:1", "--set", "gpu_count=2", "--set", "max_steps=4")
+    assert saved.returncode == 0, saved.stderr
+    shown = ffui("configs", "show", "on-pod").stdout
+    assert '"on": "runpod"' in shown and '"gpu": "NVIDIA L40S"' in shown and '"max_cost": 5.0' in shown
+    (job_home / "model").mkdir()
+    data = job_home / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"input": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(4)))
+    assert ffui("data", "import", data, "--name", "pairs").returncode == 0
+
+    started = ffui("train", "-d", "pairs", "-m", job_home / "model", "--config", "on-pod", "--gpu", "NVIDIA RTX A6000")
+    assert started.returncode == 0, started.stderr
+    assert "on RunPod (NVIDIA RTX A6000 > NVIDIA A40)" in started.stdout  # --gpu over the config's, its fallback kept
+    run = await wait_run(pod_db, int(started.stdout.split()[1]), lambda r: r.get("pod_id"), "a pod", 60)
+    assert run["metadata"]["runpod"]["max_cost"] == 5.0 and run["metadata"]["runpod"]["gpu_count"] == 2
+    pod = fake.pods[run["pod_id"]]
+    assert pod.gpu == "NVIDIA RTX A6000" and pod.image == "slow/image:1"
+    worker_config = json.loads((Path(run["storage_path"]) / "config.json").read_text())
+    assert worker_config["max_steps"] == 4 and not {"on", "gpu", "image", "max_cost"} & set(worker_config)
+    assert worker_config["num_gpu"] == 2  # the pod's 2 GPUs: an accelerate launch over both
+    assert ffui("runs", "cancel", run["id"]).returncode == 0
+    no_pods_left(fake)
+
+    await fdb.set_setting(pod_db, "jobs.max_concurrent", "1")  # a fake run holds the one local slot
+    busy = await create_fake_run(pod_db, "busy", steps=10**6, step_s=0.1)
+    await schedule(pod_db)
+    local = ffui("train", "-d", "pairs", "-m", job_home / "model", "--config", "on-pod", "--on", "local")
+    assert local.returncode == 0 and "queued" in local.stdout and "RunPod" not in local.stdout, local.stderr
+    queued = await fdb.get_training_run(pod_db, int(local.stdout.split()[1]))
+    assert (queued["metadata"] or {}).get("executor") != "runpod" and not fake.pods
+    await cancel_run(pod_db, queued["id"])
+    await cancel_run(pod_db, busy["id"])
+
+
+def test_a_config_file_can_say_where_it_trains_and_bad_choices_are_one_line(job_home, ffui):
+    pod_yaml = job_home / "pod.yaml"
+    pod_yaml.write_text("learning_rate: 1e-4\non: runpod\ngpu: NVIDIA A40\ngpu_fallback: [NVIDIA L40S]\ngpu_count: 2\n")
+    assert ffui("configs", "save", "from-file", "--from", pod_yaml).returncode == 0
+    shown = json.loads(ffui("configs", "show", "from-file").stdout)["hp"]
+    assert shown["on"] == "runpod" and shown["gpu_fallback"] == "NVIDIA L40S" and shown["gpu_count"] == 2
+    for sets, said in [(["on=runpod", "gpu_count=many"], "gpu_count must be a whole number of GPUs"),
+                       (["gpu=NVIDIA A40"], "gpu is a RunPod choice, for runs with on=runpod: add --set on=runpod"),
+                       (["on=cloud"], "on must be local or runpod")]:
+        bad = ffui("configs", "save", "bad", *[a for s in sets for a in ("--set", s)])
+        assert bad.returncode == 1 and said in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    assert "bad" not in ffui("configs", "list").stdout
+
+
+async def test_the_train_form_loads_and_saves_where_a_config_trains(pod_db, fake, job_home):
+    from textual.widgets import Select
+
+    from test_tui_train import make_home, open_form
+    from tui_support import app_for, settle, wait_for
+
+    await make_home(job_home)
+    await fdb.save_training_config(pod_db, "on-pod", {"hp": {
+        "learning_rate": 1e-4, "on": "runpod", "gpu": "NVIDIA L40S", "max_cost": 3.0, "cloud": "secure"}})
+    app = app_for(job_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        await pilot.press("enter")
+        pick = form.query_one("#tr-pod-gpu", Select)
+        await wait_for(pilot, lambda: len(pick._options) > 1, 60, "RunPod's GPU types in the picker")
+        assert form.query_one("#tr-where", Select).value == "runpod" and pick.display
+        assert pick.value == "NVIDIA L40S"  # the config's GPU, not the cheapest
+        assert not form.has_unsaved_changes()
+        form.query_one("#tr-where", Select).value = "local"
+        await settle(pilot)
+        assert form.has_unsaved_changes() and not pick.display  # the choice of where is part of the config
+        form.query_one("#tr-where", Select).value = "runpod"
+        await settle(pilot)
+        pick.value = "NVIDIA A40"
+        await pilot.press("ctrl+a")
+        await settle(pilot)
+        app.screen.query_one("#f-name").value = "on-a40"
+        await pilot.press("enter")
+        await settle(pilot)
+    saved = (await fdb.get_training_config(pod_db, "on-a40"))["config"]["hp"]
+    assert saved["on"] == "runpod" and saved["gpu"] == "NVIDIA A40"
+    assert saved["max_cost"] == 3.0 and saved["cloud"] == "secure"  # kept, though the form shows no field for them

@@ -42,15 +42,24 @@ def configs_show(name: str) -> None:
 @click.option("--from", "source", help="start from a saved config or a YAML/JSON file")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 def configs_save(name: str, source: str | None, sets: tuple[str, ...]) -> None:
-    """Save (or replace) config NAME; settings are checked before saving."""
+    """Save (or replace) config NAME; settings are checked before saving.
+
+    Besides training settings (ffui configs keys), a config can say where it trains, under the
+    names of ffui train's flags: on=runpod, gpu, gpu_fallback, gpu_count, cloud, max_cost, image."""
     from ffui.db import save_training_config
     from ffui.jobs.manager import resolve_config
+    from ffui.runpod.options import pod_choices, resolve, split_placement, unused_pod_keys
     from ffui.train.config import TrainConfig
 
     async def go(db):
         cfg = await resolve_config(db, source, sets)
-        TrainConfig.from_dict({"base_model": cfg.get("base_model") or "placeholder/model", **cfg})
-        await save_training_config(db, name, {"hp": cfg})
+        settings, placement = split_placement(cfg)
+        TrainConfig.from_dict({"base_model": settings.get("base_model") or "placeholder/model", **settings})
+        if unused_pod_keys(placement):
+            raise UserError(f"{unused_pod_keys(placement)}: add --set on=runpod (or leave them out)")
+        if placement.get("on") == "runpod":
+            await resolve(db, **pod_choices(placement))  # GPU and image names checked now, not at the run
+        await save_training_config(db, name, {"hp": {**settings, **placement}})
         return cfg
 
     cfg = with_db(go)
@@ -70,7 +79,10 @@ def configs_rm(name: str) -> None:
 @configs.command("keys")
 def configs_keys() -> None:
     """Every setting a config can carry, with its default."""
+    from ffui.runpod.options import PLACEMENT_HELP
     from ffui.train.config import field_help
 
     for key, (default, text) in field_help().items():
         click.echo(f"{key:<30} {json.dumps(default):<14} {text}")
+    for key, text in PLACEMENT_HELP.items():  # where it trains: the run's, never the trainer's
+        click.echo(f"{key:<30} {json.dumps('local' if key == 'on' else None):<14} {text}")

@@ -86,7 +86,10 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise JobError(f"config {path} is not valid YAML/JSON{where}; fix it or pass settings with --set") from None
     if not isinstance(data, dict):
         raise JobError(f"config {path} must be a mapping of settings, for example 'learning_rate: 2e-4'")
-    return _parsed(config_settings(data), f"config {path}")
+    data = config_settings(data)
+    if True in data:  # YAML 1.1 reads the key of `on: runpod` as true
+        data["on"] = data.pop(True)
+    return _parsed(data, f"config {path}")
 
 
 def _parsed(data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -153,9 +156,11 @@ async def resolve_training_config(db: Database, *, model: str, config: str | Non
     """(the full config a run of these choices trains with, the model's registry id, the prompt's row):
     what ``create_run`` writes as config.json, and what ``ffui data render`` renders with."""
     from ffui.data import store
+    from ffui.runpod.options import split_placement
 
     cfg = dict(hp or {})
     cfg.update(await resolve_config(db, config, sets))
+    cfg, _ = split_placement(cfg)  # where it runs is the run's metadata (the caller's), never the worker's config
     base_model, model_id = await resolve_model(db, model)
     cfg["base_model"] = base_model
     prompt_row = None

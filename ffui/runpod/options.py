@@ -92,3 +92,88 @@ async def run_metadata(db, **choices: Any) -> dict:
     resolved = await resolve(db, **choices)
     await asyncio.to_thread((await account(db)).pods)  # (off the UI's event loop: the SDK blocks)
     return {"executor": "runpod", "runpod": resolved}
+
+
+# ---- where to run, in a saved config --------------------------------------------------------
+# A config may carry where its runs train, under the names of `ffui train`'s flags (``on: runpod``,
+# ``gpu``, ``gpu_fallback``, ``gpu_count``, ``cloud``, ``max_cost``, ``image``), beside the training
+# settings. They are split off where a run is made (``split_placement``): they become the run's
+# ``metadata`` (``run_metadata``), and the worker's config.json never holds them.
+
+PLACEMENT_HELP = {  # key -> what it means, as `ffui configs keys` lists it
+    "on": "where it trains: local (this machine) or runpod (a RunPod pod); ffui train --on overrides",
+    "gpu": "RunPod GPU type, e.g. 'NVIDIA A40' (default: setting runpod.gpu; see ffui pods gpus)",
+    "gpu_fallback": "RunPod GPU types to try, in order, when gpu has no capacity ('A,B' or a list)",
+    "gpu_count": "GPUs in the pod, 1 to 8 (several: accelerate launch)",
+    "cloud": "RunPod cloud: secure, community or all",
+    "max_cost": "dollars: the run stops with a checkpoint once its pod has cost this much",
+    "image": "the pod's container image (default: setting runpod.image)",
+}
+PLACEMENT_KEYS = tuple(PLACEMENT_HELP)
+POD_KEYS = PLACEMENT_KEYS[1:]
+_CHOICE_NAMES = {"gpu_fallback": "fallback"}  # the config's key -> resolve()'s argument
+
+
+def split_placement(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the training settings, where to run) of a config; the second checked, its values typed
+    (``--set gpu_count=2`` arrives as text). Raises OptionError naming every bad value."""
+    settings = {k: v for k, v in cfg.items() if k not in PLACEMENT_KEYS}
+    placement, problems = {}, []
+    for key in PLACEMENT_KEYS:
+        if cfg.get(key) is None:
+            continue
+        try:
+            placement[key] = _placement_value(key, cfg[key])
+        except ValueError as e:
+            problems.append(f"{key} {e}")
+    if problems:
+        raise OptionError("; ".join(problems))
+    return settings, placement
+
+
+def unused_pod_keys(placement: dict[str, Any]) -> str | None:
+    """What is wrong with pod choices in a config that does not say on: runpod (they would do
+    nothing); None when there is nothing to say."""
+    keys = [k for k in POD_KEYS if k in placement]
+    if not keys or placement.get("on") == "runpod":
+        return None
+    return (f"{', '.join(keys)} {'is a RunPod choice' if len(keys) == 1 else 'are RunPod choices'}, "
+            "for runs with on=runpod")
+
+
+def pod_choices(placement: dict[str, Any]) -> dict[str, Any]:
+    """A placement's pod keys as ``resolve``'s (and ``run_metadata``'s) arguments."""
+    return {_CHOICE_NAMES.get(k, k): placement[k] for k in POD_KEYS if k in placement}
+
+
+def _placement_value(key: str, value: Any) -> Any:
+    if key == "gpu_count":
+        count = _number(value, int, "a whole number of GPUs, 1 to 8")
+        if not 1 <= count <= 8:
+            raise ValueError(f"must be 1 to 8, got {count}")
+        return count
+    if key == "max_cost":
+        cost = _number(value, float, "a number of dollars, e.g. 5.00")
+        if not cost > 0:
+            raise ValueError(f"must be a positive number of dollars, got {cost}")
+        return cost
+    if key == "gpu_fallback" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = ",".join(value)  # YAML's list of GPU types, as the flag's TYPE,TYPE
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a text value, got {value!r}"[:120])
+    value = value.strip()
+    if key == "on" and value.lower() not in ("local", "runpod"):
+        raise ValueError(f"must be local or runpod, got {value[:40]!r}")
+    if key == "cloud" and value.lower() not in CLOUDS:
+        raise ValueError(f"must be secure, community or all, got {value[:40]!r}")
+    return value.lower() if key in ("on", "cloud") else value
+
+
+def _number(value: Any, kind: type, what: str) -> Any:
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if number != number or number in (float("inf"), float("-inf")) or (kind is int and not number.is_integer()):
+        raise ValueError(f"must be {what}, got {str(value)[:40]!r}")
+    return kind(number)
