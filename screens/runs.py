@@ -22,7 +22,7 @@ from screens.widgets.format import bar, fmt_num, run_eta, sparkline
 from screens.widgets.gpu_panel import GpuPanel
 
 LIST_LIMIT = 500
-SPARK_W = 6
+SPARK_W = 8
 STATUS_STYLE = {"running": "bold green", "pending": "dim", "completed": "", "failed": "bold red", "cancelled": "yellow"}
 # the run states each action applies to (cancel a queued or running run, resume an ended one...)
 ACTION_STATES = {
@@ -71,7 +71,7 @@ def row_cells(r: dict) -> tuple:
     from ffui.jobs.health import stalled_for
 
     stalled = stalled_for(r["status"], r.get("stalled_since"))
-    progress = Text(f"{bar(r['progress'] or 0, 4)} {float(r['progress'] or 0) * 100:3.0f}%",
+    progress = Text(f"{bar(r['progress'] or 0, 5)} {float(r['progress'] or 0) * 100:3.0f}%",
                     style="green" if r["status"] == "running" else "")
     return (
         str(r["id"]),
@@ -83,21 +83,23 @@ def row_cells(r: dict) -> tuple:
         # an ETA only means something while running; a stalled run's is frozen: say for how long instead
         Text(stalled.removeprefix("stalled for "), style="yellow") if stalled else
         f"queue {r['queue'][0]}" if r.get("queue") else run_eta(r),
-        "pod" if r.get("pod_id") else r["backend"] or "",  # a RunPod run: its stage and cost are on its screen
-        kind_label(r.get("kind")),
+        where_or_kind(r),
     )
 
 
-def kind_label(kind: str | None) -> str:
-    """A job's kind in the table's five cells (absent: a training run)."""
-    return KIND_LABELS.get(kind or "training", (kind or "")[:5])
+def where_or_kind(r: dict) -> str:
+    """The last column: where a training run trains (cpu, cuda, or pod: its stage and cost are on
+    its screen), or what another job is (eval, exp, pub, data). One column for both, so the
+    name keeps its 16 cells at 80 columns."""
+    kind = r.get("kind") or "training"
+    if kind in ("training", "fake"):
+        return "pod" if r.get("pod_id") else r["backend"] or ""
+    return KIND_LABELS.get(kind, kind[:4])
 
 
-KIND_LABELS = {"training": "train", "evaluation": "eval", "export": "exprt", "publish": "publ", "scrape": "data",
-               "fake": "fake"}
-COLUMNS = (("#", "id", 3), ("name", "name", 12), ("status", "status", 9), ("progress", "progress", 9),
-           ("loss", "loss", 6), ("trend", "trend", SPARK_W), ("eta", "eta", 7), ("on", "backend", 4),
-           ("kind", "kind", 5))
+KIND_LABELS = {"evaluation": "eval", "export": "exp", "publish": "pub", "scrape": "data"}
+COLUMNS = (("#", "id", 3), ("name", "name", 16), ("status", "status", 9), ("progress", "progress", 10),
+           ("loss", "loss", 6), ("trend", "trend", SPARK_W), ("eta", "eta", 7), ("on", "backend", 4))
 
 
 class RunsTable(DataTable):

@@ -34,7 +34,8 @@ def _callback_with_clock(monkeypatch):
     clock = SimpleNamespace(now=100.0)
     monkeypatch.setattr(cb.time, "perf_counter", lambda: clock.now)
     emitted = []
-    events = SimpleNamespace(emit=lambda kind, **f: emitted.append((kind, f)), warning=lambda m: None)
+    events = SimpleNamespace(emit=lambda kind, **f: emitted.append((kind, f)), warning=lambda m: None,
+                             say=lambda line: print(line, flush=True))  # the main rank prints its lines
     ctl = SimpleNamespace(poll=lambda: None, stop_requested=False, checkpoint_requested=False)
     callback = cb.EventCallback(events, ctl, {"backend": "cpu", "device": "cpu"}, stop_on_nan=False)
     return callback, clock, emitted

@@ -328,8 +328,10 @@ async def test_max_cost_stops_the_run_with_its_checkpoint_home(pod_db, fake):
 
 
 async def test_a_pod_whose_supervisor_went_silent_ends_itself(pod_db, fake):
-    await fdb.set_setting(pod_db, "runpod.agent_silence_s", "2")
-    run = await pod_run(pod_db, steps=2000, step_s=0.05)
+    # long enough that a busy machine's supervisor (uploading, polling) is never silent that
+    # long before it is stopped; 2 s ended the pod during the upload on a loaded CI machine
+    await fdb.set_setting(pod_db, "runpod.agent_silence_s", "8")
+    run = await pod_run(pod_db, steps=4000, step_s=0.05)
     live = await wait_run(pod_db, run["id"], lambda r: (r.get("current_step") or 0) >= 2, "a step", 60)
     os.kill(live["supervisor_pid"], signal.SIGSTOP)  # a laptop gone to sleep
     try:

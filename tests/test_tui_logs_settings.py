@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from ffui.db.core import SCHEMA_VERSION
+
 from tui_support import (
     add_log_lines_sync, app_for, notifications, rendered, screen_text, seed_fixed_home, wait_for,
 )
@@ -126,8 +128,11 @@ async def test_enter_shows_a_line_in_full_with_its_traceback(home):
 
 async def open_settings(app, pilot):
     await pilot.press("6")
-    await wait_for(pilot, lambda: app.current_mode == "settings" and "schema v" in screen_text(app),
-                   what="settings loaded")
+    # the database line is read from the widget: a long home path (pytest-xdist's) folds onto
+    # more lines and pushes it below the fold of an 80x24 screen
+    await wait_for(pilot, lambda: app.current_mode == "settings"
+                   and "schema v" in rendered(app.screen.query_one("#db-info").content),
+                   what=lambda: f"settings loaded; the screen shows:\n{screen_text(app)}")
     return app.screen
 
 
@@ -196,7 +201,7 @@ async def test_paths_and_database_info_are_shown(home):
         paths = rendered(app.screen.query_one("#paths").content)  # folded on screen to fit 80 columns
         assert str(home / "ffui.db") in paths and str(home / "training_outputs") in paths
         info = rendered(app.screen.query_one("#db-info").content)
-        assert "schema v2" in text and "runs 5" in info and "log lines 1,200" in info and "datasets 1" in info
+        assert f"schema v{SCHEMA_VERSION}" in info and "runs 5" in info and "log lines 1,200" in info and "datasets 1" in info
         assert "scrape_sessions" not in info and "training_runs" not in info, "tables are named as the screens name them"
 
 

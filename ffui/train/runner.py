@@ -150,7 +150,7 @@ def train(run_dir: Path, events: EventWriter, control: Control) -> int:
         "precision": plan["model"]["precision"],
         "data": {**dataclasses.asdict(stats), "train_examples": len(train_recs), "eval_examples": len(eval_recs)},
     }
-    trainer, callback = _build_trainer(model, tokenizer, plan, cfg, train_rows, eval_rows, events, control,
+    trainer, callback = _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control,
                                        start_fields)
     resume = plan["run"]["resume_from_checkpoint"]
     if resume and _checkpoint_is_final(resume):
@@ -309,7 +309,7 @@ def _scale_packed_batch(plan: dict, stats, examples: int, events: EventWriter) -
     targs["per_device_train_batch_size"] = data.packed_batch_size(examples, stats.rows, batch)
 
 
-def _build_trainer(model, tokenizer, plan, cfg: TrainConfig, train_rows, eval_rows, events, control, start_fields):
+def _build_trainer(model, tokenizer, plan, train_rows, eval_rows, events, control, start_fields):
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
     from ffui.train import objectives
@@ -323,7 +323,7 @@ def _build_trainer(model, tokenizer, plan, cfg: TrainConfig, train_rows, eval_ro
     callbacks = [callback]
     if plan["run"]["early_stopping_patience"] and eval_rows:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=plan["run"]["early_stopping_patience"]))
-    if cfg.objective in objectives.TRAINERS:
+    if plan["objective"]["objective"] in objectives.TRAINERS:
         trainer = objectives.build_trainer(model, tokenizer, plan, train_rows, eval_rows, callbacks)
         trainer.remove_callback(PrinterCallback)
         return trainer, callback
