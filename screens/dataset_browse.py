@@ -424,6 +424,16 @@ def render_as_trained(rendered: Any, model: str) -> Text:
 
     out = Text()
     ex = rendered.examples[0]
+    if "text" not in ex:  # a preference objective: the sides its trainer compares
+        out.append(clean(f"as {rendered.summary.get('line', 'rendered')}", one_line=True) + "\n\n", style="bold")
+        for side in ("prompt", "chosen", "rejected", "completion", "label"):
+            if side in ex:
+                value = ex[side]
+                shown = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in value if isinstance(m, dict)) \
+                    if isinstance(value, list) else str(value)
+                out.append(f"{side}:\n", style=TRAINED_STYLE if side == "chosen" else "bold")
+                out.append(clean(shown) + "\n")
+        return out
     notes = [f"{ex['tokens']} tokens, {ex['trained_tokens']} trained"]
     if ex.get("truncated"):
         notes.append(f"truncated to max_seq_len={rendered.summary.get('max_seq_len')}")

@@ -302,3 +302,38 @@ async def test_dpo_from_the_train_form_charts_its_rewards_on_the_run_screen(job_
     async with fdb.connect(job_home / "ffui.db", job_home) as db:
         (run,) = await fdb.list_training_runs(db)
     assert run["hp"]["objective"] == "dpo"
+
+
+# ---- ffui data render shows the sides ------------------------------------------------------------
+
+REAL = Path(__file__).parent / "data" / "real" / "llamafactory"
+
+
+def test_data_render_shows_the_sides_a_preference_trainer_compares_and_refuses_them_under_sft(ffui, home, tiny_model):
+    """LLaMA-Factory's real dpo_en_demo and kto_en_demo: `data render` under dpo shows each row's
+    prompt, chosen and rejected as the trainer takes them; under kto the completion and its
+    label; under sft it refuses with the line `ffui train` gives."""
+    rows = json.loads((REAL / "dpo_en_demo.json").read_text())
+    imported(ffui, home, REAL / "dpo_en_demo.json", "dpo-demo")
+    r = ffui("data", "render", "dpo-demo", "--model", tiny_model, "--set", "objective=dpo", "--json", "--rows", "2",
+             home=home)
+    assert r.returncode == 0, r.stderr
+    shown = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(shown) == len(rows) and f"{len(rows)} preference example" in r.stderr and "objective=dpo" in r.stderr
+    for ex, row in zip(shown, rows):
+        assert ex["prompt"] == [{"role": "user", "content": row["conversations"][0]["value"]}]
+        assert ex["chosen"] == [{"role": "assistant", "content": row["chosen"]["value"]}]
+        assert ex["rejected"] == [{"role": "assistant", "content": row["rejected"]["value"]}]
+    text = ffui("data", "render", "dpo-demo", "--model", tiny_model, "--set", "objective=dpo", "--rows", "1", home=home)
+    assert text.returncode == 0 and "chosen:" in text.stdout and "rejected:" in text.stdout
+    assert rows[0]["rejected"]["value"][:40] in text.stdout
+    sft = ffui("data", "render", "dpo-demo", "--model", tiny_model, home=home)
+    assert sft.returncode != 0 and SFT_REFUSAL in sft.stderr and "Traceback" not in sft.stderr
+
+    kto = json.loads((REAL / "kto_en_demo.json").read_text())
+    imported(ffui, home, REAL / "kto_en_demo.json", "kto-demo")
+    r = ffui("data", "render", "kto-demo", "--model", tiny_model, "--set", "objective=kto", "--json", "--rows", "1",
+             home=home)
+    assert r.returncode == 0, r.stderr
+    (ex,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert ex["label"] is kto[0]["label"] and ex["completion"] and "chosen" not in ex

@@ -342,3 +342,34 @@ async def test_real_files_train_a_step(db, tmp_path, tiny_model, file):
     assert rc == 0, (run / "train.log").read_text()[-3000:]
     steps = [e for e in events(run) if e["type"] == "step"]
     assert len(steps) == 1 and steps[0]["loss"] > 0
+
+
+# ---- `ffui data render --json` shows the same: what the command prints is what is asserted above
+
+
+@pytest.mark.parametrize("file", ["openai-guide/multi_turn_weight.jsonl", "openai-cookbook/drone_training.jsonl",
+                                  "llamafactory/glaive_toolcall_en_demo.json", "ms-swift/val.jsonl",
+                                  "axolotl/alpaca.json"])
+async def test_data_render_json_shows_the_spans_the_trainer_trains(db, tmp_path, tok, ffui, home, tiny_model, file):
+    """Weights, tools and tool calls, history, alpaca: `ffui data render --json` (the command, a worker
+    process) gives exactly the trained spans the tests above assert on the worker's functions."""
+    s = await seen(db, tmp_path, tok, file)
+    name = "rendered-" + Path(file).stem.replace("_", "-")
+    assert ffui("data", "import", REAL / file, "--name", name, home=home).returncode == 0
+    r = ffui("data", "render", name, "--model", tiny_model, "--json", "--rows", "100", home=home)
+    assert r.returncode == 0, r.stderr
+    shown = [json.loads(line) for line in r.stdout.splitlines()]
+    trained = [[t.removesuffix("\n") for t in ex["trained"]] for ex in shown if ex["trained_tokens"]]
+    assert trained == s.trained and trained, (trained, s.trained)
+    assert [ex["text"] for ex in shown if ex["trained_tokens"]] == [tok.decode(ex["input_ids"], skip_special_tokens=False,
+                                                                              clean_up_tokenization_spaces=False)
+                                                                   for ex in s.examples]
+
+
+def test_data_render_refuses_media_rows_for_text_training_with_the_trainers_line(ffui, home, tiny_model):
+    assert ffui("data", "import", REAL / "llamafactory/mllm_demo.json", "--name", "mllm", home=home).returncode == 0
+    r = ffui("data", "render", "mllm", "--model", tiny_model, "--json", home=home)
+    assert r.returncode != 0 and "the row refers to media (1 images)" in r.stderr and "drop_media=true" in r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    r = ffui("data", "render", "mllm", "--model", tiny_model, "--json", "--set", "drop_media=true", home=home)
+    assert r.returncode == 0 and "<image>" not in r.stdout

@@ -233,9 +233,13 @@ def data_render(name, model, config, sets, prompt, n, offset, as_json) -> None:
     for w in rendered.warnings:
         click.echo(f"warning: {w}", err=True)
     for number, ex in enumerate(rendered.examples, offset + 1):
+        sides = "chosen" in ex or "completion" in ex  # a preference objective's example
         if as_json:
-            click.echo(json.dumps({k: ex[k] for k in ("row", "text", "trained", "tokens", "trained_tokens")},
-                                  ensure_ascii=False))
+            keys = ("row", "prompt", "chosen", "rejected", "completion", "label") if sides else \
+                ("row", "text", "trained", "tokens", "trained_tokens")
+            click.echo(json.dumps({k: ex[k] for k in keys if k in ex}, ensure_ascii=False))
+        elif sides:
+            _echo_sides(number, ex)
         else:
             _echo_rendered(number, ex)
     click.echo(rendered.summary["line"], err=as_json)
@@ -250,6 +254,23 @@ def _echo_rendered(number: int, ex: dict) -> None:
         notes.append(f"dropped: {ex['dropped']}")
     click.echo(f"── row {number} ({', '.join(notes)})")
     click.echo(_marked(ex))
+
+
+def _echo_sides(number: int, ex: dict) -> None:
+    """A preference example: its prompt, then each side (chosen in green, rejected in red)."""
+    def shown(value) -> str:
+        if isinstance(value, list):
+            return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" if isinstance(m, dict) else str(m)
+                             for m in value)
+        return str(value)
+
+    click.echo(f"── row {number} (id {ex['row']})")
+    click.echo(f"prompt:\n{shown(ex.get('prompt'))}")
+    for side, colour in (("chosen", "green"), ("rejected", "red"), ("completion", None)):
+        if side in ex:
+            click.echo(click.style(f"{side}:", fg=colour, bold=True) + f"\n{shown(ex[side])}")
+    if "label" in ex:
+        click.echo(f"label: {'desirable' if ex['label'] else 'undesirable'}")
 
 
 def _marked(ex: dict) -> str:

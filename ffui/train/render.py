@@ -12,6 +12,11 @@ on stdout::
     {"type": "example", "row": ID, "text": ..., "trained": [...], "tokens": N,
      "trained_tokens": M, "truncated": bool, "dropped": reason | null}
     {"type": "summary", ...DataStats...}         last, when every record rendered
+
+For a preference objective (dpo, orpo, simpo, kto) an example is the row's sides as the trainer
+takes them (ffui.train.preference.render_sides): ``{"type": "example", "row": ID, "prompt": ...,
+"chosen": ..., "rejected": ...}`` (kto: ``"completion"`` and ``"label"``), each a string or a
+list of turns; TRL's trainer applies the chat template to them itself.
     {"type": "error", "message": ..., "hint": ...}  instead, for a problem the user can fix
 
 ``text`` is the decoded input_ids (bos, template markers and eos included); ``trained`` are
@@ -71,6 +76,18 @@ def render(records: list[data.Record], tokenizer, s: data.DataSettings) -> Itera
            "line": data.summary_line("rendered", len(records), stats, s.max_seq_len, s.packing)}
 
 
+def preference_views(records: list[data.Record], objective: str) -> Iterator[dict]:
+    """Each record's sides as a preference trainer takes them, then a summary line."""
+    from ffui.train import preference
+
+    for rec in records:
+        yield {"type": "example", "row": rec.row, **preference.render_sides(rec.data)}
+    n = len(records)
+    yield {"type": "summary", "records": n, "examples": n,
+           "line": f"rendered data: {n} preference example{'' if n == 1 else 's'} for objective={objective} "
+                   "(the prompt and the sides its trainer compares)"}
+
+
 def read_render_dir(render_dir: Path):
     """(config, data settings, records each knowing its dataset row)."""
     from ffui.train.plan import build_training_arguments
@@ -89,12 +106,16 @@ def read_render_dir(render_dir: Path):
 
 
 def run(render_dir: Path, emit) -> None:
-    from ffui.train import backends
+    from ffui.train import backends, objectives
+    from ffui.train.runner import check_records
 
     cfg, settings, records = read_render_dir(render_dir)
-    for rec in records:  # the trainer's checks of each record's shape, before the tokenizer loads
-        data.record_kind(rec, settings.prompt_template is not None)
+    check_records(cfg, records)  # the trainer's checks of each record for its objective, before the tokenizer loads
     model_name = backends.check_base_model(cfg)
+    if cfg.objective in objectives.TRAINERS:
+        for item in preference_views(records, cfg.objective):
+            emit(item)
+        return
 
     def warn(message: str) -> None:
         emit({"type": "warning", "message": message})

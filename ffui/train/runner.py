@@ -191,14 +191,14 @@ def _read_inputs(run_dir: Path):
     records = data.read_records(run_dir / "dataset.jsonl")
     eval_path = run_dir / "eval.jsonl"
     eval_records = data.read_records(eval_path) if eval_path.exists() else None
-    _check_records(cfg, records + (eval_records or []))
+    check_records(cfg, records + (eval_records or []))
     train_recs, eval_recs = data.split_records(records, eval_records, data.DataSettings(
         eval_split=cfg.eval_split, seed=cfg.seed))
     return cfg, train_recs, eval_recs
 
 
-def _check_records(cfg: TrainConfig, records) -> None:
-    """Every record fits the objective, before anything heavy loads."""
+def check_records(cfg: TrainConfig, records) -> None:
+    """Every record fits the objective, before anything heavy loads (also ``ffui data render``'s check)."""
     from ffui.train import data, objectives, preference, pretrain
 
     if cfg.objective in objectives.TRAINERS:

@@ -101,6 +101,10 @@ def hold(run_dir: str | Path) -> int | None:
             if owner and owner != leader:  # held by another run's worker, not our launcher
                 return None
             fd = _open(run_dir)
+        try:
+            pgid = os.getpgid(leader)
+        except ProcessLookupError:  # the launcher is gone (this rank dies with it): say our own group
+            pgid = os.getpgrp()
     else:
         fd = _inherited_fd(run_dir)
         if fd is not None:
@@ -109,11 +113,13 @@ def hold(run_dir: str | Path) -> int | None:
             fd = try_lock(run_dir)
             if fd is None:
                 return None
-        leader = os.getpgrp()  # the supervisor started us as the leader of our own group
+        # the supervisor started us as the leader of our own group; started by hand or by a test,
+        # our group's leader may have exited already (os.getpgid of it would fail): name the group
+        leader = pgid = os.getpgrp()
     from ffui.procs import identity
 
     # The process group leader is what the supervisor follows and kills (the launcher, or us).
-    owner = dict(identity(leader), pgid=os.getpgid(leader))
+    owner = dict(identity(leader), pgid=pgid)
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(owner).encode("utf-8"), 0)
     return fd
